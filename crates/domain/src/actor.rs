@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::{CommuneCode, DistrictCode, DomainError, ProvinceCode, VillageCode};
+use crate::{CommuneCode, DistrictCode, DomainError, ProvinceCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -120,13 +120,14 @@ impl Scope {
         Ok(scope)
     }
 
-    /// Whether acting for this scope covers a record that lives in `village`.
-    pub fn covers(&self, village: VillageCode) -> bool {
+    /// Whether acting for this scope covers a record in `commune` (a village's commune comes from the
+    /// gazetteer, not from the village code).
+    pub fn covers(&self, commune: CommuneCode) -> bool {
         match self {
             Scope::National => true,
-            Scope::Province(code) => code.contains(village),
-            Scope::District(code) => code.contains(village),
-            Scope::Commune(code) => code.contains(village),
+            Scope::Province(code) => code.contains(commune),
+            Scope::District(code) => code.contains(commune),
+            Scope::Commune(code) => *code == commune,
             Scope::Program(_) => false,
         }
     }
@@ -260,7 +261,7 @@ mod tests {
 
     #[test]
     fn scopes() {
-        let village = VillageCode::parse("12010203").unwrap();
+        let village = CommuneCode::parse("120102").unwrap();
         for (text, covers) in [
             ("national", true),
             ("province:12", true),

@@ -89,17 +89,10 @@ fn prefix<const N: usize>(code: &[u8]) -> [u8; N] {
     out
 }
 
-impl VillageCode {
-    pub fn commune(&self) -> CommuneCode {
-        CommuneCode(prefix(&self.0))
-    }
-    pub fn district(&self) -> DistrictCode {
-        DistrictCode(prefix(&self.0))
-    }
-    pub fn province(&self) -> ProvinceCode {
-        ProvinceCode(prefix(&self.0))
-    }
-}
+// A village's commune is NOT read from its code: in the official 2025 gazetteer 25 villages carry a code
+// whose first six digits name a neighbouring commune. The gazetteer's stated parent is authoritative, so
+// the commune of a village is looked up (store), never derived. Communes and districts do follow their
+// parents' codes in every row, so those levels are derived.
 
 impl CommuneCode {
     pub fn district(&self) -> DistrictCode {
@@ -108,23 +101,20 @@ impl CommuneCode {
     pub fn province(&self) -> ProvinceCode {
         ProvinceCode(prefix(&self.0))
     }
-    pub fn contains(&self, village: VillageCode) -> bool {
-        village.commune() == *self
-    }
 }
 
 impl DistrictCode {
     pub fn province(&self) -> ProvinceCode {
         ProvinceCode(prefix(&self.0))
     }
-    pub fn contains(&self, village: VillageCode) -> bool {
-        village.district() == *self
+    pub fn contains(&self, commune: CommuneCode) -> bool {
+        commune.district() == *self
     }
 }
 
 impl ProvinceCode {
-    pub fn contains(&self, village: VillageCode) -> bool {
-        village.province() == *self
+    pub fn contains(&self, commune: CommuneCode) -> bool {
+        commune.province() == *self
     }
 }
 
@@ -133,13 +123,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hierarchy_is_read_from_the_digits() -> Result<(), DomainError> {
-        let village = VillageCode::parse("12010203")?;
-        assert_eq!(village.commune().as_str(), "120102");
-        assert_eq!(village.district().as_str(), "1201");
-        assert_eq!(village.province().as_str(), "12");
-        assert!(CommuneCode::parse("120102")?.contains(village));
-        assert!(!CommuneCode::parse("120103")?.contains(village));
+    fn communes_know_their_district_and_province() -> Result<(), DomainError> {
+        let commune = CommuneCode::parse("120102")?;
+        assert_eq!(commune.district().as_str(), "1201");
+        assert_eq!(commune.province().as_str(), "12");
+        assert!(DistrictCode::parse("1201")?.contains(commune));
+        assert!(!ProvinceCode::parse("13")?.contains(commune));
         Ok(())
     }
 

@@ -1,0 +1,253 @@
+//! A demo population, so that a newcomer who runs the platform sees a living registry: households of
+//! plausible size and make-up with Khmer names and their usual romanisations, elderly people who know
+//! only their birth year, some without any document, in real villages. Deterministic from a seed.
+
+use chrono::Datelike;
+use dspp_domain::{Actor, Purpose};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+
+use crate::{DocumentInput, MemberInput, NewHousehold, PersonInput, Registry, ServiceError};
+
+/// Family names (Khmer, romanised).
+const FAMILY: &[(&str, &str)] = &[
+    ("សុខ", "SOK"),
+    ("ចាន់", "CHAN"),
+    ("ហេង", "HENG"),
+    ("លី", "LY"),
+    ("គឹម", "KIM"),
+    ("ជា", "CHEA"),
+    ("ខៀវ", "KHIEU"),
+    ("ម៉ៅ", "MAO"),
+    ("សំ", "SAM"),
+    ("ទេព", "TEP"),
+    ("ប៊ុន", "BUN"),
+    ("ឡុង", "LONG"),
+    ("នួន", "NUON"),
+    ("សេង", "SENG"),
+    ("កែវ", "KEO"),
+    ("ពៅ", "POV"),
+    ("យឹម", "YIM"),
+    ("ព្រំ", "PROM"),
+    ("មាស", "MEAS"),
+    ("ហួត", "HUOT"),
+    ("ឃុន", "KHUN"),
+    ("អ៊ុក", "OUK"),
+    ("ស៊ុន", "SUN"),
+    ("ឈួន", "CHHUON"),
+];
+
+const GIVEN_MALE: &[(&str, &str)] = &[
+    ("ដារ៉ា", "DARA"),
+    ("សុផល", "SOPHAL"),
+    ("វណ្ណៈ", "VANNAK"),
+    ("ពិសិដ្ឋ", "PISETH"),
+    ("សំណាង", "SAMNANG"),
+    ("វុទ្ធី", "VUTHY"),
+    ("បូរ៉ា", "BORA"),
+    ("រិទ្ធី", "RITHY"),
+    ("សុខា", "SOKHA"),
+    ("វិសាល", "VISAL"),
+    ("ចំរើន", "CHAMROEUN"),
+    ("សារ៉ាត", "SARATH"),
+    ("ភក្តី", "PHEAKDEY"),
+    ("សុវណ្ណ", "SOVANN"),
+];
+
+const GIVEN_FEMALE: &[(&str, &str)] = &[
+    ("ស្រីមុំ", "SREYMOM"),
+    ("សុភាព", "SOPHEAP"),
+    ("ចាន់ធី", "CHANTHY"),
+    ("ស្រីពៅ", "SREYPOV"),
+    ("ដាវី", "DAVY"),
+    ("ផល្លា", "PHALLA"),
+    ("បុប្ផា", "BOPHA"),
+    ("ធីតា", "THIDA"),
+    ("ម៉ាលី", "MALY"),
+    ("វណ្ណា", "VANNA"),
+    ("សុខលី", "SOKLY"),
+    ("ចាន់ណា", "CHANNA"),
+    ("ស្រីនាង", "SREYNEANG"),
+    ("គន្ធា", "KUNTHEA"),
+];
+
+/// The communes the demo fills: one each in Phnom Penh, Kampong Speu, Siem Reap and Battambang.
+const DEMO_COMMUNES: &[&str] = &["120101", "050101", "170101", "020101"];
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DemoSummary {
+    pub households: u64,
+    pub people: u64,
+}
+
+fn pick<'a>(rng: &mut StdRng, list: &'a [(&'a str, &'a str)]) -> (&'a str, &'a str) {
+    list.choose(rng).copied().unwrap_or(("សុខ", "SOK"))
+}
+
+fn person(
+    rng: &mut StdRng,
+    family: (&str, &str),
+    female: bool,
+    birth_year: i32,
+    year_only: bool,
+    today_year: i32,
+) -> PersonInput {
+    let given = pick(rng, if female { GIVEN_FEMALE } else { GIVEN_MALE });
+    let birth_date = if year_only {
+        format!("{birth_year:04}")
+    } else {
+        format!(
+            "{birth_year:04}-{:02}-{:02}",
+            rng.gen_range(1..=12),
+            rng.gen_range(1..=28)
+        )
+    };
+    let mut documents = Vec::new();
+    let age = today_year - birth_year;
+    if age >= 18 && rng.gen_bool(0.7) {
+        documents.push(DocumentInput {
+            kind: "khmer_id_card".into(),
+            number: format!("{:09}", rng.gen_range(10_000_000..999_999_999)),
+            issuer: None,
+        });
+    } else if age < 18 && rng.gen_bool(0.8) {
+        documents.push(DocumentInput {
+            kind: "birth_certificate".into(),
+            number: format!("BC-{:06}", rng.gen_range(0..999_999)),
+            issuer: None,
+        });
+    }
+    PersonInput {
+        family_km: family.0.into(),
+        given_km: given.0.into(),
+        family_latin: family.1.into(),
+        given_latin: given.1.into(),
+        sex: if female {
+            "female".into()
+        } else {
+            "male".into()
+        },
+        birth_date,
+        phone: (age >= 18 && rng.gen_bool(0.6)).then(|| {
+            format!(
+                "0{}{:07}",
+                [12, 15, 17, 89, 96, 97][rng.gen_range(0..6)],
+                rng.gen_range(0..9_999_999)
+            )
+        }),
+        ..PersonInput::default()
+    }
+}
+
+impl Registry {
+    /// Enrols `n_households` demo households (about 4.5 people each) through the ordinary use case, so
+    /// the demo exercises the same rules as real enrolment.
+    pub async fn load_demo(
+        &self,
+        n_households: u32,
+        seed: u64,
+    ) -> Result<DemoSummary, ServiceError> {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let today_year = self.today().year();
+        let mut summary = DemoSummary::default();
+        for i in 0..n_households {
+            let commune = DEMO_COMMUNES[i as usize % DEMO_COMMUNES.len()];
+            let (_, villages) = self
+                .places(&Actor::system(Purpose::Administration), Some(commune))
+                .await?;
+            let Some(village) = villages.choose(&mut rng) else {
+                continue;
+            };
+            let family = pick(&mut rng, FAMILY);
+            let head_age = rng.gen_range(25..80);
+            let head_female = rng.gen_bool(0.3);
+            let mut members = vec![MemberInput {
+                person: {
+                    let year_only = head_age >= 60 && rng.gen_bool(0.7);
+                    person(
+                        &mut rng,
+                        family,
+                        head_female,
+                        today_year - head_age,
+                        year_only,
+                        today_year,
+                    )
+                },
+                relationship: "head".into(),
+                offline: None,
+            }];
+            if rng.gen_bool(0.85) {
+                let spouse_age = (head_age + rng.gen_range(-6..4)).clamp(18, 90);
+                let spouse_family = pick(&mut rng, FAMILY);
+                members.push(MemberInput {
+                    person: {
+                        let year_only = spouse_age >= 60 && rng.gen_bool(0.7);
+                        person(
+                            &mut rng,
+                            spouse_family,
+                            !head_female,
+                            today_year - spouse_age,
+                            year_only,
+                            today_year,
+                        )
+                    },
+                    relationship: "spouse".into(),
+                    offline: None,
+                });
+            }
+            let n_children = if head_age < 60 {
+                rng.gen_range(0..5)
+            } else {
+                rng.gen_range(0..2)
+            };
+            for _ in 0..n_children {
+                let child_age = rng.gen_range(0..(head_age - 17).clamp(1, 30));
+                members.push(MemberInput {
+                    person: {
+                        let female = rng.gen_bool(0.5);
+                        person(
+                            &mut rng,
+                            family,
+                            female,
+                            today_year - child_age,
+                            false,
+                            today_year,
+                        )
+                    },
+                    relationship: "child".into(),
+                    offline: None,
+                });
+            }
+            if head_age < 50 && rng.gen_bool(0.25) {
+                let elder_age = rng.gen_range(62..92);
+                let elder_family = pick(&mut rng, FAMILY);
+                members.push(MemberInput {
+                    person: {
+                        let (female, year_only) = (rng.gen_bool(0.7), rng.gen_bool(0.8));
+                        person(
+                            &mut rng,
+                            elder_family,
+                            female,
+                            today_year - elder_age,
+                            year_only,
+                            today_year,
+                        )
+                    },
+                    relationship: "parent".into(),
+                    offline: None,
+                });
+            }
+            let household = NewHousehold {
+                village: village.code.clone(),
+                address_detail: Some(format!("House {}", rng.gen_range(1..300))),
+                members,
+            };
+            let actor = Actor::system(Purpose::Enrolment);
+            let (view, _) = self.register_household(&actor, &household).await?;
+            summary.households += 1;
+            summary.people += view.members.len() as u64;
+        }
+        Ok(summary)
+    }
+}

@@ -1,0 +1,119 @@
+//! The change log: one row for every write to every entity, naming the actor, the authority they acted
+//! under, the purpose and the reason. Versions of people and households point at their row here.
+
+use chrono::{DateTime, Utc};
+use dspp_domain::Actor;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use crate::{StoreError, Tx, parse_ts, ts};
+
+/// The who, when and why of a write, passed to every mutating store call.
+#[derive(Debug, Clone)]
+pub struct Change<'a> {
+    pub at: DateTime<Utc>,
+    pub actor: &'a Actor,
+    pub reason: Option<&'a str>,
+}
+
+/// A change as read back for history views.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeRecord {
+    pub id: String,
+    pub at: DateTime<Utc>,
+    pub action: String,
+    pub entity: String,
+    pub entity_id: String,
+    pub version: u32,
+    pub actor_subject: String,
+    pub actor_role: String,
+    pub actor_scope: String,
+    pub on_behalf_of: Option<String>,
+    pub delegation_reference: Option<String>,
+    pub purpose: String,
+    pub reason: Option<String>,
+}
+
+pub(crate) fn change_from_row(row: &AnyRow) -> Result<ChangeRecord, StoreError> {
+    let get = |col: &str| row.try_get::<String, _>(col).map_err(StoreError::from_sqlx);
+    let opt = |col: &str| {
+        row.try_get::<Option<String>, _>(col)
+            .map_err(StoreError::from_sqlx)
+    };
+    Ok(ChangeRecord {
+        id: get("id")?,
+        at: parse_ts(&get("at")?)?,
+        action: get("action")?,
+        entity: get("entity")?,
+        entity_id: get("entity_id")?,
+        version: u32::try_from(
+            row.try_get::<i64, _>("version")
+                .map_err(StoreError::from_sqlx)?,
+        )
+        .unwrap_or(0),
+        actor_subject: get("actor_subject")?,
+        actor_role: get("actor_role")?,
+        actor_scope: get("actor_scope")?,
+        on_behalf_of: opt("on_behalf_of")?,
+        delegation_reference: opt("delegation_reference")?,
+        purpose: get("purpose")?,
+        reason: opt("reason")?,
+    })
+}
+
+pub(crate) const CHANGE_COLUMNS: &str = "c.id, c.at, c.action, c.entity, c.entity_id, c.version, c.actor_subject, \
+    c.actor_role, c.actor_scope, c.on_behalf_of, c.delegation_reference, c.purpose, c.reason";
+
+impl Tx {
+    /// Records one write and returns the id of its log row.
+    pub async fn log_change(
+        &mut self,
+        change: &Change<'_>,
+        action: &str,
+        entity: &str,
+        entity_id: &str,
+        version: u32,
+    ) -> Result<String, StoreError> {
+        let id = uuid::Uuid::now_v7().to_string();
+        let actor = change.actor;
+        sqlx::query(
+            "INSERT INTO change_log (id, at, action, entity, entity_id, version, actor_subject, actor_role, actor_scope,
+                on_behalf_of, delegation_reference, purpose, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+        )
+        .bind(&id)
+        .bind(ts(change.at))
+        .bind(action)
+        .bind(entity)
+        .bind(entity_id)
+        .bind(i64::from(version))
+        .bind(&actor.subject)
+        .bind(actor.role.as_str())
+        .bind(actor.scope.to_string())
+        .bind(actor.delegation.as_ref().map(|d| d.principal.clone()))
+        .bind(actor.delegation.as_ref().map(|d| d.reference.clone()))
+        .bind(actor.purpose.as_str())
+        .bind(change.reason)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(id)
+    }
+
+    /// Every change to one entity, oldest first.
+    pub async fn changes_of(
+        &mut self,
+        entity: &str,
+        entity_id: &str,
+    ) -> Result<Vec<ChangeRecord>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {CHANGE_COLUMNS} FROM change_log c WHERE c.entity = $1 AND c.entity_id = $2 ORDER BY c.at, c.id"
+        ))
+        .bind(entity)
+        .bind(entity_id)
+        .fetch_all(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter().map(change_from_row).collect()
+    }
+}
