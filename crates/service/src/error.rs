@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// The record changed since the caller read it, or a unique thing is taken.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// The caller's change was based on a version that is no longer current (a failed If-Match).
+    #[error("stale: {0}")]
+    Stale(String),
     #[error("forbidden: {0}")]
     Forbidden(String),
     #[error("{0}")]
@@ -66,6 +69,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::Stale(what) => ServiceError::Stale(what),
             StoreError::NotFound => ServiceError::NotFound("record".into()),
             StoreError::Unavailable(_) => ServiceError::Unavailable(e),
             other => ServiceError::Internal(other),

@@ -552,7 +552,7 @@ impl Registry {
         )?;
         check_household_version(&current, expected_version)?;
         check_household_version(&absorbed, other_expected_version).map_err(|e| match e {
-            ServiceError::Conflict(m) => ServiceError::Conflict(format!("other household: {m}")),
+            ServiceError::Stale(m) => ServiceError::Stale(format!("other household: {m}")),
             other => other,
         })?;
         let relationships = self.member_ids(&mut tx, relationships).await?;
@@ -614,7 +614,7 @@ impl Registry {
 
 fn check_household_version(household: &Household, expected: u32) -> Result<(), ServiceError> {
     if household.version != expected {
-        return Err(ServiceError::Conflict(format!(
+        return Err(ServiceError::Stale(format!(
             "the household is at version {} but the change was based on version {expected}; reload and redo it",
             household.version
         )));

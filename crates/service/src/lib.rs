@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use dspp_domain::{Actor, CommuneCode, Spid, VillageCode};
-use dspp_store::{SpidState, Store, Tx};
+use dspp_store::Tx;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -183,4 +183,55 @@ fn authorize_read(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceErro
         )));
     }
     Ok(())
+}
+
+// Types of the store that callers of the use cases see in results. Re-exported so that the web edge
+// depends on the service alone.
+pub use dspp_store::{
+    ChangeRecord, HouseholdVersion, Lease, PersonVersion, Place, PlaceLevel, SpidEntry, SpidState,
+    Store,
+};
+
+pub use dspp_store::{IdempotencyClaim, StoredResponse};
+
+impl Registry {
+    /// Claims an idempotency key for a request (see `dspp_store::IdempotencyClaim`).
+    pub async fn claim_idempotency(
+        &self,
+        subject: &str,
+        key: &str,
+        method: &str,
+        path: &str,
+        request_hash: &str,
+    ) -> Result<IdempotencyClaim, ServiceError> {
+        Ok(self
+            .store
+            .claim_idempotency(subject, key, method, path, request_hash, self.now())
+            .await?)
+    }
+
+    pub async fn complete_idempotency(
+        &self,
+        subject: &str,
+        key: &str,
+        response: &StoredResponse,
+    ) -> Result<(), ServiceError> {
+        Ok(self
+            .store
+            .complete_idempotency(subject, key, response)
+            .await?)
+    }
+
+    pub async fn release_idempotency(&self, subject: &str, key: &str) -> Result<(), ServiceError> {
+        Ok(self.store.release_idempotency(subject, key).await?)
+    }
+
+    /// Counts for the portal's front page.
+    pub async fn counts(&self) -> Result<(i64, i64), ServiceError> {
+        let mut tx = self.store.begin().await?;
+        let people = tx.count_people().await?;
+        let villages = tx.count_places(PlaceLevel::Village).await?;
+        tx.commit().await?;
+        Ok((people, villages))
+    }
 }

@@ -450,7 +450,7 @@ pub(crate) fn required_reason(reason: &str) -> Result<&str, ServiceError> {
 
 pub(crate) fn check_version(person: &Person, expected: u32) -> Result<(), ServiceError> {
     if person.version != expected {
-        return Err(ServiceError::Conflict(format!(
+        return Err(ServiceError::Stale(format!(
             "the person is at version {} but the change was based on version {expected}; reload and redo it",
             person.version
         )));

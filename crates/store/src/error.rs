@@ -8,6 +8,9 @@ pub enum StoreError {
     /// A uniqueness rule or an expected version was violated.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// An update expected a version that is no longer current: someone else changed the record.
+    #[error("stale: {0}")]
+    Stale(String),
     #[error("the database cannot be reached")]
     Unavailable(#[source] sqlx::Error),
     #[error("stored data cannot be read: {0}")]

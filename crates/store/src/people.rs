@@ -142,7 +142,7 @@ impl Tx {
         .await
         .map_err(StoreError::from_sqlx)?;
         if result.rows_affected() != 1 {
-            return Err(StoreError::Conflict(format!(
+            return Err(StoreError::Stale(format!(
                 "the person was changed by someone else (expected version {expected_version})"
             )));
         }

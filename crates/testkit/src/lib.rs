@@ -216,3 +216,118 @@ pub fn sqlite_path() -> (tempfile::TempDir, PathBuf) {
     let path = dir.path().join("registry.sqlite");
     (dir, path)
 }
+
+/// Which store a test runs on. Every scenario runs on both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh registry for one test: its own database with the gazetteer loaded (copied from a template
+/// made once per test process), a fixed clock and a seeded generator.
+#[derive(Debug)]
+pub struct Harness {
+    pub registry: dspp_service::Registry,
+    pub clock: std::sync::Arc<dspp_service::FixedClock>,
+    pub backend: Backend,
+    /// How to open the same database again, as after a restart.
+    pub url: String,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static PG_TEMPLATE: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+static SQLITE_TEMPLATE: tokio::sync::OnceCell<(tempfile::TempDir, PathBuf)> =
+    tokio::sync::OnceCell::const_new();
+
+async fn prepare_template(url: &str) {
+    let store = dspp_service::Store::connect(url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let clock = std::sync::Arc::new(dspp_service::FixedClock::new(start_time()));
+    let registry = dspp_service::Registry::new(store.clone(), clock, Some(1));
+    let summary = registry.load_gazetteer().await.expect("load gazetteer");
+    assert_eq!(summary.villages, 14_512);
+    store.checkpoint().await.expect("checkpoint");
+    store.close().await;
+}
+
+/// The time tests start at: 08:30 on a Monday, the morning peak.
+pub fn start_time() -> chrono::DateTime<chrono::Utc> {
+    use chrono::TimeZone;
+    chrono::Utc
+        .with_ymd_and_hms(2026, 11, 23, 8, 30, 0)
+        .single()
+        .expect("a valid time")
+}
+
+/// A new database of the given kind with the gazetteer loaded, and its URL.
+pub async fn fresh_database(backend: Backend) -> (String, Option<tempfile::TempDir>) {
+    match backend {
+        Backend::Postgres => {
+            let server = postgres();
+            let template = PG_TEMPLATE
+                .get_or_init(|| async {
+                    let name = format!("dspp_template_{}", std::process::id());
+                    server.create_named(&name, None).await;
+                    prepare_template(&server.url(&name)).await;
+                    name
+                })
+                .await;
+            (server.create_database(Some(template)).await, None)
+        }
+        Backend::Sqlite => {
+            let (_, template) = SQLITE_TEMPLATE
+                .get_or_init(|| async {
+                    let (dir, path) = sqlite_path();
+                    prepare_template(&format!("sqlite://{}", path.display())).await;
+                    (dir, path)
+                })
+                .await;
+            let (dir, path) = sqlite_path();
+            std::fs::copy(template, &path).expect("copy the template database");
+            (format!("sqlite://{}", path.display()), Some(dir))
+        }
+    }
+}
+
+pub async fn harness(backend: Backend) -> Harness {
+    let (url, dir) = fresh_database(backend).await;
+    let store = dspp_service::Store::connect(&url).await.expect("connect");
+    store.migrate().await.expect("migrate");
+    let clock = std::sync::Arc::new(dspp_service::FixedClock::new(start_time()));
+    let registry = dspp_service::Registry::new(store, clock.clone(), Some(42));
+    Harness {
+        registry,
+        clock,
+        backend,
+        url,
+        _dir: dir,
+    }
+}
+
+impl Harness {
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        use dspp_service::Clock;
+        self.clock.now()
+    }
+}
+
+/// Runs each named scenario `async fn NAME(h: Harness)` on both stores, as `NAME::sqlite` and
+/// `NAME::postgres`.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    super::$name($crate::harness($crate::Backend::Sqlite).await).await;
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    super::$name($crate::harness($crate::Backend::Postgres).await).await;
+                }
+            }
+        )*
+    };
+}

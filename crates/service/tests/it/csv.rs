@@ -3,9 +3,9 @@
 
 use dspp_service::{CSV_HEADER, RowProblem};
 
-use crate::on_both_stores;
 use crate::people::household_of_three;
 use crate::support::{Harness, actor, harness_like, officer};
+use dspp_testkit::on_both_stores;
 
 const INPUT: &str = "\
 household_ref,relationship,family_km,given_km,family_latin,given_latin,sex,birth_date,birth_village,phone,village,address_detail,documents

@@ -3,9 +3,9 @@
 use dspp_domain::{Relationship, Spid};
 use dspp_service::{MemberInput, PersonInput, ServiceError};
 
-use crate::on_both_stores;
 use crate::people::{grandmother, household_of_three};
 use crate::support::{Harness, officer};
+use dspp_testkit::on_both_stores;
 
 async fn a_household_changes_head_grows_splits_and_merges(h: Harness) {
     let registry = &h.registry;
@@ -54,7 +54,7 @@ async fn a_household_changes_head_grows_splits_and_merges(h: Harness) {
         .change_head(&officer(), id, 1, grandmother_spid, &[], "stale")
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Conflict(_)));
+    assert!(matches!(err, ServiceError::Stale(_)));
 
     let newborn = MemberInput {
         person: PersonInput {

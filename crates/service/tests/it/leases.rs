@@ -5,9 +5,9 @@ use dspp_domain::Role;
 use dspp_service::{NewLease, OfflineIssue, ServiceError};
 use dspp_store::SpidState;
 
-use crate::on_both_stores;
 use crate::people::{household_of_three, member};
 use crate::support::{Harness, actor, officer};
+use dspp_testkit::on_both_stores;
 
 async fn a_device_issues_leased_spids_offline_and_they_reconcile(h: Harness) {
     let registry = &h.registry;
@@ -28,7 +28,7 @@ async fn a_device_issues_leased_spids_offline_and_they_reconcile(h: Harness) {
 
     // Offline, two days later, the tablet enrols a household with three of them.
     h.clock.advance(Duration::days(2));
-    let issued_at = h.clock_now();
+    let issued_at = h.now();
     let mut household = household_of_three();
     for (i, m) in household.members.iter_mut().enumerate() {
         m.offline = Some(OfflineIssue {
@@ -74,7 +74,7 @@ async fn a_device_issues_leased_spids_offline_and_they_reconcile(h: Harness) {
 
     // Issued after the lease expired: refused with the reason.
     h.clock.advance(Duration::days(40));
-    let late = h.clock_now();
+    let late = h.now();
     let mut after_expiry = household_of_three();
     after_expiry.members = vec![member(after_expiry.members[0].person.clone(), "head")];
     after_expiry.members[0].offline = Some(OfflineIssue {

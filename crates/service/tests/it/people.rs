@@ -4,8 +4,8 @@ use dspp_domain::{AssuranceCategory, Role, Spid};
 use dspp_service::{DocumentInput, MemberInput, NewHousehold, PersonInput, ServiceError};
 use dspp_store::Store;
 
-use crate::on_both_stores;
 use crate::support::{Harness, VILLAGE, actor, officer};
+use dspp_testkit::on_both_stores;
 
 pub fn grandmother() -> PersonInput {
     PersonInput {
@@ -184,7 +184,7 @@ async fn corrections_are_versioned_and_stale_writes_conflict(h: Harness) {
         .update_person(&officer(), spid, 1, &other, "spelling")
         .await
         .unwrap_err();
-    assert!(matches!(err, ServiceError::Conflict(_)), "{err:?}");
+    assert!(matches!(err, ServiceError::Stale(_)), "{err:?}");
     let err = h
         .registry
         .update_person(&officer(), spid, 2, &corrected, "again")

@@ -1,0 +1,286 @@
+//! The subcommands. Each opens the store, builds the registry and calls use cases; none touches SQL.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use dspp_domain::{Actor, ActorKind, Purpose, Role, Scope};
+use dspp_service::{Registry, Store, SystemClock};
+use tokio_util::sync::CancellationToken;
+
+use crate::config::{Config, GlobalArgs};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "dspp",
+    version,
+    about = "dspp: the Digital Social Protection Platform and Social Registry",
+    long_about = "dspp: the Digital Social Protection Platform and Social Registry.\n\n\
+        Without a database URL it keeps its data in an embedded SQLite file under ./dspp-data; with \
+        --database-url postgres://… it uses PostgreSQL. Start with `dspp demo` to see a living registry."
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the registry's API (/api/v1) and portal until interrupted
+    Serve {
+        /// Address to listen on [default: 127.0.0.1:8470]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Bring the database schema up to date and load the gazetteer
+    Migrate,
+    /// Load a demo population into an empty registry, then serve it
+    Demo {
+        /// How many demo households to enrol (about 4 people each)
+        #[arg(long, default_value_t = 250)]
+        households: u32,
+        /// Seed of the demo population (the same seed gives the same people)
+        #[arg(long, default_value_t = 2025)]
+        seed: u64,
+        /// Address to listen on [default: 127.0.0.1:8470]
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+        /// Load the demo and exit without serving
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Import people and households from a CSV file (format: docs/csv-format.md)
+    Import {
+        /// The CSV file to read
+        file: PathBuf,
+        /// Who is importing (recorded with every change)
+        #[arg(long, default_value = "cli.import")]
+        actor: String,
+    },
+    /// Export people and households as CSV (the import format)
+    Export {
+        /// Write here instead of standard output
+        #[arg(long)]
+        output: Option<PathBuf>,
+        /// Only this province, district, commune or village
+        #[arg(long)]
+        place: Option<String>,
+        /// Who is exporting (recorded in the log)
+        #[arg(long, default_value = "cli.export")]
+        actor: String,
+    },
+    /// Check the configuration and show what would be used
+    Config,
+}
+
+/// The operator at the command line: national scope, for administration.
+fn operator(subject: &str) -> anyhow::Result<Actor> {
+    Ok(Actor {
+        kind: ActorKind::User,
+        subject: Actor::parse_subject(subject).context("while reading --actor")?,
+        role: Role::NationalAdministrator,
+        scope: Scope::National,
+        delegation: None,
+        purpose: Purpose::Administration,
+    })
+}
+
+/// Opens the store, applies migrations and makes sure the gazetteer is loaded.
+async fn open(config: &Config) -> anyhow::Result<Registry> {
+    let url = config.store_url()?;
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("while opening the store ({})", config.describe_store()))?;
+    for applied in store
+        .migrate()
+        .await
+        .context("while migrating the database")?
+    {
+        tracing::info!(version = applied.version, name = %applied.name, "migrated");
+    }
+    let registry = Registry::new(store, Arc::new(SystemClock), None);
+    let (_, villages) = registry
+        .counts()
+        .await
+        .context("while reading the registry")?;
+    if villages == 0 {
+        let summary = registry
+            .load_gazetteer()
+            .await
+            .context("while loading the gazetteer")?;
+        tracing::info!(
+            provinces = summary.provinces,
+            districts = summary.districts,
+            communes = summary.communes,
+            villages = summary.villages,
+            skipped = summary.skipped.len(),
+            "loaded the gazetteer"
+        );
+    }
+    Ok(registry)
+}
+
+pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
+    match command {
+        Command::Serve { listen } => {
+            let registry = open(&config).await?;
+            serve(registry, listen.unwrap_or(config.listen), &config).await
+        }
+        Command::Migrate => {
+            let registry = open(&config).await?;
+            let (people, villages) = registry.counts().await?;
+            println!(
+                "database is current ({}): {villages} villages, {people} people",
+                config.describe_store()
+            );
+            registry.store().close().await;
+            Ok(())
+        }
+        Command::Demo {
+            households,
+            seed,
+            listen,
+            no_serve,
+        } => {
+            let registry = open(&config).await?;
+            let (people, _) = registry.counts().await?;
+            if people == 0 {
+                eprintln!("enrolling {households} demo households…");
+                let summary = registry
+                    .load_demo(households, seed)
+                    .await
+                    .context("while loading the demo population")?;
+                eprintln!(
+                    "enrolled {} people in {} households",
+                    summary.people, summary.households
+                );
+            } else {
+                eprintln!(
+                    "the registry already holds {people} people; the demo population is not added again"
+                );
+            }
+            if no_serve {
+                registry.store().close().await;
+                return Ok(());
+            }
+            serve(registry, listen.unwrap_or(config.listen), &config).await
+        }
+        Command::Import { file, actor } => {
+            let actor = operator(&actor)?;
+            let registry = open(&config).await?;
+            let input = std::fs::File::open(&file)
+                .with_context(|| format!("while opening {}", file.display()))?;
+            let mut stderr = std::io::stderr().lock();
+            let summary = registry
+                .import_csv(
+                    &actor,
+                    std::io::BufReader::with_capacity(1 << 20, input),
+                    &mut |problem| {
+                        let _ = writeln!(
+                            stderr,
+                            "{}:{}: {}",
+                            file.display(),
+                            problem.line,
+                            problem.reason
+                        );
+                    },
+                )
+                .await
+                .with_context(|| format!("while importing {}", file.display()))?;
+            println!(
+                "imported {} people in {} households from {} rows ({} rows refused) in {:.1} s: {:.0} rows/s",
+                summary.people,
+                summary.households,
+                summary.rows,
+                summary.rejected_rows,
+                summary.elapsed.as_secs_f64(),
+                summary.rows_per_second()
+            );
+            registry.store().close().await;
+            Ok(())
+        }
+        Command::Export {
+            output,
+            place,
+            actor,
+        } => {
+            let actor = operator(&actor)?;
+            let registry = open(&config).await?;
+            let written = match &output {
+                Some(path) => {
+                    let file = std::fs::File::create(path)
+                        .with_context(|| format!("while creating {}", path.display()))?;
+                    registry
+                        .export_csv(&actor, place.as_deref(), std::io::BufWriter::new(file))
+                        .await
+                }
+                None => {
+                    registry
+                        .export_csv(&actor, place.as_deref(), std::io::stdout().lock())
+                        .await
+                }
+            }
+            .context("while exporting")?;
+            eprintln!("exported {written} people");
+            registry.store().close().await;
+            Ok(())
+        }
+        Command::Config => {
+            println!("store:    {}", config.describe_store());
+            println!("data dir: {}", config.data_dir.display());
+            println!("listen:   {}", config.listen);
+            println!("the configuration is valid");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(registry: Registry, listen: SocketAddr, config: &Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("while binding {listen}"))?;
+    let address = listener.local_addr()?;
+    let shutdown = CancellationToken::new();
+    let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    println!(
+        "dspp is serving the registry at http://{address}/ (store: {})",
+        config.describe_store()
+    );
+    let _ = std::io::stdout().flush();
+    let state = dspp_web::AppState {
+        registry: registry.clone(),
+    };
+    let served = dspp_web::serve(listener, state, shutdown.clone()).await;
+    shutdown.cancel();
+    let _ = signals.await;
+    registry.store().close().await;
+    served.context("while serving")?;
+    eprintln!("stopped");
+    Ok(())
+}
+
+/// Cancels `shutdown` on SIGINT or SIGTERM (or when something else cancels it first).
+async fn wait_for_signal(shutdown: CancellationToken) {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        _ = interrupt => shutdown.cancel(),
+        _ = terminate => shutdown.cancel(),
+        _ = shutdown.cancelled() => {}
+    }
+}

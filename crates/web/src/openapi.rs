@@ -1,0 +1,39 @@
+//! The OpenAPI 3.1 description of the API, generated from the handlers and DTOs so it cannot drift.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::{dto, problem, routes};
+
+#[derive(Debug, OpenApi)]
+#[openapi(
+    info(
+        title = "dspp registry API",
+        description = "The Social Registry of the Digital Social Protection Platform. Every call names its actor in the \
+            dspp-actor, dspp-role, dspp-scope and dspp-purpose headers (and dspp-on-behalf-of with dspp-delegation when acting \
+            under a delegation). Errors are RFC 9457 problem+json. POSTs honour Idempotency-Key; changes to existing records need \
+            If-Match with the ETag that was read."
+    ),
+    paths(
+        routes::people::create, routes::people::get, routes::people::update, routes::people::death, routes::people::history,
+        routes::people::list, routes::people::merge,
+        routes::households::create, routes::households::get, routes::households::list, routes::households::history,
+        routes::households::change_head, routes::households::add_member, routes::households::remove_member,
+        routes::households::split, routes::households::merge,
+        routes::leases::create, routes::leases::get, routes::leases::give_back, routes::leases::check,
+        routes::places::provinces, routes::places::place,
+        crate::health,
+    ),
+    components(schemas(problem::Problem, problem::FieldError, dto::PersonIn, dto::PersonOut, dto::HouseholdOut)),
+    tags(
+        (name = "people", description = "People and their records"),
+        (name = "households", description = "Households and their members"),
+        (name = "spids", description = "Social Protection IDs and offline leases"),
+        (name = "places", description = "The official gazetteer"),
+    )
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

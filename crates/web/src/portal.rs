@@ -1,0 +1,19 @@
+//! The portal's front page: what the registry holds, a search over people, and the API's description.
+//! (The officer portal with sign-in and enrolment forms comes with its own issue; this page shows a
+//! newcomer a living registry.)
+
+use axum::extract::State;
+use axum::response::Html;
+
+use crate::AppState;
+
+const PAGE: &str = include_str!("portal.html");
+
+pub async fn home(State(state): State<AppState>) -> Html<String> {
+    let (people, villages) = state.registry.counts().await.unwrap_or((0, 0));
+    Html(
+        PAGE.replace("{{people}}", &people.to_string())
+            .replace("{{villages}}", &villages.to_string())
+            .replace("{{attribution}}", dspp_service::ATTRIBUTION),
+    )
+}
