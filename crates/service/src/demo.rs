@@ -129,6 +129,7 @@ fn person(
             "male".into()
         },
         birth_date,
+        documents,
         phone: (age >= 18 && rng.gen_bool(0.6)).then(|| {
             format!(
                 "0{}{:07}",

@@ -143,3 +143,62 @@ async fn import_reports_bad_rows_and_keeps_the_rest(h: Harness) {
 }
 
 on_both_stores!(import_reports_bad_rows_and_keeps_the_rest);
+
+mod every_row_is_accounted_for {
+    //! Whatever the input, the importer never stops early and never loses a row: each row is imported
+    //! or reported, and the counts add up.
+    use proptest::prelude::*;
+
+    use crate::support::officer;
+
+    fn field() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just(String::new()),
+            Just("សុខ".to_string()),
+            Just("SOK".to_string()),
+            Just("head".to_string()),
+            Just("child".to_string()),
+            Just("F".to_string()),
+            Just("1959".to_string()),
+            Just("1975-02-30".to_string()),
+            Just("12010101".to_string()),
+            Just("99999999".to_string()),
+            Just("family_book:FB-1".to_string()),
+            Just("\"quoted, with comma\"".to_string()),
+            Just("\"unterminated".to_string()),
+            "\\PC{0,12}",
+        ]
+    }
+
+    fn row() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::collection::vec(field(), 13).prop_map(|fields| fields.join(",")),
+            proptest::collection::vec(field(), 0..16).prop_map(|fields| fields.join(",")),
+            Just("H1,head,សុខ,ស្រីមុំ,SOK,SREYMOM,F,1959,,,12010101,,".to_string()),
+            Just("H1,child,សុខ,ដារ៉ា,SOK,DARA,M,1990,,,12010101,,".to_string()),
+            Just(",,ម៉ៅ,វណ្ណា,MAO,VANNA,F,2001,,,12010102,,".to_string()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+        #[test]
+        fn on_any_input(rows in proptest::collection::vec(row(), 0..12), garbage in proptest::collection::vec(any::<u8>(), 0..40)) {
+            let header = "household_ref,relationship,family_km,given_km,family_latin,given_latin,sex,birth_date,birth_village,phone,village,address_detail,documents";
+            let mut input = format!("{header}\n{}\n", rows.join("\n")).into_bytes();
+            input.extend_from_slice(&garbage);
+            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+            let (summary, problems) = runtime.block_on(async {
+                let h = dspp_testkit::harness(dspp_testkit::Backend::Sqlite).await;
+                let mut problems = Vec::new();
+                let summary = h.registry.import_csv(&officer(), input.as_slice(), &mut |p| problems.push(p)).await.unwrap();
+                (summary, problems)
+            });
+            prop_assert_eq!(summary.people + summary.rejected_rows, summary.rows, "{:?}", problems);
+            let mut lines: Vec<u64> = problems.iter().map(|p| p.line).collect();
+            lines.sort();
+            lines.dedup();
+            prop_assert_eq!(lines.len() as u64, summary.rejected_rows);
+        }
+    }
+}
