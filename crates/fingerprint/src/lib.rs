@@ -1,0 +1,23 @@
+//! Fingerprint engine of dspp: minutiae templates in ISO/IEC 19794-2:2005 and ANSI/INCITS 378-2004,
+//! fingerprint images, minutiae extraction, Minutia Cylinder-Code matching and ISO/IEC 19795-style
+//! evaluation.
+//!
+//! The crate does no network or database IO; it reads files only where a function takes a path.
+
+// Tests may unwrap: a panic there is a test failure with its message.
+#![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+
+mod codec;
+mod error;
+mod extract;
+mod image;
+mod template;
+
+pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
+pub use error::Error;
+pub use extract::extract;
+pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
+pub use template::{
+    ANGLE_UNITS_PER_TURN, Angle, ExtendedData, FingerPosition, ImageGeometry, MAX_COORDINATE,
+    MAX_MINUTIAE, Minutia, MinutiaKind, Template, ViewInfo,
+};
