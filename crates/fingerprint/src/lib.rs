@@ -9,14 +9,21 @@
 
 mod codec;
 mod error;
+mod eval;
 mod extract;
 mod image;
+mod mcc;
 mod template;
 
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
 pub use error::Error;
+pub use eval::{
+    EvalOptions, EvalReport, MIN_USABLE_MINUTIAE, MatcherReport, bozorth_minutiae,
+    equal_error_rate, evaluate, fnmr_at, load_template, match_files, operating_points,
+};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
+pub use mcc::{MccMatcher, MccTemplate};
 pub use template::{
     ANGLE_UNITS_PER_TURN, Angle, ExtendedData, FingerPosition, ImageGeometry, MAX_COORDINATE,
     MAX_MINUTIAE, Minutia, MinutiaKind, Template, ViewInfo,
