@@ -49,6 +49,10 @@ const MU_RHO_2: f32 = PI / 12.0;
 const TAU_RHO_2: f32 = -30.0;
 const MU_RHO_3: f32 = PI / 12.0;
 const TAU_RHO_3: f32 = -30.0;
+/// d1 beyond which the distance sigmoid is below 1e-9 (5 + 20.7 / 1.6).
+const RHO_1_CUTOFF: f32 = 18.0;
+/// d2, d3 beyond which the angle sigmoids are below 1e-9 (π/12 + 20.7 / 30).
+const RHO_ANGLE_CUTOFF: f32 = 0.96;
 
 /// One cylinder: the minutia it is centred on and its bits.
 #[derive(Clone, Debug)]
@@ -61,6 +65,9 @@ struct Cylinder {
     valid: [u64; LAYER_WORDS],
     /// Cell bits per angular section; invariant: zero wherever `valid` is zero.
     bits: [[u64; LAYER_WORDS]; ND],
+    /// Number of set bits in `bits`, so that a comparison with a cylinder whose valid cells
+    /// cover this one's need not count them again.
+    n_bits: u32,
 }
 
 /// A template prepared for MCC matching: its valid cylinders.
@@ -248,12 +255,14 @@ impl MccTemplate {
             if (n_valid as f32) < MIN_VALID_CELLS * DISC_CELLS as f32 {
                 continue;
             }
+            let n_bits = bits.iter().flatten().map(|w| w.count_ones()).sum();
             cylinders.push(Cylinder {
                 x,
                 y,
                 angle,
                 valid,
                 bits,
+                n_bits,
             });
         }
         MccTemplate { cylinders }
@@ -296,26 +305,43 @@ fn local_similarity(a: &Cylinder, b: &Cylinder, min_common: u32) -> f32 {
     if angle_diff(a.angle, b.angle).abs() > MAX_DIRECTION_DIFF {
         return 0.0;
     }
-    let n_common: u32 = a
-        .valid
-        .iter()
-        .zip(&b.valid)
-        .map(|(va, vb)| (va & vb).count_ones())
-        .sum();
+    let mut n_common = 0;
+    let mut a_covered = true;
+    let mut b_covered = true;
+    for (va, vb) in a.valid.iter().zip(&b.valid) {
+        let common = va & vb;
+        n_common += common.count_ones();
+        a_covered &= common == *va;
+        b_covered &= common == *vb;
+    }
     if n_common < min_common {
         return 0.0;
     }
-    let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
-    for k in 0..ND {
-        for w in 0..LAYER_WORDS {
-            // a's bits are already zero outside a's valid cells, so masking with b's suffices.
-            let ca = a.bits[k][w] & b.valid[w];
-            let cb = b.bits[k][w] & a.valid[w];
-            na += ca.count_ones();
-            nb += cb.count_ones();
-            nx += (ca ^ cb).count_ones();
+    // The common case: both cylinders lie inside the print and share all their valid cells, so
+    // masking changes nothing and only the XOR needs counting. The result is identical.
+    let (na, nb, nx) = if a_covered && b_covered {
+        let nx: u32 = a
+            .bits
+            .iter()
+            .flatten()
+            .zip(b.bits.iter().flatten())
+            .map(|(wa, wb)| (wa ^ wb).count_ones())
+            .sum();
+        (a.n_bits, b.n_bits, nx)
+    } else {
+        let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+        for k in 0..ND {
+            for w in 0..LAYER_WORDS {
+                // a's bits are already zero outside a's valid cells, so masking with b's suffices.
+                let ca = a.bits[k][w] & b.valid[w];
+                let cb = b.bits[k][w] & a.valid[w];
+                na += ca.count_ones();
+                nb += cb.count_ones();
+                nx += (ca ^ cb).count_ones();
+            }
         }
-    }
+        (na, nb, nx)
+    };
     if na + nb == 0 {
         return 0.0;
     }
@@ -364,15 +390,29 @@ impl MccMatcher {
             (MIN_NP + (sigmoid(n_min as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP))).round() as usize;
         // Local similarity sort, one-to-one: the best pair first, then the best pair whose
         // minutiae are both still free, up to min(nA, nB) pairs.
-        self.pairs
-            .sort_unstable_by(|x, y| y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2)));
+        // Sorting all pairs is the costly part; the greedy pass rarely needs more than a few
+        // times n_min of them, so sort only the best 4 n_min first and the rest only if needed.
+        // The order, and so the selection, is exactly that of a full sort.
+        let by_score = |x: &(f32, u16, u16), y: &(f32, u16, u16)| {
+            y.0.total_cmp(&x.0).then(x.1.cmp(&y.1)).then(x.2.cmp(&y.2))
+        };
+        let head = (4 * n_min).min(self.pairs.len());
+        if head < self.pairs.len() {
+            self.pairs.select_nth_unstable_by(head, by_score);
+        }
+        self.pairs[..head].sort_unstable_by(by_score);
         self.used_a.clear();
         self.used_a.resize(na, false);
         self.used_b.clear();
         self.used_b.resize(nb, false);
         let mut selected = 0;
-        for t in 0..self.pairs.len() {
+        let mut t = 0;
+        while t < self.pairs.len() && selected < n_min {
+            if t == head {
+                self.pairs[head..].sort_unstable_by(by_score);
+            }
             let (s, i, j) = self.pairs[t];
+            t += 1;
             if self.used_a[usize::from(i)] || self.used_b[usize::from(j)] {
                 continue;
             }
@@ -380,9 +420,6 @@ impl MccMatcher {
             self.used_b[usize::from(j)] = true;
             self.pairs[selected] = (s, i, j);
             selected += 1;
-            if selected == n_min {
-                break;
-            }
         }
         self.pairs.truncate(selected);
         let nr = selected;
@@ -401,14 +438,25 @@ impl MccMatcher {
                 let da = ((ma.x - ka.x).powi(2) + (ma.y - ka.y).powi(2)).sqrt();
                 let db = ((mb.x - kb.x).powi(2) + (mb.y - kb.y).powi(2)).sqrt();
                 let d1 = (da - db).abs();
+                // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
+                // an f32 sum of similarities, so it is left at zero instead of computed.
+                if d1 > RHO_1_CUTOFF {
+                    continue;
+                }
                 let d2 = angle_diff(
                     angle_diff(ma.angle, ka.angle),
                     angle_diff(mb.angle, kb.angle),
                 )
                 .abs();
+                if d2 > RHO_ANGLE_CUTOFF {
+                    continue;
+                }
                 let radial_a = angle_diff(ma.angle, (ma.y - ka.y).atan2(ma.x - ka.x));
                 let radial_b = angle_diff(mb.angle, (mb.y - kb.y).atan2(mb.x - kb.x));
                 let d3 = angle_diff(radial_a, radial_b).abs();
+                if d3 > RHO_ANGLE_CUTOFF {
+                    continue;
+                }
                 let rho = sigmoid(d1, MU_RHO_1, TAU_RHO_1)
                     * sigmoid(d2, MU_RHO_2, TAU_RHO_2)
                     * sigmoid(d3, MU_RHO_3, TAU_RHO_3);

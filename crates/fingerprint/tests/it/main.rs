@@ -4,6 +4,7 @@
 
 mod codec;
 mod extraction;
+mod matching;
 
 /// Shared test data: `/work/shared` beside the repository (`<clone>/../shared` in CI).
 pub(crate) fn shared(path: &str) -> std::path::PathBuf {
