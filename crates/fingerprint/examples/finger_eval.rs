@@ -25,5 +25,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let report = evaluate(&dir, &options)?;
     print!("{report}");
+    let det = std::env::temp_dir().join("fingerprint-det.png");
+    report.write_det_png(&det)?;
+    println!(
+        "DET curve (MCC red, Bozorth3 blue; FMR 1e-4..1 across, FNMR 1e-4..1 up): {}",
+        det.display()
+    );
     Ok(())
 }

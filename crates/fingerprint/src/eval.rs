@@ -79,6 +79,17 @@ pub struct EvalReport {
 }
 
 impl EvalReport {
+    /// Write the DET curves of all matchers to a PNG, coloured in the order of
+    /// [`crate::CURVE_COLOURS`] (MCC red, Bozorth3 blue).
+    pub fn write_det_png(&self, path: &Path) -> Result<(), Error> {
+        let curves: Vec<(&[f64], &[f64])> = self
+            .matchers
+            .iter()
+            .map(|m| (m.genuine.as_slice(), m.impostor.as_slice()))
+            .collect();
+        crate::write_det_png(&curves, path)
+    }
+
     /// Failure-to-acquire rate over images.
     pub fn fta(&self) -> f64 {
         ratio(self.failed_to_acquire.len(), self.n_images)

@@ -8,6 +8,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod codec;
+mod det;
 mod error;
 mod eval;
 mod extract;
@@ -16,6 +17,7 @@ mod mcc;
 mod template;
 
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
+pub use det::{CURVE_COLOURS, det_image, write_det_png};
 pub use error::Error;
 pub use eval::{
     EvalOptions, EvalReport, MIN_USABLE_MINUTIAE, MatcherReport, bozorth_minutiae,
