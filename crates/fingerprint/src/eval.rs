@@ -9,6 +9,7 @@ use std::time::Instant;
 
 use crate::image::FingerImage;
 use crate::mcc::{MccMatcher, MccTemplate};
+use crate::quality::{Quality, assess};
 use crate::template::{Template, ViewInfo};
 use crate::{Error, MinutiaeRecord, extract};
 
@@ -74,6 +75,9 @@ pub struct EvalReport {
     pub failed_to_enrol: usize,
     /// Mean time to decode an image and extract its minutiae, in milliseconds.
     pub extraction_ms: f64,
+    /// Quality of every readable image (the gate is reported, not applied: refused images are
+    /// still compared, so the error rates are those of the matcher alone).
+    pub qualities: Vec<(PathBuf, Quality)>,
     /// One report per matcher.
     pub matchers: Vec<MatcherReport>,
 }
@@ -130,6 +134,29 @@ impl fmt::Display for EvalReport {
             "extraction (decode + MINDTCT) {:.1} ms per image",
             self.extraction_ms
         )?;
+        if !self.qualities.is_empty() {
+            let scores: Vec<u8> = self.qualities.iter().map(|(_, q)| q.score).collect();
+            let mean = scores.iter().map(|&s| f64::from(s)).sum::<f64>() / scores.len() as f64;
+            writeln!(
+                f,
+                "quality (0-100): min {}, mean {mean:.1}, max {}; the quality gate would refuse {} (not applied)",
+                scores.iter().min().unwrap_or(&0),
+                scores.iter().max().unwrap_or(&0),
+                self.qualities
+                    .iter()
+                    .filter(|(_, q)| q.refusal.is_some())
+                    .count()
+            )?;
+            for (path, quality) in &self.qualities {
+                if let Some(refusal) = quality.refusal {
+                    writeln!(
+                        f,
+                        "  quality gate would refuse {}: {refusal}",
+                        path.display()
+                    )?;
+                }
+            }
+        }
         for m in &self.matchers {
             writeln!(
                 f,
@@ -210,9 +237,13 @@ pub fn evaluate(dir: &Path, options: &EvalOptions) -> Result<EvalReport, Error> 
     let started = Instant::now();
     let mut samples = Vec::with_capacity(named.len());
     let mut failed_to_acquire = Vec::new();
+    let mut qualities = Vec::new();
     for (finger, _, path) in named {
         let template = FingerImage::open(&path, options.dpi)
-            .and_then(|image| extract(&image, ViewInfo::default()))
+            .and_then(|image| {
+                qualities.push((path.clone(), assess(&image)));
+                extract(&image, ViewInfo::default())
+            })
             .and_then(|t| {
                 if t.minutiae().len() < MIN_USABLE_MINUTIAE {
                     Err(Error::Evaluation {
@@ -292,6 +323,7 @@ pub fn evaluate(dir: &Path, options: &EvalOptions) -> Result<EvalReport, Error> 
         failed_to_acquire,
         failed_to_enrol,
         extraction_ms,
+        qualities,
         matchers,
     })
 }

@@ -14,6 +14,7 @@ mod eval;
 mod extract;
 mod image;
 mod mcc;
+mod quality;
 mod template;
 
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
@@ -26,6 +27,7 @@ pub use eval::{
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
 pub use mcc::{MccMatcher, MccTemplate};
+pub use quality::{MIN_AREA_MM2, MIN_CLARITY, MIN_SCORE, Quality, Refusal, assess, best_capture};
 pub use template::{
     ANGLE_UNITS_PER_TURN, Angle, ExtendedData, FingerPosition, ImageGeometry, MAX_COORDINATE,
     MAX_MINUTIAE, Minutia, MinutiaKind, Template, ViewInfo,

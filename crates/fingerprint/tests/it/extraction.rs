@@ -20,3 +20,21 @@ fn sourceafis_png_is_read_as_gray() {
     assert_eq!((image.width(), image.height()), (388, 374));
     assert!(extract(&image, ViewInfo::default()).is_ok());
 }
+
+#[test]
+fn fvc_captures_are_usable_and_best_of_n_picks_one() {
+    let qualities: Vec<fingerprint::Quality> = (1..=8)
+        .map(|impression| {
+            let path = crate::shared(&format!(
+                "data/fingerprints/fvc2002-db2b/103_{impression}.tif"
+            ));
+            fingerprint::assess(&FingerImage::open(&path, 569).unwrap())
+        })
+        .collect();
+    for quality in &qualities {
+        assert_eq!(quality.refusal, None, "{quality:?}");
+        assert!(quality.area_mm2 > 100.0, "{quality:?}");
+    }
+    let best = fingerprint::best_capture(&qualities).unwrap();
+    assert!(qualities.iter().all(|q| q.score <= qualities[best].score));
+}
