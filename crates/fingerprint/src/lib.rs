@@ -11,6 +11,7 @@ mod codec;
 mod det;
 mod error;
 mod eval;
+mod exception;
 mod extract;
 mod image;
 mod mcc;
@@ -24,6 +25,7 @@ pub use eval::{
     EvalOptions, EvalReport, MIN_USABLE_MINUTIAE, MatcherReport, bozorth_minutiae,
     equal_error_rate, evaluate, fnmr_at, load_template, match_files, operating_points,
 };
+pub use exception::{ApproverId, ExceptionReason, FingerException, FingerOutcome, ThumbEnrolment};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
 pub use mcc::{MccMatcher, MccTemplate};
