@@ -7,6 +7,7 @@
 // Tests may unwrap: a panic there is a test failure with its message.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
+mod calibration;
 mod codec;
 mod det;
 mod error;
@@ -18,6 +19,7 @@ mod mcc;
 mod quality;
 mod template;
 
+pub use calibration::ScoreCalibration;
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
 pub use det::{CURVE_COLOURS, det_image, write_det_png};
 pub use error::Error;
