@@ -15,6 +15,7 @@ mod eval;
 mod exception;
 mod extract;
 mod image;
+mod index;
 mod mcc;
 mod quality;
 mod template;
@@ -30,6 +31,7 @@ pub use eval::{
 pub use exception::{ApproverId, ExceptionReason, FingerException, FingerOutcome, ThumbEnrolment};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
+pub use index::{BinaryCode, CODE_BITS, Candidate, ThumbCodes, ThumbIndex, rerank};
 pub use mcc::{MccMatcher, MccTemplate};
 pub use quality::{MIN_AREA_MM2, MIN_CLARITY, MIN_SCORE, Quality, Refusal, assess, best_capture};
 pub use template::{

@@ -11,11 +11,11 @@ use std::f32::consts::PI;
 use crate::template::Template;
 
 /// Cells per side of a cylinder.
-const NS: usize = 16;
+pub(crate) const NS: usize = 16;
 /// Angular sections of a cylinder.
-const ND: usize = 6;
+pub(crate) const ND: usize = 6;
 /// u64 words of one 16×16 spatial layer.
-const LAYER_WORDS: usize = NS * NS / 64;
+pub(crate) const LAYER_WORDS: usize = NS * NS / 64;
 /// Cylinder radius in 500-dpi pixels.
 const RADIUS: f32 = 70.0;
 /// Standard deviation of the spatial Gaussian.
@@ -273,6 +273,13 @@ impl MccTemplate {
         self.cylinders.len()
     }
 
+    /// For each cylinder, its valid cells and its bits (layer by layer), for the index's hashes.
+    pub(crate) fn cylinder_bits(
+        &self,
+    ) -> impl Iterator<Item = (&[u64; LAYER_WORDS], &[[u64; LAYER_WORDS]; ND])> {
+        self.cylinders.iter().map(|c| (&c.valid, &c.bits))
+    }
+
     /// Whether no minutia produced a valid cylinder (such a template matches nothing).
     pub fn is_empty(&self) -> bool {
         self.cylinders.is_empty()
@@ -280,7 +287,7 @@ impl MccTemplate {
 }
 
 /// Number of cells of a layer whose centre lies within the radius (the cylinder's disc).
-const DISC_CELLS: usize = {
+pub(crate) const DISC_CELLS: usize = {
     let mut count = 0;
     let mut cell = 0;
     while cell < NS * NS {
