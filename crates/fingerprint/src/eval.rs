@@ -131,7 +131,7 @@ impl fmt::Display for EvalReport {
         }
         writeln!(
             f,
-            "extraction (decode + MINDTCT) {:.1} ms per image",
+            "extraction (decode + minutiae) {:.1} ms per image",
             self.extraction_ms
         )?;
         if !self.qualities.is_empty() {
@@ -214,6 +214,17 @@ fn parse_name(path: &Path) -> Option<(String, u32)> {
 /// Evaluate the matchers on every `FINGER_IMPRESSION` image of `dir`: genuine pairs are all pairs
 /// of impressions of one finger, impostor pairs all pairs of images of different fingers.
 pub fn evaluate(dir: &Path, options: &EvalOptions) -> Result<EvalReport, Error> {
+    evaluate_with(dir, options, &mut |image| {
+        extract(image, ViewInfo::default())
+    })
+}
+
+/// [`evaluate`] with another minutiae extractor (LEADER, or a new one under test).
+pub fn evaluate_with(
+    dir: &Path,
+    options: &EvalOptions,
+    extractor: &mut dyn FnMut(&FingerImage) -> Result<Template, Error>,
+) -> Result<EvalReport, Error> {
     let io = |source| Error::Io {
         path: dir.to_owned(),
         source,
@@ -242,7 +253,7 @@ pub fn evaluate(dir: &Path, options: &EvalOptions) -> Result<EvalReport, Error> 
         let template = FingerImage::open(&path, options.dpi)
             .and_then(|image| {
                 qualities.push((path.clone(), assess(&image)));
-                extract(&image, ViewInfo::default())
+                extractor(&image)
             })
             .and_then(|t| {
                 if t.minutiae().len() < MIN_USABLE_MINUTIAE {

@@ -16,6 +16,8 @@ mod exception;
 mod extract;
 mod image;
 mod index;
+#[cfg(feature = "leader")]
+mod leader;
 mod mcc;
 mod quality;
 mod template;
@@ -26,12 +28,15 @@ pub use det::{CURVE_COLOURS, det_image, write_det_png};
 pub use error::Error;
 pub use eval::{
     EvalOptions, EvalReport, MIN_USABLE_MINUTIAE, MatcherReport, bozorth_minutiae,
-    equal_error_rate, evaluate, fnmr_at, load_template, match_files, operating_points,
+    equal_error_rate, evaluate, evaluate_with, fnmr_at, load_template, match_files,
+    operating_points,
 };
 pub use exception::{ApproverId, ExceptionReason, FingerException, FingerOutcome, ThumbEnrolment};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
 pub use index::{BinaryCode, CODE_BITS, Candidate, ThumbCodes, ThumbIndex, rerank};
+#[cfg(feature = "leader")]
+pub use leader::LeaderExtractor;
 pub use mcc::{MccMatcher, MccTemplate};
 pub use quality::{MIN_AREA_MM2, MIN_CLARITY, MIN_SCORE, Quality, Refusal, assess, best_capture};
 pub use template::{
