@@ -114,7 +114,7 @@ pub struct ThumbCodes {
 
 /// A candidate of a search, best first.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Candidate {
+pub struct MatchCandidate {
     /// The enrolled person.
     pub person: u64,
     /// Fused score: index shared keys, or after re-ranking the sum of the thumbs' MCC scores.
@@ -172,7 +172,12 @@ impl ThumbIndex {
     /// The `short_list` people whose codes share the most keys with the probe's, both thumbs
     /// added (a thumb missing on either side contributes nothing), best first, scanned on
     /// `threads` threads.
-    pub fn search(&self, probe: &ThumbCodes, short_list: usize, threads: usize) -> Vec<Candidate> {
+    pub fn search(
+        &self,
+        probe: &ThumbCodes,
+        short_list: usize,
+        threads: usize,
+    ) -> Vec<MatchCandidate> {
         let threads = threads.max(1);
         let chunk = self.codes.len().div_ceil(threads).max(1);
         let mut heaps: Vec<BinaryHeap<Reverse<(u32, usize)>>> = Vec::new();
@@ -196,7 +201,7 @@ impl ThumbIndex {
         all.sort_unstable_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
         all.truncate(short_list);
         all.into_iter()
-            .map(|(score, slot)| Candidate {
+            .map(|(score, slot)| MatchCandidate {
                 person: self.people[slot],
                 score: f64::from(score),
             })
@@ -349,9 +354,9 @@ fn top_k(
 pub fn rerank<'a>(
     probe: (Option<&MccTemplate>, Option<&MccTemplate>),
     candidates: impl IntoIterator<Item = (u64, Option<&'a MccTemplate>, Option<&'a MccTemplate>)>,
-) -> Vec<Candidate> {
+) -> Vec<MatchCandidate> {
     let mut matcher = MccMatcher::new();
-    let mut ranked: Vec<Candidate> = candidates
+    let mut ranked: Vec<MatchCandidate> = candidates
         .into_iter()
         .map(|(person, right, left)| {
             let mut score = 0.0;
@@ -361,7 +366,7 @@ pub fn rerank<'a>(
             if let (Some(p), Some(e)) = (probe.1, left) {
                 score += matcher.similarity(p, e);
             }
-            Candidate { person, score }
+            MatchCandidate { person, score }
         })
         .collect();
     ranked.sort_by(|a, b| b.score.total_cmp(&a.score).then(a.person.cmp(&b.person)));

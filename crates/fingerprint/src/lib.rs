@@ -34,7 +34,7 @@ pub use eval::{
 pub use exception::{ApproverId, ExceptionReason, FingerException, FingerOutcome, ThumbEnrolment};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
-pub use index::{BinaryCode, CODE_BITS, Candidate, ThumbCodes, ThumbIndex, rerank};
+pub use index::{BinaryCode, CODE_BITS, MatchCandidate, ThumbCodes, ThumbIndex, rerank};
 #[cfg(feature = "leader")]
 pub use leader::LeaderExtractor;
 pub use mcc::{MccMatcher, MccTemplate};
