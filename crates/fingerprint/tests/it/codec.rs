@@ -253,9 +253,8 @@ proptest! {
         use fingerprint::{Angle, FingerPosition, ImageGeometry, Minutia, MinutiaKind, Template, ViewInfo};
         let minutiae: Vec<Minutia> = minutiae.into_iter().map(|(x, y, angle, kind, q)| Minutia {
             x, y,
-            // Multiples of 4 ISO units (5.625 degrees) are not exact in ANSI; multiples of 64/45 are:
-            // use whole ANSI steps expressed in 1/32 degree, exact in both only for ANSI, so compare
-            // per format below.
+            // Whole ISO angle units: exact through ISO; through ANSI they round to 2 degrees, so
+            // the ANSI check below compares the re-encoded bytes instead.
             angle: Angle::parse(u16::from(angle) * 45).unwrap(),
             kind: [MinutiaKind::Other, MinutiaKind::RidgeEnding, MinutiaKind::Bifurcation][usize::from(kind)],
             quality: q,
