@@ -68,6 +68,13 @@ impl FingerImage {
     /// Decode a PNG, TIFF or BMP file held in memory. Image files rarely carry a trustworthy
     /// resolution, so the caller states it (500 for most scanners, 569 for FVC2002 DB2).
     pub fn decode(bytes: &[u8], dpi: u16) -> Result<FingerImage, Error> {
+        // WSQ starts with its SOI marker; say so rather than "unknown format".
+        if bytes.starts_with(&[0xFF, 0xA0]) {
+            return Err(Error::ImageDecode {
+                reason: "WSQ images are not supported yet (convert to PNG with NBIS dwsq)"
+                    .to_owned(),
+            });
+        }
         let guessed = || {
             ImageReader::new(Cursor::new(bytes))
                 .with_guessed_format()
