@@ -3,6 +3,25 @@
 //! evaluation.
 //!
 //! The crate does no network or database IO; it reads files only where a function takes a path.
+//!
+//! What the `dspp finger` subcommands call:
+//!
+//! ```no_run
+//! use std::path::Path;
+//! use fingerprint::{EvalOptions, evaluate, match_files};
+//!
+//! # fn main() -> Result<(), fingerprint::Error> {
+//! // `dspp finger eval DIR`: print the report, write the DET curve.
+//! let options = EvalOptions { dpi: 569, ..EvalOptions::default() };
+//! let report = evaluate(Path::new("fvc2002-db2b"), &options)?;
+//! print!("{report}");
+//! report.write_det_png(Path::new("det.png"))?;
+//! // `dspp finger match A B`: the similarity is the last number printed.
+//! let score = match_files(Path::new("a.png"), Path::new("b.png"), 500)?;
+//! println!("similarity {score:.4}");
+//! # Ok(())
+//! # }
+//! ```
 
 // Tests may unwrap: a panic there is a test failure with its message.
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
