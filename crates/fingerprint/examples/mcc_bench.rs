@@ -1,0 +1,86 @@
+//! Throughput of 1:1 MCC matching on real templates: MINDTCT minutiae of the shared FVC2002 DB2_B
+//! images, every pair compared on one thread.
+//!
+//! `cargo run --release -p fingerprint --example mcc_bench -- [DIR] [DPI]`
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use fingerprint::{FingerImage, MccMatcher, MccTemplate, ViewInfo, extract};
+
+/// CPU time this thread has run, in seconds (Linux `schedstat`), so that the figure does not
+/// depend on other processes sharing the machine; `None` elsewhere.
+fn thread_cpu_seconds() -> Option<f64> {
+    let text = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: f64 = text.split_whitespace().next()?.parse().ok()?;
+    Some(ns / 1e9)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let dir = args.next().map_or_else(
+        || {
+            PathBuf::from(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../../../shared/data/fingerprints/fvc2002-db2b"
+            ))
+        },
+        PathBuf::from,
+    );
+    let dpi = args.next().map_or(Ok(569), |d| d.parse())?;
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(&dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    paths.retain(|p| {
+        p.extension()
+            .is_some_and(|e| e == "tif" || e == "png" || e == "bmp")
+    });
+    paths.sort();
+    let mut templates = Vec::new();
+    for path in &paths {
+        templates.push(extract(
+            &FingerImage::open(path, dpi)?,
+            ViewInfo::default(),
+        )?);
+    }
+    let started = Instant::now();
+    let rounds = 20;
+    let mut mcc = Vec::new();
+    for _ in 0..rounds {
+        mcc = templates.iter().map(MccTemplate::new).collect::<Vec<_>>();
+    }
+    let build_us = started.elapsed().as_secs_f64() * 1e6 / (rounds * templates.len()) as f64;
+    let minutiae: usize = templates.iter().map(|t| t.minutiae().len()).sum();
+    let cylinders: usize = mcc.iter().map(MccTemplate::len).sum();
+    let mut matcher = MccMatcher::new();
+    let started = Instant::now();
+    let cpu_started = thread_cpu_seconds();
+    let mut comparisons = 0u64;
+    let mut checksum = 0.0;
+    while started.elapsed().as_secs_f64() < 3.0 {
+        for a in &mcc {
+            for b in &mcc {
+                checksum += matcher.similarity(a, b);
+                comparisons += 1;
+            }
+        }
+    }
+    let wall_seconds = started.elapsed().as_secs_f64();
+    let seconds = match (cpu_started, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => wall_seconds,
+    };
+    println!(
+        "{} templates, mean {:.1} minutiae, {:.1} cylinders; cylinder build {:.0} us per template",
+        templates.len(),
+        minutiae as f64 / templates.len() as f64,
+        cylinders as f64 / templates.len() as f64,
+        build_us
+    );
+    println!(
+        "{comparisons} comparisons in {seconds:.2} s of CPU time ({wall_seconds:.2} s wall) on one thread: {:.0} comparisons/s per core ({:.2} us each; checksum {checksum:.3})",
+        comparisons as f64 / seconds,
+        seconds * 1e6 / comparisons as f64
+    );
+    Ok(())
+}
