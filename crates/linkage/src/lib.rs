@@ -1,0 +1,33 @@
+//! Biographic record linkage for dspp: normalizes Cambodian names in Khmer and Latin script, blocks, scores record
+//! pairs in the Fellegi–Sunter model with m/u estimated by EM and term-frequency adjustment, and clusters records
+//! into people without chaining whole villages together.
+//!
+//! Entry points: [`link`] (batch, the `dspp link` format), [`evaluate`] (pairwise precision/recall/F1),
+//! [`synth::generate`] (a Cambodian test population). The crate does no IO of its own: callers pass readers and
+//! writers.
+
+mod eval;
+pub mod normalize;
+mod record;
+
+pub use eval::{PairwiseScores, evaluate, read_clusters, read_truth};
+pub use record::{
+    BirthDate, Gazetteer, NationalId, Record, RowIssue, Sex, VillageCode, read_records,
+};
+
+/// Errors of the linkage crate. A bad row is never an error: it is a [`RowIssue`] in the report.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The input could not be read or the output could not be written.
+    #[error("i/o error")]
+    Io(#[from] std::io::Error),
+    /// The CSV layer failed in a way that is not a single bad row (for example the stream ended in a broken quote).
+    #[error("CSV error")]
+    Csv(#[from] csv::Error),
+    /// The header is not the one the format requires.
+    #[error("unexpected header {found:?}, expected {expected:?}")]
+    Header { found: String, expected: String },
+    /// An option or input that makes the whole run meaningless.
+    #[error("invalid {what}: {reason}")]
+    Invalid { what: &'static str, reason: String },
+}
