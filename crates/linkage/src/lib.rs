@@ -6,13 +6,25 @@
 //! [`synth::generate`] (a Cambodian test population). The crate does no IO of its own: callers pass readers and
 //! writers.
 
+mod blocking;
+mod cluster;
+mod compare;
 mod eval;
+mod link;
+mod model;
 pub mod normalize;
 mod record;
 
+pub use blocking::RULES as BLOCKING_RULES;
 pub use eval::{PairwiseScores, evaluate, read_clusters, read_truth};
+pub use link::{
+    BlockingRecall, LinkOptions, LinkReport, Linkage, Outcome, blocking_recall, link, link_records,
+    write_clusters,
+};
+pub use model::Model;
 pub use record::{
-    BirthDate, Gazetteer, NationalId, Record, RowIssue, Sex, VillageCode, read_records,
+    BirthDate, Gazetteer, INPUT_HEADER, NationalId, Record, RowIssue, Sex, VillageCode,
+    read_records,
 };
 
 /// Errors of the linkage crate. A bad row is never an error: it is a [`RowIssue`] in the report.

@@ -51,7 +51,7 @@ pub struct BirthDate {
 }
 
 impl BirthDate {
-    /// Parses `YYYY-MM-DD` or `YYYY`. The year must be 1870..=2100 and the day must exist in that month.
+    /// Parses `YYYY-MM-DD` or `YYYY`. The year must be 1000..=2100 (historical registers are linked too) and the day must exist in that month.
     pub fn parse(text: &str) -> Result<BirthDate, String> {
         let text = text.trim();
         let year_of = |digits: &str| -> Result<u16, String> {
@@ -61,7 +61,7 @@ impl BirthDate {
             let year: u16 = digits
                 .parse()
                 .map_err(|_| format!("bad year in {text:?}"))?;
-            if !(1870..=2100).contains(&year) {
+            if !(1000..=2100).contains(&year) {
                 return Err(format!("birth year {year} out of range"));
             }
             Ok(year)

@@ -1,0 +1,169 @@
+//! Blocking: which record pairs get compared at all. Each rule maps a record to zero or more keys; records that
+//! share a key under some rule become a candidate pair. Blocks larger than a cap are skipped (and counted), so one
+//! very common key cannot make the run quadratic.
+
+use std::collections::HashMap;
+use std::hash::{DefaultHasher, Hash, Hasher};
+
+use crate::compare::Prepared;
+
+/// The blocking rules, by name, in the order they are applied.
+pub const RULES: [&str; 8] = [
+    "national_id",
+    "village + birth year",
+    "two name keys (any pair of tokens, either order)",
+    "khmer name",
+    "commune + one name key",
+    "birth year + one name key",
+    "district + family and given initials + birth year",
+    "one name key + initial of another",
+];
+
+/// Name tokens used for keys: at most the first four and the last (long historical names carry titles).
+fn key_tokens(keys: &[String]) -> impl Iterator<Item = &String> {
+    let last = keys.len().saturating_sub(1);
+    keys.iter()
+        .enumerate()
+        .filter(move |(i, _)| *i < 4 || *i == last)
+        .map(|(_, key)| key)
+}
+
+fn hash_of(rule: usize, parts: impl Hash) -> u64 {
+    let mut hasher = DefaultHasher::new();
+    rule.hash(&mut hasher);
+    parts.hash(&mut hasher);
+    hasher.finish()
+}
+
+/// The blocking keys of one record under one rule.
+pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
+    output.clear();
+    let year = record.birth_date.map(|date| date.year);
+    match rule {
+        0 => output.extend(record.national_id.iter().map(|id| hash_of(rule, id))),
+        1 => {
+            if let (Some(village), Some(year)) = (record.village, year) {
+                output.push(hash_of(rule, (village.village(), year)));
+            }
+        }
+        2 => {
+            for form in record.name_forms() {
+                let keys: Vec<&String> = key_tokens(&form.keys).collect();
+                for (position, first) in keys.iter().enumerate() {
+                    for last in &keys[position + 1..] {
+                        // Order-independent, so swapped family and given names still meet.
+                        output.push(hash_of(
+                            rule,
+                            if first <= last {
+                                (first, last)
+                            } else {
+                                (last, first)
+                            },
+                        ));
+                    }
+                }
+            }
+        }
+        3 if !record.khmer_key.is_empty() => output.push(hash_of(rule, &record.khmer_key)),
+        4 => {
+            if let Some(village) = record.village {
+                for form in record.name_forms() {
+                    for key in key_tokens(&form.keys) {
+                        output.push(hash_of(rule, (village.commune(), key)));
+                    }
+                }
+            }
+        }
+        5 => {
+            if let Some(year) = year {
+                for form in record.name_forms() {
+                    for key in key_tokens(&form.keys) {
+                        output.push(hash_of(rule, (year, key)));
+                    }
+                }
+            }
+        }
+        6 => {
+            if let (Some(village), Some(year)) = (record.village, year) {
+                for form in record.name_forms() {
+                    let initial = |key: &String| key.chars().next().unwrap_or(' ');
+                    let (first, last) = (
+                        initial(&form.keys[0]),
+                        initial(&form.keys[form.keys.len() - 1]),
+                    );
+                    let pair = if first <= last {
+                        (first, last)
+                    } else {
+                        (last, first)
+                    };
+                    output.push(hash_of(rule, (village.district(), pair, year)));
+                }
+            }
+        }
+        7 => {
+            for form in record.name_forms() {
+                let keys: Vec<&String> = key_tokens(&form.keys).collect();
+                for (i, key) in keys.iter().enumerate() {
+                    for (j, other) in keys.iter().enumerate() {
+                        if i != j {
+                            output.push(hash_of(rule, (key, other.chars().next())));
+                        }
+                    }
+                }
+            }
+        }
+        _ => {}
+    }
+    output.sort_unstable();
+    output.dedup();
+}
+
+/// Candidate pairs `(i, j)` with `i < j`, sorted and without duplicates, and per-rule statistics.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Candidates {
+    pub(crate) pairs: Vec<(u32, u32)>,
+    /// Pairs each rule produced (before removing pairs found by several rules).
+    pub(crate) pairs_per_rule: Vec<u64>,
+    /// Blocks skipped by each rule for being larger than the cap.
+    pub(crate) skipped_blocks_per_rule: Vec<u64>,
+}
+
+pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candidates {
+    let mut result = Candidates {
+        pairs_per_rule: vec![0; RULES.len()],
+        skipped_blocks_per_rule: vec![0; RULES.len()],
+        ..Candidates::default()
+    };
+    let mut all: Vec<u64> = Vec::new();
+    let mut scratch = Vec::new();
+    for rule in 0..RULES.len() {
+        let mut blocks: HashMap<u64, Vec<u32>> = HashMap::new();
+        for (index, record) in records.iter().enumerate() {
+            keys(rule, record, &mut scratch);
+            for key in &scratch {
+                blocks.entry(*key).or_default().push(index as u32);
+            }
+        }
+        for members in blocks.values() {
+            if members.len() > max_block_size {
+                result.skipped_blocks_per_rule[rule] += 1;
+                continue;
+            }
+            for (position, &a) in members.iter().enumerate() {
+                for &b in &members[position + 1..] {
+                    all.push((u64::from(a.min(b)) << 32) | u64::from(a.max(b)));
+                }
+            }
+            let n = members.len() as u64;
+            result.pairs_per_rule[rule] += n * n.saturating_sub(1) / 2;
+        }
+    }
+    all.sort_unstable();
+    all.dedup();
+    result.pairs = all
+        .into_iter()
+        .map(|pair| ((pair >> 32) as u32, pair as u32))
+        .filter(|(a, b)| a != b)
+        .collect();
+    result
+}
