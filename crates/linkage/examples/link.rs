@@ -20,7 +20,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "--match" => options.match_threshold = value()?.parse()?,
             "--review" => options.review_threshold = value()?.parse()?,
             "--cluster" => options.cluster_threshold = value()?.parse()?,
-            "--em-free-u" => options.em_fix_u = false,
             _ => positional.push(argument),
         }
     }

@@ -122,6 +122,8 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Candidates {
     pub(crate) pairs: Vec<(u32, u32)>,
+    /// For each pair, the rules (bit i = rule i) under which its records share a key.
+    pub(crate) rules: Vec<u16>,
     /// Pairs each rule produced (before removing pairs found by several rules).
     pub(crate) pairs_per_rule: Vec<u64>,
     /// Blocks skipped by each rule for being larger than the cap.
@@ -134,7 +136,7 @@ pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candida
         skipped_blocks_per_rule: vec![0; RULES.len()],
         ..Candidates::default()
     };
-    let mut all: Vec<u64> = Vec::new();
+    let mut all: Vec<(u64, u16)> = Vec::new();
     let mut scratch = Vec::new();
     for rule in 0..RULES.len() {
         let mut blocks: HashMap<u64, Vec<u32>> = HashMap::new();
@@ -151,19 +153,27 @@ pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candida
             }
             for (position, &a) in members.iter().enumerate() {
                 for &b in &members[position + 1..] {
-                    all.push((u64::from(a.min(b)) << 32) | u64::from(a.max(b)));
+                    all.push(((u64::from(a.min(b)) << 32) | u64::from(a.max(b)), 1 << rule));
                 }
             }
             let n = members.len() as u64;
             result.pairs_per_rule[rule] += n * n.saturating_sub(1) / 2;
         }
     }
-    all.sort_unstable();
-    all.dedup();
-    result.pairs = all
-        .into_iter()
-        .map(|pair| ((pair >> 32) as u32, pair as u32))
-        .filter(|(a, b)| a != b)
-        .collect();
+    all.sort_unstable_by_key(|(pair, _)| *pair);
+    for (pair, rule) in all {
+        let (a, b) = ((pair >> 32) as u32, pair as u32);
+        if a == b {
+            continue;
+        }
+        if result.pairs.last() == Some(&(a, b)) {
+            if let Some(mask) = result.rules.last_mut() {
+                *mask |= rule;
+            }
+        } else {
+            result.pairs.push((a, b));
+            result.rules.push(rule);
+        }
+    }
     result
 }

@@ -14,6 +14,7 @@ mod link;
 mod model;
 pub mod normalize;
 mod record;
+pub mod synth;
 
 pub use blocking::RULES as BLOCKING_RULES;
 pub use eval::{PairwiseScores, evaluate, read_clusters, read_truth};

@@ -11,7 +11,7 @@ use crate::Error;
 use crate::blocking::{self, RULES};
 use crate::cluster::cluster;
 use crate::compare::{Prepared, TermFrequencies, Vector, compare};
-use crate::model::{Model, estimate_u_random, probability};
+use crate::model::{Model, TrainingSession, estimate_u_random, probability};
 use crate::record::{Gazetteer, Record, RowIssue, read_records};
 
 /// Options of a linking run. [`LinkOptions::default`] is what `dspp link` uses.
@@ -28,8 +28,6 @@ pub struct LinkOptions {
     /// Random pairs sampled to estimate u.
     pub u_sample_pairs: usize,
     pub em_max_iterations: usize,
-    /// Keep u at its random-sampling estimate during EM (as Splink does) instead of re-estimating it on candidates.
-    pub em_fix_u: bool,
     pub seed: u64,
     /// The official village list; when given, unknown village codes are reported per row.
     pub gazetteer: Option<Gazetteer>,
@@ -44,7 +42,6 @@ impl Default for LinkOptions {
             max_block_size: 1000,
             u_sample_pairs: 1_000_000,
             em_max_iterations: 100,
-            em_fix_u: true,
             seed: 42,
             gazetteer: None,
         }
@@ -179,16 +176,35 @@ pub(crate) fn train(
         .map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize]).0)
         .collect();
     let u_random = estimate_u_random(&prepared, options.u_sample_pairs, options.seed);
-    let model = {
-        let n = records.len() as f64;
-        Model::train(
-            &vectors,
-            u_random,
-            options.em_max_iterations,
-            options.em_fix_u,
-            n * (n - 1.0) / 2.0,
-        )
-    };
+    // Session 1: pairs sharing a national ID or a village and birth year teach the name fields.
+    // Session 2: pairs sharing two name keys or the Khmer name teach dates, places and IDs.
+    let (mut by_id_or_place, mut by_name) = (Vec::new(), Vec::new());
+    for (vector, &rules) in vectors.iter().zip(&candidates.rules) {
+        if rules & 0b11 != 0 {
+            by_id_or_place.push(*vector);
+        }
+        if rules & 0b1100 != 0 {
+            by_name.push(*vector);
+        }
+    }
+    let sessions = [
+        TrainingSession {
+            vectors: &by_id_or_place,
+            estimate: [true, true, true, false, false, false, true],
+        },
+        TrainingSession {
+            vectors: &by_name,
+            estimate: [false, false, false, true, true, true, true],
+        },
+    ];
+    let n = records.len() as f64;
+    let model = Model::train(
+        &sessions,
+        &vectors,
+        u_random,
+        options.em_max_iterations,
+        n * (n - 1.0) / 2.0,
+    );
     (
         Scorer {
             prepared,

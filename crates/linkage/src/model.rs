@@ -24,6 +24,76 @@ pub struct Model {
 
 const FLOOR: f64 = 1e-6;
 
+/// Candidate pairs of one EM session and the fields whose m it estimates (the others were used to block).
+#[derive(Debug)]
+pub(crate) struct TrainingSession<'a> {
+    pub(crate) vectors: &'a [Vector],
+    pub(crate) estimate: [bool; N_FIELDS],
+}
+
+fn posterior(
+    vector: &Vector,
+    lambda: f64,
+    m: &[Vec<f64>],
+    u: &[Vec<f64>],
+    used: &[bool; N_FIELDS],
+) -> f64 {
+    let (mut pm, mut pu) = (lambda, 1.0 - lambda);
+    for (field, &level) in vector.iter().enumerate() {
+        if level != NULL && used[field] {
+            pm *= m[field][usize::from(level)];
+            pu *= u[field][usize::from(level)];
+        }
+    }
+    pm / (pm + pu)
+}
+
+/// EM for m (u fixed) on one session's pairs, using only the fields in `used`. Returns m and the iterations run.
+fn em(
+    vectors: &[Vector],
+    used: &[bool; N_FIELDS],
+    m_start: &[Vec<f64>],
+    u: &[Vec<f64>],
+    max_iterations: usize,
+) -> (Vec<Vec<f64>>, usize) {
+    let mut patterns: HashMap<Vector, f64> = HashMap::new();
+    for vector in vectors {
+        *patterns.entry(*vector).or_default() += 1.0;
+    }
+    let mut m = m_start.to_vec();
+    let mut lambda = 0.1;
+    let mut iterations = 0;
+    for _ in 0..max_iterations {
+        iterations += 1;
+        let mut m_next = level_counts();
+        let (mut matches, mut total) = (0.0, 0.0);
+        for (vector, count) in &patterns {
+            let p = posterior(vector, lambda, &m, u, used);
+            matches += p * count;
+            total += count;
+            for (field, &level) in vector.iter().enumerate() {
+                if level != NULL {
+                    m_next[field][usize::from(level)] += p * count;
+                }
+            }
+        }
+        normalize(&mut m_next);
+        let lambda_next = (matches / total.max(1.0)).clamp(1e-9, 1.0 - 1e-9);
+        let change = (lambda_next - lambda).abs()
+            + m.iter()
+                .flatten()
+                .zip(m_next.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+        m = m_next;
+        lambda = lambda_next;
+        if change < 1e-5 {
+            break;
+        }
+    }
+    (m, iterations)
+}
+
 fn level_counts() -> Vec<Vec<f64>> {
     LEVELS
         .iter()
@@ -69,20 +139,18 @@ pub(crate) fn estimate_u_random(records: &[Prepared], n_pairs: usize, seed: u64)
 }
 
 impl Model {
-    /// Runs EM on the comparison vectors of candidate pairs, aggregated into distinct patterns.
+    /// Trains the model the way Splink does, which keeps EM from mistaking "same name" (or "same household")
+    /// for "same person": u comes from random pairs; m of each field is estimated by EM on pairs blocked on
+    /// *other* fields (names are learnt on pairs that share an ID or a village and birth year, dates and places on
+    /// pairs that share a name), leaving the blocked fields out of the likelihood; then the prior (the share of
+    /// matching pairs among all pairs) is fitted by EM with m and u fixed.
     pub(crate) fn train(
-        vectors: &[Vector],
+        sessions: &[TrainingSession<'_>],
+        all: &[Vector],
         u_random: Vec<Vec<f64>>,
         max_iterations: usize,
-        fix_u: bool,
         total_pairs: f64,
     ) -> Model {
-        let mut patterns: HashMap<Vector, f64> = HashMap::new();
-        for vector in vectors {
-            *patterns.entry(*vector).or_default() += 1.0;
-        }
-        let patterns: Vec<(Vector, f64)> = patterns.into_iter().collect();
-        // Start from "higher levels are more likely for matches" and the random-pair u.
         let mut m: Vec<Vec<f64>> = LEVELS
             .iter()
             .map(|levels| {
@@ -92,67 +160,58 @@ impl Model {
             })
             .collect();
         normalize(&mut m);
-        let mut u = u_random.clone();
-        // With u from random pairs, lambda is the prior of a random pair (blocking is a function of the comparison
-        // vector, so the Bayes factor already accounts for a pair having been selected); start at one duplicate pair
-        // per hundred candidates. With u re-estimated, lambda is the share of matches among candidate pairs.
-        let n_candidates = vectors.len().max(1) as f64;
-        let denominator = if fix_u {
-            total_pairs.max(n_candidates)
-        } else {
-            n_candidates
-        };
-        let mut lambda = if fix_u {
-            (n_candidates * 0.01 / denominator).max(1e-12)
-        } else {
-            0.3
-        };
+        let mut sums = level_counts();
+        let mut estimated = [0usize; N_FIELDS];
         let mut iterations = 0;
+        for session in sessions {
+            let (session_m, session_iterations) = em(
+                session.vectors,
+                &session.estimate,
+                &m,
+                &u_random,
+                max_iterations,
+            );
+            iterations += session_iterations;
+            for field in 0..N_FIELDS {
+                if session.estimate[field] {
+                    estimated[field] += 1;
+                    for (sum, value) in sums[field].iter_mut().zip(&session_m[field]) {
+                        *sum += value;
+                    }
+                }
+            }
+        }
+        for field in 0..N_FIELDS {
+            if estimated[field] > 0 {
+                m[field] = sums[field]
+                    .iter()
+                    .map(|sum| sum / estimated[field] as f64)
+                    .collect();
+            }
+        }
+        // The prior: EM on lambda alone, over all candidate pairs, relative to all possible pairs.
+        let mut patterns: HashMap<Vector, f64> = HashMap::new();
+        for vector in all {
+            *patterns.entry(*vector).or_default() += 1.0;
+        }
+        let denominator = total_pairs.max(all.len() as f64).max(1.0);
+        let mut lambda = (all.len() as f64 * 0.01 / denominator).max(1e-12);
         for _ in 0..max_iterations {
-            iterations += 1;
-            let mut m_next = level_counts();
-            let mut u_next = level_counts();
             let mut matches = 0.0;
-            let mut total = 0.0;
             for (vector, count) in &patterns {
-                let (mut pm, mut pu) = (lambda, 1.0 - lambda);
-                for (field, &level) in vector.iter().enumerate() {
-                    if level != NULL {
-                        pm *= m[field][usize::from(level)];
-                        pu *= u[field][usize::from(level)];
-                    }
-                }
-                let posterior = pm / (pm + pu);
-                matches += posterior * count;
-                total += count;
-                for (field, &level) in vector.iter().enumerate() {
-                    if level != NULL {
-                        m_next[field][usize::from(level)] += posterior * count;
-                        u_next[field][usize::from(level)] += (1.0 - posterior) * count;
-                    }
-                }
+                matches += posterior(vector, lambda, &m, &u_random, &[true; N_FIELDS]) * count;
             }
-            normalize(&mut m_next);
-            normalize(&mut u_next);
-            let lambda_next = (matches / denominator.max(total).max(1.0)).clamp(1e-12, 1.0 - 1e-6);
-            let change = (lambda_next - lambda).abs()
-                + m.iter()
-                    .flatten()
-                    .zip(m_next.iter().flatten())
-                    .map(|(a, b)| (a - b).abs())
-                    .fold(0.0, f64::max);
-            m = m_next;
-            if !fix_u {
-                u = u_next;
-            }
-            lambda = lambda_next;
-            if change < 1e-5 {
+            let next = (matches / denominator).clamp(1e-12, 0.5);
+            let change = ((next - lambda) / lambda).abs();
+            lambda = next;
+            iterations += 1;
+            if change < 1e-6 {
                 break;
             }
         }
         Model {
+            u: u_random.clone(),
             m,
-            u,
             u_random,
             lambda,
             em_iterations_run: iterations,
@@ -228,7 +287,7 @@ mod tests {
 
     #[test]
     fn em_separates_two_planted_populations() {
-        // 300 "matches" agreeing on every field and 3000 "non-matches" agreeing rarely: EM must find ~1/11.
+        // 300 "matches" agreeing on every field and 3000 "non-matches" agreeing rarely.
         let mut vectors = Vec::new();
         for i in 0..300u32 {
             vectors.push([4, 4, NULL, if i % 10 == 0 { 3 } else { 5 }, 4, NULL, 1]);
@@ -245,14 +304,23 @@ mod tests {
                 level(2),
             ]);
         }
+        // u as random sampling would see it: the distribution among non-matches.
         let mut u_random = level_counts();
+        for vector in &vectors[300..] {
+            for (field, &level) in vector.iter().enumerate() {
+                if level != NULL {
+                    u_random[field][usize::from(level)] += 1.0;
+                }
+            }
+        }
         normalize(&mut u_random);
-        let model = Model::train(&vectors, u_random, 100, false, 0.0);
-        assert!(
-            (model.lambda - 300.0 / 3300.0).abs() < 0.01,
-            "lambda {}",
-            model.lambda
-        );
-        assert!(model.m[3][5] > 0.85 && model.u[3][5] < 0.01, "{model}");
+        let session = TrainingSession {
+            vectors: &vectors,
+            estimate: [true; N_FIELDS],
+        };
+        let model = Model::train(&[session], &vectors, u_random, 100, 3300.0);
+        // About 300 matching pairs among 3300 possible ones.
+        assert!((model.lambda - 300.0 / 3300.0).abs() < 0.02, "{model}");
+        assert!(model.m[3][5] > 0.85, "{model}");
     }
 }

@@ -136,6 +136,10 @@ impl VillageCode {
             .map_err(|_| format!("village_code {text:?} is not 8 digits"))
     }
 
+    pub(crate) fn from_u32(code: u32) -> VillageCode {
+        VillageCode(code)
+    }
+
     pub fn province(self) -> u32 {
         self.0 / 1_000_000
     }
