@@ -220,7 +220,8 @@ pub fn phonetic_key(token: &str) -> String {
                 let b = bytes[index];
                 let glide =
                     matches!(b, b'Y' | b'V' | b'W') && index > start && !is_vowel(at(index + 1));
-                let y_vowel = b == b'Y' && index == start;
+                // The run's first letter is always taken (the outer test chose it), so the loop always advances.
+                let y_vowel = index == start;
                 if is_vowel(b) || glide || y_vowel {
                     run.push(match b {
                         b'Y' => 'I',
@@ -587,6 +588,13 @@ mod tests {
             normalize_khmer("ស\u{17D2}\u{178A}ា"),
             normalize_khmer("ស\u{17D2}\u{178F}ា")
         );
+    }
+
+    #[test]
+    fn glides_after_glides_terminate() {
+        // Regression: "AYV" once made the vowel-run loop spin without consuming a letter.
+        assert_eq!(phonetic_key("KAYV"), "Kio");
+        assert_eq!(phonetic_key("WWYYVV"), "Vio");
     }
 
     #[test]
