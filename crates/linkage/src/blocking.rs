@@ -147,7 +147,13 @@ pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candida
             }
         }
         for members in blocks.values() {
-            if members.len() > max_block_size {
+            // Rules on names alone are weak evidence of anything: their blocks get a tighter cap.
+            let cap = if matches!(rule, 2 | 3 | 7) {
+                max_block_size / 4
+            } else {
+                max_block_size
+            };
+            if members.len() > cap {
                 result.skipped_blocks_per_rule[rule] += 1;
                 continue;
             }

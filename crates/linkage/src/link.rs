@@ -111,6 +111,8 @@ pub struct LinkReport {
     pub clusters: usize,
     pub model: Model,
     pub seconds: f64,
+    /// Seconds per stage: prepare, block, compare, train, score, cluster.
+    pub timings: Vec<(&'static str, f64)>,
 }
 
 impl fmt::Display for LinkReport {
@@ -126,6 +128,12 @@ impl fmt::Display for LinkReport {
             self.clusters,
             self.seconds
         )?;
+        let timings: Vec<String> = self
+            .timings
+            .iter()
+            .map(|(stage, seconds)| format!("{stage} {seconds:.2}s"))
+            .collect();
+        writeln!(f, "  stages: {}", timings.join(", "))?;
         for (rule, name) in RULES.iter().enumerate() {
             writeln!(
                 f,
@@ -163,18 +171,32 @@ impl Scorer {
 pub(crate) fn train(
     records: &[Record],
     options: &LinkOptions,
-) -> (Scorer, blocking::Candidates, Vec<Vector>) {
+) -> (
+    Scorer,
+    blocking::Candidates,
+    Vec<Vector>,
+    Vec<(&'static str, f64)>,
+) {
+    let mut clock = Instant::now();
+    let mut lap = |stage: &'static str, timings: &mut Vec<(&'static str, f64)>| {
+        timings.push((stage, clock.elapsed().as_secs_f64()));
+        clock = Instant::now();
+    };
+    let mut timings = Vec::new();
     let prepared: Vec<Prepared> = records.par_iter().map(Prepared::new).collect();
+    lap("prepare", &mut timings);
     let mut frequencies = TermFrequencies::default();
     for record in &prepared {
         frequencies.add(record);
     }
     let candidates = blocking::candidates(&prepared, options.max_block_size);
+    lap("block", &mut timings);
     let vectors: Vec<Vector> = candidates
         .pairs
         .par_iter()
         .map(|&(a, b)| compare(&prepared[a as usize], &prepared[b as usize]).0)
         .collect();
+    lap("compare", &mut timings);
     let u_random = estimate_u_random(&prepared, options.u_sample_pairs, options.seed);
     // Session 1: pairs sharing a national ID or a village and birth year teach the name fields.
     // Session 2: pairs sharing two name keys or the Khmer name teach dates, places and IDs.
@@ -205,6 +227,7 @@ pub(crate) fn train(
         options.em_max_iterations,
         n * (n - 1.0) / 2.0,
     );
+    lap("train", &mut timings);
     (
         Scorer {
             prepared,
@@ -213,6 +236,7 @@ pub(crate) fn train(
         },
         candidates,
         vectors,
+        timings,
     )
 }
 
@@ -220,7 +244,8 @@ pub(crate) fn train(
 pub fn link_records(records: &[Record], options: &LinkOptions) -> Result<Linkage, Error> {
     options.validate()?;
     let started = Instant::now();
-    let (scorer, candidates, vectors) = train(records, options);
+    let (scorer, candidates, vectors, mut timings) = train(records, options);
+    let mut clock = Instant::now();
     let probabilities: Vec<f64> = candidates
         .pairs
         .par_iter()
@@ -230,6 +255,8 @@ pub fn link_records(records: &[Record], options: &LinkOptions) -> Result<Linkage
             probability(scorer.model.weight(vector, x, y, &scorer.frequencies, None))
         })
         .collect();
+    timings.push(("score", clock.elapsed().as_secs_f64()));
+    clock = Instant::now();
     let mut same_person_pairs = 0;
     let mut review_pairs = 0;
     let mut edges = Vec::new();
@@ -249,6 +276,7 @@ pub fn link_records(records: &[Record], options: &LinkOptions) -> Result<Linkage
         |a, b| scorer.probability(a as usize, b as usize),
         options.cluster_threshold,
     );
+    timings.push(("cluster", clock.elapsed().as_secs_f64()));
     let clusters = {
         let mut roots: Vec<u32> = cluster_of.clone();
         roots.sort_unstable();
@@ -266,6 +294,7 @@ pub fn link_records(records: &[Record], options: &LinkOptions) -> Result<Linkage
         clusters,
         model: scorer.model,
         seconds: started.elapsed().as_secs_f64(),
+        timings,
     };
     Ok(Linkage { cluster_of, report })
 }

@@ -224,11 +224,22 @@ struct Generator<'a> {
     villages: Vec<VillageCode>,
     next_person: usize,
     next_record: usize,
+    /// Given names already used in the household being generated.
+    household_names: Vec<&'static str>,
 }
 
 impl Generator<'_> {
     fn person(&mut self, family: Name, male: bool, year: u16, village: VillageCode) -> Person {
-        let given = pick_zipf(&mut self.rng, if male { MALE_NAMES } else { FEMALE_NAMES });
+        // Parents do not give two of their children (or a child and themselves) the same name.
+        let names = if male { MALE_NAMES } else { FEMALE_NAMES };
+        let mut given = pick_zipf(&mut self.rng, names);
+        for _ in 0..20 {
+            if !self.household_names.contains(&given.0) {
+                break;
+            }
+            given = pick_zipf(&mut self.rng, names);
+        }
+        self.household_names.push(given.0);
         let month = self.rng.random_range(1..=12);
         let day = self.rng.random_range(1..=days_in_month(year, month));
         let adult = CURRENT_YEAR - year >= 18;
@@ -251,6 +262,7 @@ impl Generator<'_> {
     /// One household: a head, usually a spouse, children; sometimes an elderly parent. Children take the
     /// family name, or (an old Cambodian custom) the father's given name as their family name.
     fn household(&mut self) -> Vec<Person> {
+        self.household_names.clear();
         let village = self
             .villages
             .choose(&mut self.rng)
@@ -522,6 +534,7 @@ pub fn generate<W: Write, T: Write>(
         },
         next_person: 0,
         next_record: 0,
+        household_names: Vec::new(),
     };
     let mut records_writer = csv::Writer::from_writer(records);
     let mut truth_writer = csv::Writer::from_writer(truth);
