@@ -8,7 +8,7 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::compare::Prepared;
 
 /// The blocking rules, by name, in the order they are applied.
-pub const RULES: [&str; 8] = [
+pub const RULES: [&str; 9] = [
     "national_id",
     "village + birth year",
     "two name keys (any pair of tokens, either order)",
@@ -17,6 +17,7 @@ pub const RULES: [&str; 8] = [
     "birth year + one name key",
     "district + family and given initials + birth year",
     "one name key + initial of another",
+    "full birth date",
 ];
 
 /// Name tokens used for keys: at most the first four and the last (long historical names carry titles).
@@ -110,6 +111,11 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
                         }
                     }
                 }
+            }
+        }
+        8 => {
+            if let Some(date) = record.birth_date.filter(|date| date.month_day.is_some()) {
+                output.push(hash_of(rule, date));
             }
         }
         _ => {}

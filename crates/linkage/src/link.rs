@@ -198,11 +198,11 @@ pub(crate) fn train(
         .collect();
     lap("compare", &mut timings);
     let u_random = estimate_u_random(&prepared, options.u_sample_pairs, options.seed);
-    // Session 1: pairs sharing a national ID or a village and birth year teach the name fields.
+    // Session 1: pairs sharing a national ID, a village and birth year, or a full birth date teach the names.
     // Session 2: pairs sharing two name keys or the Khmer name teach dates, places and IDs.
     let (mut by_id_or_place, mut by_name) = (Vec::new(), Vec::new());
     for (vector, &rules) in vectors.iter().zip(&candidates.rules) {
-        if rules & 0b11 != 0 {
+        if rules & 0b1_0000_0011 != 0 {
             by_id_or_place.push(*vector);
         }
         if rules & 0b1100 != 0 {
