@@ -1,6 +1,7 @@
 //! Integration tests of the linkage crate: the `dspp link` format end to end, bad input, and linkage quality on
 //! the shared labelled data and on a generated Cambodian population.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod bad_input;
 mod quality;
 
