@@ -124,6 +124,15 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
     output.dedup();
 }
 
+/// The largest block a rule compares. Rules on names alone are weak evidence of anything: a tighter cap.
+pub(crate) fn cap(rule: usize, max_block_size: usize) -> usize {
+    if matches!(rule, 2 | 3 | 7) {
+        max_block_size / 4
+    } else {
+        max_block_size
+    }
+}
+
 /// Candidate pairs `(i, j)` with `i < j`, sorted and without duplicates, and per-rule statistics.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Candidates {
@@ -153,13 +162,7 @@ pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candida
             }
         }
         for members in blocks.values() {
-            // Rules on names alone are weak evidence of anything: their blocks get a tighter cap.
-            let cap = if matches!(rule, 2 | 3 | 7) {
-                max_block_size / 4
-            } else {
-                max_block_size
-            };
-            if members.len() > cap {
+            if members.len() > cap(rule, max_block_size) {
                 result.skipped_blocks_per_rule[rule] += 1;
                 continue;
             }

@@ -10,6 +10,7 @@ mod blocking;
 mod cluster;
 mod compare;
 mod eval;
+mod index;
 mod link;
 mod model;
 pub mod normalize;
@@ -18,6 +19,7 @@ pub mod synth;
 
 pub use blocking::RULES as BLOCKING_RULES;
 pub use eval::{PairwiseScores, evaluate, read_clusters, read_truth};
+pub use index::{FieldReason, Index, MatchCandidate};
 pub use link::{
     BlockingRecall, LinkOptions, LinkReport, Linkage, Outcome, blocking_recall, link, link_records,
     write_clusters,
