@@ -8,16 +8,17 @@ use std::hash::{DefaultHasher, Hash, Hasher};
 use crate::compare::Prepared;
 
 /// The blocking rules, by name, in the order they are applied.
-pub const RULES: [&str; 9] = [
+pub const RULES: [&str; 10] = [
     "national_id",
     "village + birth year",
     "two name keys (any pair of tokens, either order)",
     "khmer name",
-    "commune + one name key",
+    "village + one name key",
     "birth year + one name key",
     "district + family and given initials + birth year",
     "one name key + initial of another",
-    "full birth date",
+    "full birth date + initial of a name key",
+    "commune + two name keys",
 ];
 
 /// Name tokens used for keys: at most the first four and the last (long historical names carry titles).
@@ -70,7 +71,7 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
             if let Some(village) = record.village {
                 for form in record.name_forms() {
                     for key in key_tokens(&form.keys) {
-                        output.push(hash_of(rule, (village.commune(), key)));
+                        output.push(hash_of(rule, (village.village(), key)));
                     }
                 }
             }
@@ -115,7 +116,28 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
         }
         8 => {
             if let Some(date) = record.birth_date.filter(|date| date.month_day.is_some()) {
-                output.push(hash_of(rule, date));
+                for form in record.name_forms() {
+                    for key in [&form.keys[0], &form.keys[form.keys.len() - 1]] {
+                        output.push(hash_of(rule, (date, key.chars().next())));
+                    }
+                }
+            }
+        }
+        9 => {
+            if let Some(village) = record.village {
+                for form in record.name_forms() {
+                    let keys: Vec<&String> = key_tokens(&form.keys).collect();
+                    for (position, first) in keys.iter().enumerate() {
+                        for last in &keys[position + 1..] {
+                            let pair = if first <= last {
+                                (first, last)
+                            } else {
+                                (last, first)
+                            };
+                            output.push(hash_of(rule, (village.commune(), pair)));
+                        }
+                    }
+                }
             }
         }
         _ => {}
@@ -126,10 +148,10 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
 
 /// The largest block a rule compares. Rules on names alone are weak evidence of anything: a tighter cap.
 pub(crate) fn cap(rule: usize, max_block_size: usize) -> usize {
-    if matches!(rule, 2 | 3 | 7) {
-        max_block_size / 4
-    } else {
-        max_block_size
+    match rule {
+        2 | 3 | 7 => max_block_size / 4,
+        5 => max_block_size / 10,
+        _ => max_block_size,
     }
 }
 
