@@ -149,8 +149,8 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
 /// The largest block a rule compares. Rules on names alone are weak evidence of anything: a tighter cap.
 pub(crate) fn cap(rule: usize, max_block_size: usize) -> usize {
     match rule {
-        2 | 3 | 7 => max_block_size / 4,
-        5 => max_block_size / 10,
+        2 | 3 | 7 => max_block_size / 10,
+        5 | 8 => max_block_size / 20,
         _ => max_block_size,
     }
 }
