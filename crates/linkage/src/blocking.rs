@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
 
+use rayon::prelude::*;
+
 use crate::compare::Prepared;
 
 /// The blocking rules, by name, in the order they are applied.
@@ -146,6 +148,9 @@ pub(crate) fn keys(rule: usize, record: &Prepared, output: &mut Vec<u64>) {
     output.dedup();
 }
 
+/// One rule's output: pairs (packed `i << 32 | j`, rule bit), pairs counted, blocks skipped.
+type RuleBlocks = (Vec<(u64, u16)>, u64, u64);
+
 /// The largest block a rule compares. Rules on names alone are weak evidence of anything: a tighter cap.
 pub(crate) fn cap(rule: usize, max_block_size: usize) -> usize {
     match rule {
@@ -173,31 +178,46 @@ pub(crate) fn candidates(records: &[Prepared], max_block_size: usize) -> Candida
         skipped_blocks_per_rule: vec![0; RULES.len()],
         ..Candidates::default()
     };
-    let mut all: Vec<(u64, u16)> = Vec::new();
-    let mut scratch = Vec::new();
-    for rule in 0..RULES.len() {
-        let mut blocks: HashMap<u64, Vec<u32>> = HashMap::new();
-        for (index, record) in records.iter().enumerate() {
-            keys(rule, record, &mut scratch);
-            for key in &scratch {
-                blocks.entry(*key).or_default().push(index as u32);
-            }
-        }
-        for members in blocks.values() {
-            if members.len() > cap(rule, max_block_size) {
-                result.skipped_blocks_per_rule[rule] += 1;
-                continue;
-            }
-            for (position, &a) in members.iter().enumerate() {
-                for &b in &members[position + 1..] {
-                    all.push(((u64::from(a.min(b)) << 32) | u64::from(a.max(b)), 1 << rule));
+    // Rules are independent: build their blocks in parallel, then merge the pairs.
+    let per_rule: Vec<RuleBlocks> = (0..RULES.len())
+        .into_par_iter()
+        .map(|rule| {
+            let mut scratch = Vec::new();
+            let mut blocks: HashMap<u64, Vec<u32>> = HashMap::new();
+            for (index, record) in records.iter().enumerate() {
+                keys(rule, record, &mut scratch);
+                for key in &scratch {
+                    blocks.entry(*key).or_default().push(index as u32);
                 }
             }
-            let n = members.len() as u64;
-            result.pairs_per_rule[rule] += n * n.saturating_sub(1) / 2;
-        }
+            let (mut pairs, mut n_pairs, mut skipped) = (Vec::new(), 0u64, 0u64);
+            for members in blocks.values() {
+                if members.len() > cap(rule, max_block_size) {
+                    skipped += 1;
+                    continue;
+                }
+                for (position, &a) in members.iter().enumerate() {
+                    for &b in &members[position + 1..] {
+                        pairs.push((
+                            (u64::from(a.min(b)) << 32) | u64::from(a.max(b)),
+                            1u16 << rule,
+                        ));
+                    }
+                }
+                let n = members.len() as u64;
+                n_pairs += n * n.saturating_sub(1) / 2;
+            }
+            (pairs, n_pairs, skipped)
+        })
+        .collect();
+    let mut all: Vec<(u64, u16)> =
+        Vec::with_capacity(per_rule.iter().map(|(pairs, _, _)| pairs.len()).sum());
+    for (rule, (pairs, n_pairs, skipped)) in per_rule.into_iter().enumerate() {
+        result.pairs_per_rule[rule] = n_pairs;
+        result.skipped_blocks_per_rule[rule] = skipped;
+        all.extend(pairs);
     }
-    all.sort_unstable_by_key(|(pair, _)| *pair);
+    all.par_sort_unstable_by_key(|(pair, _)| *pair);
     for (pair, rule) in all {
         let (a, b) = ((pair >> 32) as u32, pair as u32);
         if a == b {
