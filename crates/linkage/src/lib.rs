@@ -3,8 +3,19 @@
 //! into people without chaining whole villages together.
 //!
 //! Entry points: [`link`] (batch, the `dspp link` format), [`evaluate`] (pairwise precision/recall/F1),
-//! [`synth::generate`] (a Cambodian test population). The crate does no IO of its own: callers pass readers and
-//! writers.
+//! [`Index`] (the real-time check at enrolment), [`synth::generate`] (a Cambodian test population). The crate does
+//! no IO of its own: callers pass readers and writers.
+//!
+//! Pipeline of [`link`]: read rows ([`read_records`]: a bad row is a [`RowIssue`], never an error, and its record is
+//! still linked on its valid fields) → prepare (normalized names, phonetic keys, romanized Khmer) → block
+//! ([`BLOCKING_RULES`], capped block sizes) → compare (a level per field) → train (u from random pairs, m by EM in
+//! sessions that leave the blocked fields out, then the prior) → score (match weight with term-frequency
+//! adjustment; [`Outcome`] by thresholds) → cluster (strongest edges first, merge only when the average match
+//! probability across the two clusters stays above the cluster threshold) → write `record_id,cluster_id` for every
+//! input row.
+//!
+//! Invariants: **every input row appears exactly once in the output**; **the same input and options give the same
+//! clusters** (random sampling is seeded by [`LinkOptions::seed`]).
 
 mod blocking;
 mod cluster;

@@ -31,6 +31,17 @@ pub(crate) struct TrainingSession<'a> {
     pub(crate) estimate: [bool; N_FIELDS],
 }
 
+/// Distinct comparison vectors with their counts, in a fixed order so that sums (and so results) are reproducible.
+fn count_patterns(vectors: &[Vector]) -> Vec<(Vector, f64)> {
+    let mut counts: HashMap<Vector, f64> = HashMap::new();
+    for vector in vectors {
+        *counts.entry(*vector).or_default() += 1.0;
+    }
+    let mut patterns: Vec<(Vector, f64)> = counts.into_iter().collect();
+    patterns.sort_unstable_by_key(|(vector, _)| *vector);
+    patterns
+}
+
 fn posterior(
     vector: &Vector,
     lambda: f64,
@@ -56,10 +67,7 @@ fn em(
     u: &[Vec<f64>],
     max_iterations: usize,
 ) -> (Vec<Vec<f64>>, usize) {
-    let mut patterns: HashMap<Vector, f64> = HashMap::new();
-    for vector in vectors {
-        *patterns.entry(*vector).or_default() += 1.0;
-    }
+    let patterns = count_patterns(vectors);
     let mut m = m_start.to_vec();
     let mut lambda = 0.1;
     let mut iterations = 0;
@@ -190,10 +198,7 @@ impl Model {
             }
         }
         // The prior: EM on lambda alone, over all candidate pairs, relative to all possible pairs.
-        let mut patterns: HashMap<Vector, f64> = HashMap::new();
-        for vector in all {
-            *patterns.entry(*vector).or_default() += 1.0;
-        }
+        let patterns = count_patterns(all);
         let denominator = total_pairs.max(all.len() as f64).max(1.0);
         let mut lambda = (all.len() as f64 * 0.01 / denominator).max(1e-12);
         for _ in 0..max_iterations {

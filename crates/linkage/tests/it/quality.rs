@@ -79,3 +79,31 @@ fn the_generator_is_deterministic_and_seeded() {
     assert_eq!(run(3), run(3));
     assert_ne!(run(3), run(4));
 }
+
+#[test]
+fn linking_is_reproducible() {
+    let gazetteer = Gazetteer::from_csv(
+        File::open(shared("data/geo/CambodiaVillagesList2025.csv")).expect("village list"),
+    )
+    .expect("gazetteer");
+    let options = SynthOptions {
+        people: 400,
+        seed: 11,
+        ..SynthOptions::default()
+    };
+    let (mut records, mut truth) = (Vec::new(), Vec::new());
+    generate(&gazetteer, &options, &mut records, &mut truth).expect("generate");
+    let run = || {
+        let mut output = Vec::new();
+        link(records.as_slice(), &mut output, &test_options()).expect("link");
+        output
+    };
+    let first = run();
+    assert_eq!(first, run());
+    // Every input record is in the output, once.
+    let clusters = read_clusters(first.as_slice()).expect("clusters");
+    assert_eq!(
+        clusters.len(),
+        read_truth(truth.as_slice()).expect("truth").len()
+    );
+}
