@@ -301,7 +301,7 @@ impl Generator<'_> {
                 .random_range((head_year + 18).min(youngest)..=youngest);
             let male = self.rng.random_bool(0.5);
             let mut child = self.person(children_family, male, year, village);
-            // Twins: same birth date, given names that differ by one syllable at most.
+            // Twins: the same birth date, village and family name; only the given name (distinct in a household) differs.
             if let Some(previous) = &previous_child
                 && self.rng.random_bool(0.05)
             {
