@@ -1,0 +1,331 @@
+//! The Fellegi–Sunter model: m and u probabilities per comparison level, u from random record pairs, m (and the
+//! u of candidate pairs) by expectation–maximisation, and match weights with term-frequency adjustment.
+
+use std::collections::HashMap;
+use std::fmt;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::compare::{FIELDS, LEVELS, N_FIELDS, NULL, Prepared, TermFrequencies, Vector, compare};
+
+/// Probabilities per field and level. `m[f][l]`: P(level | same person); `u[f][l]`: P(level | different people,
+/// among candidate pairs); `u_random[f][l]`: P(level | two random records), the base of term-frequency adjustment.
+#[derive(Debug, Clone)]
+pub struct Model {
+    pub(crate) m: Vec<Vec<f64>>,
+    pub(crate) u: Vec<Vec<f64>>,
+    pub(crate) u_random: Vec<Vec<f64>>,
+    /// P(same person) for a candidate pair, estimated by EM.
+    pub(crate) lambda: f64,
+    pub(crate) em_iterations_run: usize,
+}
+
+const FLOOR: f64 = 1e-6;
+
+/// Candidate pairs of one EM session and the fields whose m it estimates (the others were used to block).
+#[derive(Debug)]
+pub(crate) struct TrainingSession<'a> {
+    pub(crate) vectors: &'a [Vector],
+    pub(crate) estimate: [bool; N_FIELDS],
+}
+
+/// Distinct comparison vectors with their counts, in a fixed order so that sums (and so results) are reproducible.
+fn count_patterns(vectors: &[Vector]) -> Vec<(Vector, f64)> {
+    let mut counts: HashMap<Vector, f64> = HashMap::new();
+    for vector in vectors {
+        *counts.entry(*vector).or_default() += 1.0;
+    }
+    let mut patterns: Vec<(Vector, f64)> = counts.into_iter().collect();
+    patterns.sort_unstable_by_key(|(vector, _)| *vector);
+    patterns
+}
+
+fn posterior(
+    vector: &Vector,
+    lambda: f64,
+    m: &[Vec<f64>],
+    u: &[Vec<f64>],
+    used: &[bool; N_FIELDS],
+) -> f64 {
+    let (mut pm, mut pu) = (lambda, 1.0 - lambda);
+    for (field, &level) in vector.iter().enumerate() {
+        if level != NULL && used[field] {
+            pm *= m[field][usize::from(level)];
+            pu *= u[field][usize::from(level)];
+        }
+    }
+    pm / (pm + pu)
+}
+
+/// EM for m (u fixed) on one session's pairs, using only the fields in `used`. Returns m and the iterations run.
+fn em(
+    vectors: &[Vector],
+    used: &[bool; N_FIELDS],
+    m_start: &[Vec<f64>],
+    u: &[Vec<f64>],
+    max_iterations: usize,
+) -> (Vec<Vec<f64>>, usize) {
+    let patterns = count_patterns(vectors);
+    let mut m = m_start.to_vec();
+    let mut lambda = 0.1;
+    let mut iterations = 0;
+    for _ in 0..max_iterations {
+        iterations += 1;
+        let mut m_next = level_counts();
+        let (mut matches, mut total) = (0.0, 0.0);
+        for (vector, count) in &patterns {
+            let p = posterior(vector, lambda, &m, u, used);
+            matches += p * count;
+            total += count;
+            for (field, &level) in vector.iter().enumerate() {
+                if level != NULL {
+                    m_next[field][usize::from(level)] += p * count;
+                }
+            }
+        }
+        normalize(&mut m_next);
+        let lambda_next = (matches / total.max(1.0)).clamp(1e-9, 1.0 - 1e-9);
+        let change = (lambda_next - lambda).abs()
+            + m.iter()
+                .flatten()
+                .zip(m_next.iter().flatten())
+                .map(|(a, b)| (a - b).abs())
+                .fold(0.0, f64::max);
+        m = m_next;
+        lambda = lambda_next;
+        if change < 1e-5 {
+            break;
+        }
+    }
+    (m, iterations)
+}
+
+fn level_counts() -> Vec<Vec<f64>> {
+    LEVELS
+        .iter()
+        .map(|levels| vec![0.0; levels.len()])
+        .collect()
+}
+
+fn normalize(rows: &mut [Vec<f64>]) {
+    for row in rows {
+        let total: f64 = row.iter().map(|p| p + FLOOR).sum();
+        for p in row.iter_mut() {
+            *p = (*p + FLOOR) / total;
+        }
+    }
+}
+
+/// u probabilities from `n_pairs` random pairs of distinct records (deterministic for a seed).
+pub(crate) fn estimate_u_random(records: &[Prepared], n_pairs: usize, seed: u64) -> Vec<Vec<f64>> {
+    let mut counts = level_counts();
+    if records.len() >= 2 {
+        let mut rng = ChaCha8Rng::seed_from_u64(seed);
+        let pairs: Vec<(usize, usize)> = (0..n_pairs)
+            .filter_map(|_| {
+                let a = rng.random_range(0..records.len());
+                let b = rng.random_range(0..records.len());
+                (a != b).then_some((a, b))
+            })
+            .collect();
+        let vectors: Vec<Vector> = pairs
+            .par_iter()
+            .map(|&(a, b)| compare(&records[a], &records[b]).0)
+            .collect();
+        for vector in vectors {
+            for (field, &level) in vector.iter().enumerate() {
+                if level != NULL {
+                    counts[field][usize::from(level)] += 1.0;
+                }
+            }
+        }
+    }
+    normalize(&mut counts);
+    counts
+}
+
+impl Model {
+    /// Trains the model the way Splink does, which keeps EM from mistaking "same name" (or "same household")
+    /// for "same person": u comes from random pairs; m of each field is estimated by EM on pairs blocked on
+    /// *other* fields (names are learnt on pairs that share an ID or a village and birth year, dates and places on
+    /// pairs that share a name), leaving the blocked fields out of the likelihood; then the prior (the share of
+    /// matching pairs among all pairs) is fitted by EM with m and u fixed.
+    pub(crate) fn train(
+        sessions: &[TrainingSession<'_>],
+        all: &[Vector],
+        u_random: Vec<Vec<f64>>,
+        max_iterations: usize,
+        total_pairs: f64,
+    ) -> Model {
+        let mut m: Vec<Vec<f64>> = LEVELS
+            .iter()
+            .map(|levels| {
+                (0..levels.len())
+                    .map(|level| 4f64.powi(level as i32))
+                    .collect()
+            })
+            .collect();
+        normalize(&mut m);
+        let mut sums = level_counts();
+        let mut estimated = [0usize; N_FIELDS];
+        let mut iterations = 0;
+        for session in sessions {
+            let (session_m, session_iterations) = em(
+                session.vectors,
+                &session.estimate,
+                &m,
+                &u_random,
+                max_iterations,
+            );
+            iterations += session_iterations;
+            for field in 0..N_FIELDS {
+                if session.estimate[field] {
+                    estimated[field] += 1;
+                    for (sum, value) in sums[field].iter_mut().zip(&session_m[field]) {
+                        *sum += value;
+                    }
+                }
+            }
+        }
+        for field in 0..N_FIELDS {
+            if estimated[field] > 0 {
+                m[field] = sums[field]
+                    .iter()
+                    .map(|sum| sum / estimated[field] as f64)
+                    .collect();
+            }
+        }
+        // The prior: EM on lambda alone, over all candidate pairs, relative to all possible pairs.
+        let patterns = count_patterns(all);
+        let denominator = total_pairs.max(all.len() as f64).max(1.0);
+        let mut lambda = (all.len() as f64 * 0.01 / denominator).max(1e-12);
+        for _ in 0..max_iterations {
+            let mut matches = 0.0;
+            for (vector, count) in &patterns {
+                matches += posterior(vector, lambda, &m, &u_random, &[true; N_FIELDS]) * count;
+            }
+            let next = (matches / denominator).clamp(1e-12, 0.5);
+            let change = ((next - lambda) / lambda).abs();
+            lambda = next;
+            iterations += 1;
+            if change < 1e-6 {
+                break;
+            }
+        }
+        Model {
+            u: u_random.clone(),
+            m,
+            u_random,
+            lambda,
+            em_iterations_run: iterations,
+        }
+    }
+
+    /// Match weight (log2 Bayes factor including the prior) of a compared pair, with per-field contributions.
+    pub(crate) fn weight(
+        &self,
+        vector: &Vector,
+        a: &Prepared,
+        b: &Prepared,
+        frequencies: &TermFrequencies,
+        contributions: Option<&mut Vec<f64>>,
+    ) -> f64 {
+        let mut total = (self.lambda / (1.0 - self.lambda)).log2();
+        let mut parts = [0.0; N_FIELDS];
+        for (field, &level) in vector.iter().enumerate() {
+            if level == NULL {
+                continue;
+            }
+            let level_index = usize::from(level);
+            let mut weight = (self.m[field][level_index] / self.u[field][level_index]).log2();
+            if let Some(frequency) = frequencies.of(field, level, a, b) {
+                // Splink-style adjustment: an agreement on a value rarer than the average agreement counts more.
+                let average = self.u_random[field][level_index];
+                weight += (average / frequency.max(1e-9)).log2().clamp(-10.0, 10.0);
+            }
+            parts[field] = weight;
+            total += weight;
+        }
+        if let Some(contributions) = contributions {
+            contributions.clear();
+            contributions.extend_from_slice(&parts);
+        }
+        total
+    }
+}
+
+/// Probability of a match from a match weight.
+pub(crate) fn probability(weight: f64) -> f64 {
+    1.0 / (1.0 + (-weight).exp2())
+}
+
+impl fmt::Display for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "lambda (P(match) among candidate pairs) = {:.4}, EM iterations = {}",
+            self.lambda, self.em_iterations_run
+        )?;
+        for (field, levels) in LEVELS.iter().enumerate() {
+            for (level, name) in levels.iter().enumerate().rev() {
+                writeln!(
+                    f,
+                    "  {:<12} {:<20} m={:.4} u={:.5} u_random={:.5} weight={:+.2}",
+                    FIELDS[field],
+                    name,
+                    self.m[field][level],
+                    self.u[field][level],
+                    self.u_random[field][level],
+                    (self.m[field][level] / self.u[field][level]).log2()
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn em_separates_two_planted_populations() {
+        // 300 "matches" agreeing on every field and 3000 "non-matches" agreeing rarely.
+        let mut vectors = Vec::new();
+        for i in 0..300u32 {
+            vectors.push([4, 4, NULL, if i % 10 == 0 { 3 } else { 5 }, 4, NULL, 1]);
+        }
+        for i in 0..3000u32 {
+            let level = |k: u32| u8::try_from((i / k) % 2).unwrap_or(0);
+            vectors.push([
+                level(1) * 4,
+                level(3),
+                NULL,
+                level(7),
+                level(11) * 4,
+                NULL,
+                level(2),
+            ]);
+        }
+        // u as random sampling would see it: the distribution among non-matches.
+        let mut u_random = level_counts();
+        for vector in &vectors[300..] {
+            for (field, &level) in vector.iter().enumerate() {
+                if level != NULL {
+                    u_random[field][usize::from(level)] += 1.0;
+                }
+            }
+        }
+        normalize(&mut u_random);
+        let session = TrainingSession {
+            vectors: &vectors,
+            estimate: [true; N_FIELDS],
+        };
+        let model = Model::train(&[session], &vectors, u_random, 100, 3300.0);
+        // About 300 matching pairs among 3300 possible ones.
+        assert!((model.lambda - 300.0 / 3300.0).abs() < 0.02, "{model}");
+        assert!(model.m[3][5] > 0.85, "{model}");
+    }
+}
