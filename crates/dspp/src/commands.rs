@@ -76,6 +76,80 @@ pub enum Command {
     },
     /// Check the configuration and show what would be used
     Config,
+    /// Link person records of legacy program databases into clusters of the same person
+    #[command(
+        after_help = "Input header: record_id,source,name_km,name_latin,sex,birth_date,village_code,national_id\n\
+        Output: record_id,cluster_id for every input record. Truth: record_id,entity."
+    )]
+    Link {
+        /// Records to link (the format above)
+        #[arg(long)]
+        input: Option<PathBuf>,
+        /// Where to write record_id,cluster_id (or, with --eval and no --input, the clusters to evaluate)
+        #[arg(long)]
+        output: PathBuf,
+        /// Print pairwise precision, recall and F1 of the clusters against this truth file
+        #[arg(long)]
+        eval: Option<PathBuf>,
+    },
+    /// Generate synthetic data for tests and benchmarks
+    Synth {
+        #[command(subcommand)]
+        what: SynthCommand,
+    },
+    /// Fingerprint engine: evaluation and 1:1 matching
+    Finger {
+        #[command(subcommand)]
+        what: FingerCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SynthCommand {
+    /// Cambodian persons and households on the real village list, with duplicates and errors
+    People {
+        /// How many people
+        #[arg(long, default_value_t = 10_000)]
+        people: usize,
+        /// Records in the `dspp link` format
+        #[arg(long)]
+        output: PathBuf,
+        /// Truth file (record_id,entity)
+        #[arg(long)]
+        truth: PathBuf,
+        /// Share of people with more than one record
+        #[arg(long, default_value_t = 0.3)]
+        duplicate_rate: f64,
+        /// Chance of an error per field and record
+        #[arg(long, default_value_t = 0.1)]
+        error_rate: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FingerCommand {
+    /// ISO/IEC 19795-style evaluation on a folder of FINGER_IMPRESSION images
+    Eval {
+        dir: PathBuf,
+        /// Resolution of the images
+        #[arg(long, default_value_t = 500)]
+        dpi: u16,
+        /// Where to write the DET curve
+        #[arg(long, default_value = "det.png")]
+        det: PathBuf,
+        /// Skip the Bozorth3 comparison
+        #[arg(long)]
+        no_bozorth3: bool,
+    },
+    /// Similarity of two fingerprints (images or ISO/ANSI templates); the score is the last number printed
+    Match {
+        a: PathBuf,
+        b: PathBuf,
+        #[arg(long, default_value_t = 500)]
+        dpi: u16,
+    },
 }
 
 /// The operator at the command line: national scope, for administration.
@@ -230,6 +304,74 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             registry.store().close().await;
             Ok(())
         }
+        Command::Link {
+            input,
+            output,
+            eval,
+        } => link(input, output, eval),
+        Command::Synth {
+            what:
+                SynthCommand::People {
+                    people,
+                    output,
+                    truth,
+                    duplicate_rate,
+                    error_rate,
+                    seed,
+                },
+        } => {
+            let gazetteer = linkage::Gazetteer::from_csv(dspp_service::villages_csv().as_bytes())
+                .context("while reading the gazetteer")?;
+            let options = linkage::synth::SynthOptions {
+                people,
+                duplicate_rate,
+                error_rate,
+                seed,
+                ..Default::default()
+            };
+            let records = std::io::BufWriter::new(
+                std::fs::File::create(&output)
+                    .with_context(|| format!("while creating {}", output.display()))?,
+            );
+            let truth_file = std::io::BufWriter::new(
+                std::fs::File::create(&truth)
+                    .with_context(|| format!("while creating {}", truth.display()))?,
+            );
+            let report = linkage::synth::generate(&gazetteer, &options, records, truth_file)
+                .context("while generating people")?;
+            println!("{report}");
+            Ok(())
+        }
+        Command::Finger {
+            what:
+                FingerCommand::Eval {
+                    dir,
+                    dpi,
+                    det,
+                    no_bozorth3,
+                },
+        } => {
+            let options = fingerprint::EvalOptions {
+                dpi,
+                bozorth3: !no_bozorth3,
+                ..Default::default()
+            };
+            let report = fingerprint::evaluate(&dir, &options)
+                .with_context(|| format!("while evaluating {}", dir.display()))?;
+            println!("{report}");
+            report
+                .write_det_png(&det)
+                .with_context(|| format!("while writing {}", det.display()))?;
+            println!("DET curve written to {}", det.display());
+            Ok(())
+        }
+        Command::Finger {
+            what: FingerCommand::Match { a, b, dpi },
+        } => {
+            let score = fingerprint::match_files(&a, &b, dpi).context("while matching")?;
+            println!("MCC similarity {score:.6}");
+            Ok(())
+        }
         Command::Config => {
             println!("store:    {}", config.describe_store());
             println!("data dir: {}", config.data_dir.display());
@@ -238,6 +380,41 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// `dspp link`: cluster legacy records, and with `--eval` score the clusters against a truth file.
+fn link(input: Option<PathBuf>, output: PathBuf, eval: Option<PathBuf>) -> anyhow::Result<()> {
+    let open = |path: &PathBuf| {
+        std::fs::File::open(path).with_context(|| format!("while opening {}", path.display()))
+    };
+    if input.is_none() && eval.is_none() {
+        anyhow::bail!("give --input to link, --eval to evaluate, or both");
+    }
+    if let Some(input) = &input {
+        let gazetteer = linkage::Gazetteer::from_csv(dspp_service::villages_csv().as_bytes())
+            .context("while reading the gazetteer")?;
+        let options = linkage::LinkOptions {
+            gazetteer: Some(gazetteer),
+            ..Default::default()
+        };
+        let writer = std::io::BufWriter::new(
+            std::fs::File::create(&output)
+                .with_context(|| format!("while creating {}", output.display()))?,
+        );
+        let report = linkage::link(std::io::BufReader::new(open(input)?), writer, &options)
+            .with_context(|| format!("while linking {}", input.display()))?;
+        for issue in &report.issues {
+            eprintln!("{}: {issue}", input.display());
+        }
+        print!("{report}");
+    }
+    if let Some(truth) = &eval {
+        let truth = linkage::read_truth(open(truth)?).context("while reading the truth file")?;
+        let clusters =
+            linkage::read_clusters(open(&output)?).context("while reading the clusters")?;
+        println!("{}", linkage::evaluate(&clusters, &truth));
+    }
+    Ok(())
 }
 
 async fn serve(registry: Registry, listen: SocketAddr, config: &Config) -> anyhow::Result<()> {

@@ -11,6 +11,11 @@ const DISTRICTS: &str = include_str!("../../../data/geo/CambodiaDistrictList2025
 const COMMUNES: &str = include_str!("../../../data/geo/CambodiaCommuneList2025.csv");
 const VILLAGES: &str = include_str!("../../../data/geo/CambodiaVillagesList2025.csv");
 
+/// The village list as published (CSV), for engines that read it themselves (linkage, the generator).
+pub fn villages_csv() -> &'static str {
+    VILLAGES
+}
+
 /// The attribution the data's terms of use require wherever it is shown.
 pub const ATTRIBUTION: &str = "Administrative divisions: General Directorate of Digital Economy, Ministry of Economy and \
     Finance, Royal Government of Cambodia (data.mef.gov.kh), 2025";

@@ -23,7 +23,7 @@ use rand::{Rng, SeedableRng};
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
 pub use demo::DemoSummary;
 pub use error::{FieldProblem, ServiceError};
-pub use geo::{ATTRIBUTION, GazetteerSummary, SkippedPlace};
+pub use geo::{ATTRIBUTION, GazetteerSummary, SkippedPlace, villages_csv};
 pub use households::{HouseholdView, MemberInput, NewHousehold};
 pub use input::{DocumentInput, PersonInput};
 pub use leases::{LeaseView, NewLease, OfflineIssue};

@@ -211,3 +211,100 @@ fn help_names_every_command() {
         assert!(text.contains(command), "{command} in --help");
     }
 }
+
+#[test]
+fn synth_link_and_evaluate_on_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let records = dir.path().join("records.csv");
+    let truth = dir.path().join("truth.csv");
+    let clusters = dir.path().join("clusters.csv");
+    let path = |p: &std::path::Path| p.to_str().unwrap().to_string();
+    let output = dspp(&[
+        "synth",
+        "people",
+        "--people",
+        "2000",
+        "--output",
+        &path(&records),
+        "--truth",
+        &path(&truth),
+        "--seed",
+        "3",
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let n_records = std::fs::read_to_string(&records).unwrap().lines().count() - 1;
+    assert!(n_records > 2000, "duplicates add records: {n_records}");
+
+    let output = dspp(&[
+        "link",
+        "--input",
+        &path(&records),
+        "--output",
+        &path(&clusters),
+        "--eval",
+        &path(&truth),
+    ])
+    .output()
+    .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let text = String::from_utf8_lossy(&output.stdout);
+    let written = std::fs::read_to_string(&clusters).unwrap();
+    assert_eq!(
+        written.lines().count() - 1,
+        n_records,
+        "every input record is in the output"
+    );
+    let f1: f64 = text
+        .split_whitespace()
+        .find_map(|w| {
+            w.strip_prefix("F1=")
+                .or_else(|| w.strip_prefix("f1="))
+                .and_then(|v| v.trim_end_matches(',').parse().ok())
+        })
+        .unwrap_or_else(|| panic!("an F1 in {text}"));
+    assert!(f1 > 0.9, "pairwise F1 {f1} on a 2,000-person synthetic set");
+}
+
+#[test]
+fn finger_match_prints_a_similarity_last() {
+    let shared = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/data/fingerprints/sourceafis-samples"
+    );
+    let score = |a: &str, b: &str| -> f64 {
+        let output = dspp(&[
+            "finger",
+            "match",
+            &format!("{shared}/{a}"),
+            &format!("{shared}/{b}"),
+        ])
+        .output()
+        .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let text = String::from_utf8_lossy(&output.stdout);
+        text.split_whitespace()
+            .last()
+            .and_then(|w| w.parse().ok())
+            .unwrap_or_else(|| panic!("a number last in {text}"))
+    };
+    let same = score("probe.png", "matching.png");
+    let other = score("probe.png", "nonmatching.png");
+    assert!(
+        same > other,
+        "the same finger scores higher ({same} against {other})"
+    );
+}

@@ -381,12 +381,31 @@ async fn the_demo_population_looks_like_a_commune(h: Harness) {
     assert_eq!(summary.households, 40);
     assert!(summary.people >= 80, "{summary:?}");
     let national = actor("audit.1", Role::Auditor, "national");
-    let people = h.registry.list_people(&national, None, None, None, 500).await.unwrap().items;
+    let people = h
+        .registry
+        .list_people(&national, None, None, None, 500)
+        .await
+        .unwrap()
+        .items;
     assert_eq!(people.len() as u64, summary.people);
-    let with = |category: AssuranceCategory| people.iter().filter(|p| p.assurance.category == category).count();
-    assert!(with(AssuranceCategory::DocumentedCore) > 0 && with(AssuranceCategory::Declared) > 0, "a mix of categories");
-    let year_only = people.iter().filter(|p| p.person.record.birth_date.precision() == dspp_domain::DatePrecision::Year).count();
-    assert!(year_only > 0, "some elderly people know only their birth year");
+    let with = |category: AssuranceCategory| {
+        people
+            .iter()
+            .filter(|p| p.assurance.category == category)
+            .count()
+    };
+    assert!(
+        with(AssuranceCategory::DocumentedCore) > 0 && with(AssuranceCategory::Declared) > 0,
+        "a mix of categories"
+    );
+    let year_only = people
+        .iter()
+        .filter(|p| p.person.record.birth_date.precision() == dspp_domain::DatePrecision::Year)
+        .count();
+    assert!(
+        year_only > 0,
+        "some elderly people know only their birth year"
+    );
 }
 
 on_both_stores!(the_demo_population_looks_like_a_commune);

@@ -9,7 +9,16 @@ use crate::support::{household_of_three, start};
 async fn the_portal_lists_people_in_a_real_browser() {
     let h = harness(Backend::Sqlite).await;
     let server = start(&h).await;
-    assert_eq!(server.post("/api/v1/households").json(&household_of_three()).send().await.unwrap().status(), 201);
+    assert_eq!(
+        server
+            .post("/api/v1/households")
+            .json(&household_of_three())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
     let profile = tempfile::tempdir().unwrap();
     let chromium = ["chromium", "/usr/bin/chromium"]
         .into_iter()
@@ -40,8 +49,15 @@ async fn the_portal_lists_people_in_a_real_browser() {
     .expect("run Chromium");
     let dom = String::from_utf8_lossy(&output.stdout);
     assert!(dom.contains("<b id=\"people\">3</b>"), "the count: {dom}");
-    let rows = dom.split("<tbody id=\"rows\">").nth(1).and_then(|rest| rest.split("</tbody>").next()).unwrap_or_default();
-    assert!(rows.contains("សុខ ស្រីមុំ"), "the head's Khmer name is in the table rendered by the page's script: {rows}");
+    let rows = dom
+        .split("<tbody id=\"rows\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tbody>").next())
+        .unwrap_or_default();
+    assert!(
+        rows.contains("សុខ ស្រីមុំ"),
+        "the head's Khmer name is in the table rendered by the page's script: {rows}"
+    );
     assert!(rows.contains("HENG DARA"));
     assert_eq!(rows.matches("<tr>").count(), 3);
 }
