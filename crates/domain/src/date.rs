@@ -70,11 +70,10 @@ impl BirthDate {
         if year_i < EARLIEST_YEAR {
             return Err(err(format!("{text:?}: year before {EARLIEST_YEAR}")));
         }
-        if let Some(month) = month {
-            if !(1..=12).contains(&month) {
+        if let Some(month) = month
+            && !(1..=12).contains(&month) {
                 return Err(err(format!("{text:?}: month {month} does not exist")));
             }
-        }
         // The earliest day the value could mean must not be after today.
         let earliest = NaiveDate::from_ymd_opt(year_i, month.unwrap_or(1), day.unwrap_or(1))
             .ok_or_else(|| err(format!("{text:?} does not exist in the calendar")))?;
@@ -125,11 +124,10 @@ impl BirthDate {
             if (on.month(), on.day()) < (u32::from(month), u32::from(day)) {
                 age -= 1;
             }
-        } else if let Some(month) = self.month {
-            if on.month() < u32::from(month) {
+        } else if let Some(month) = self.month
+            && on.month() < u32::from(month) {
                 age -= 1;
             }
-        }
         u32::try_from(age).ok()
     }
 }

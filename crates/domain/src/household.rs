@@ -267,14 +267,13 @@ impl Household {
                 "a split must leave someone in the original household",
             ));
         }
-        if let Some(head) = self.head() {
-            if !staying.iter().any(|m| m.person == head) {
+        if let Some(head) = self.head()
+            && !staying.iter().any(|m| m.person == head) {
                 return Err(DomainError::new(
                     "members",
                     "the head cannot leave in a split; change the head first",
                 ));
             }
-        }
         Ok((staying, leaving.to_vec()))
     }
 

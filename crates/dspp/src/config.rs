@@ -88,8 +88,8 @@ impl Config {
             .clone()
             .or(file.database_url)
             .filter(|u| !u.is_empty());
-        if let Some(url) = &database_url {
-            if !(url.starts_with("postgres://")
+        if let Some(url) = &database_url
+            && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")
                 || url.starts_with("sqlite:"))
             {
@@ -98,7 +98,6 @@ impl Config {
                         .to_string(),
                 );
             }
-        }
         if !problems.is_empty() {
             bail!(
                 "the configuration has problems:\n  {}",

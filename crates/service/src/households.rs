@@ -62,11 +62,10 @@ impl Registry {
         // Members of a dissolved household have moved on; show them from their own records.
         if household.dissolved {
             for member in &household.members {
-                if !members.iter().any(|(_, v)| v.person.id == member.person) {
-                    if let Some(person) = tx.person(member.person).await? {
+                if !members.iter().any(|(_, v)| v.person.id == member.person)
+                    && let Some(person) = tx.person(member.person).await? {
                         members.push((member.relationship, PersonView::new(person)));
                     }
-                }
             }
         }
         members.sort_by_key(|(relationship, _)| *relationship != Relationship::Head);
@@ -338,6 +337,7 @@ impl Registry {
     }
 
     /// Adds a member: a new person (a newborn) given as input, or an existing person who has no household.
+    #[allow(clippy::too_many_arguments)]
     pub async fn add_member(
         &self,
         actor: &Actor,

@@ -127,7 +127,7 @@ impl Registry {
         lease: Option<uuid::Uuid>,
     ) -> Result<Spid, ServiceError> {
         for _ in 0..MAX_SPID_DRAWS {
-            let spid = self.with_rng(|rng| Spid::random(rng));
+            let spid = self.with_rng(Spid::random);
             if tx.reserve_spid(spid, state, lease, self.now()).await? {
                 return Ok(spid);
             }

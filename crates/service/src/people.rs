@@ -205,8 +205,8 @@ impl Registry {
             .validate("", Some(current.record.village), self.today())
             .map_err(ServiceError::Invalid)?;
         authorize_write(actor, commune_of(&mut tx, record.village, "village").await?)?;
-        if let Some(household_id) = current.household {
-            if record.village != current.record.village {
+        if let Some(household_id) = current.household
+            && record.village != current.record.village {
                 let household = tx.household(household_id).await?;
                 if household.is_some_and(|h| h.village != record.village) {
                     return Err(ServiceError::invalid(
@@ -215,7 +215,6 @@ impl Registry {
                     ));
                 }
             }
-        }
         // What the form does not carry is kept: verification results, biometrics, a recorded death.
         for doc in &mut record.documents {
             if let Some(old) = current
@@ -492,14 +491,13 @@ pub(crate) fn scoped_place(
                 format!("{place:?} is not a province, district, commune or village code"),
             ));
         }
-        if let Some(scope) = &scope_code {
-            if !place.starts_with(scope.as_str()) {
+        if let Some(scope) = &scope_code
+            && !place.starts_with(scope.as_str()) {
                 return Err(ServiceError::Forbidden(format!(
                     "acting for {} does not cover {place}",
                     actor.scope
                 )));
             }
-        }
         return Ok(Some(place.to_string()));
     }
     Ok(scope_code)

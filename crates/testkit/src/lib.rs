@@ -161,6 +161,8 @@ fn start() -> Postgres {
         pid = std::process::id(),
         dir = dir.display()
     );
+    // Deliberately never waited for: the watchdog outlives this process by design.
+    #[allow(clippy::zombie_processes)]
     Command::new("setsid")
         .args(["bash", "-c", &script])
         .stdin(Stdio::null())

@@ -1,5 +1,7 @@
 //! The `dspp` binary end to end: serve on the embedded store, enrol over HTTP, stop, start again, and
 //! find everything that was acknowledged; the same against PostgreSQL; import and export on the CLI.
+// Test code: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

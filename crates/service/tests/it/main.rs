@@ -1,5 +1,7 @@
 //! The registry's use cases against real stores. Every scenario runs twice, on an embedded SQLite file
 //! and on a PostgreSQL database of a server the tests start, so both stores keep the same behaviour.
+// Test code: failing loudly is the point.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod csv;
 mod households;

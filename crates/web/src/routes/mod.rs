@@ -46,16 +46,14 @@ pub fn json_with_etag<T: Serialize>(
     location: Option<String>,
 ) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
-    if let Some(version) = version {
-        if let Ok(value) = HeaderValue::from_str(&etag(version)) {
+    if let Some(version) = version
+        && let Ok(value) = HeaderValue::from_str(&etag(version)) {
             response.headers_mut().insert(header::ETAG, value);
         }
-    }
-    if let Some(location) = location {
-        if let Ok(value) = HeaderValue::from_str(&location) {
+    if let Some(location) = location
+        && let Ok(value) = HeaderValue::from_str(&location) {
             response.headers_mut().insert(header::LOCATION, value);
         }
-    }
     response
 }
 
