@@ -71,9 +71,10 @@ impl BirthDate {
             return Err(err(format!("{text:?}: year before {EARLIEST_YEAR}")));
         }
         if let Some(month) = month
-            && !(1..=12).contains(&month) {
-                return Err(err(format!("{text:?}: month {month} does not exist")));
-            }
+            && !(1..=12).contains(&month)
+        {
+            return Err(err(format!("{text:?}: month {month} does not exist")));
+        }
         // The earliest day the value could mean must not be after today.
         let earliest = NaiveDate::from_ymd_opt(year_i, month.unwrap_or(1), day.unwrap_or(1))
             .ok_or_else(|| err(format!("{text:?} does not exist in the calendar")))?;
@@ -125,9 +126,10 @@ impl BirthDate {
                 age -= 1;
             }
         } else if let Some(month) = self.month
-            && on.month() < u32::from(month) {
-                age -= 1;
-            }
+            && on.month() < u32::from(month)
+        {
+            age -= 1;
+        }
         u32::try_from(age).ok()
     }
 }

@@ -268,12 +268,13 @@ impl Household {
             ));
         }
         if let Some(head) = self.head()
-            && !staying.iter().any(|m| m.person == head) {
-                return Err(DomainError::new(
-                    "members",
-                    "the head cannot leave in a split; change the head first",
-                ));
-            }
+            && !staying.iter().any(|m| m.person == head)
+        {
+            return Err(DomainError::new(
+                "members",
+                "the head cannot leave in a split; change the head first",
+            ));
+        }
         Ok((staying, leaving.to_vec()))
     }
 

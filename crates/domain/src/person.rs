@@ -112,9 +112,10 @@ impl PersonRecord {
                 return Err(DomainError::new("death.date", "is in the future"));
             }
             if let Some(year) = self.birth_date.year()
-                && death.date.format("%Y").to_string() < format!("{year:04}") {
-                    return Err(DomainError::new("death.date", "is before the birth date"));
-                }
+                && death.date.format("%Y").to_string() < format!("{year:04}")
+            {
+                return Err(DomainError::new("death.date", "is before the birth date"));
+            }
         }
         Ok(())
     }

@@ -92,12 +92,11 @@ impl Config {
             && !(url.starts_with("postgres://")
                 || url.starts_with("postgresql://")
                 || url.starts_with("sqlite:"))
-            {
-                problems.push(
-                    "database_url: must start with postgres://, postgresql:// or sqlite:"
-                        .to_string(),
-                );
-            }
+        {
+            problems.push(
+                "database_url: must start with postgres://, postgresql:// or sqlite:".to_string(),
+            );
+        }
         if !problems.is_empty() {
             bail!(
                 "the configuration has problems:\n  {}",

@@ -277,10 +277,11 @@ impl Registry {
         let mut good = Vec::new();
         for mut group in groups {
             if group.problems.is_empty()
-                && let Err(reason) = check_group(&group, actor, villages) {
-                    let line = group.people.first().map(|p| p.line).unwrap_or(0);
-                    group.problems.push(RowProblem { line, reason });
-                }
+                && let Err(reason) = check_group(&group, actor, villages)
+            {
+                let line = group.people.first().map(|p| p.line).unwrap_or(0);
+                group.problems.push(RowProblem { line, reason });
+            }
             if group.problems.is_empty() {
                 good.push(group);
             } else {
@@ -431,9 +432,10 @@ impl Registry {
             }
             for person in &page {
                 if let Some(id) = person.household
-                    && household.as_ref().map(|h| h.id) != Some(id) {
-                        household = tx.household(id).await?;
-                    }
+                    && household.as_ref().map(|h| h.id) != Some(id)
+                {
+                    household = tx.household(id).await?;
+                }
                 let (reference, relationship, address) = match (person.household, &household) {
                     (Some(id), Some(h)) if h.id == id => {
                         let relationship = h
@@ -577,12 +579,13 @@ fn check_row(
             });
         }
         if let Some(code) = person.birth_village
-            && !villages.contains_key(code.as_str()) {
-                problems.push(FieldProblem {
-                    field: "birth_village".into(),
-                    reason: format!("{code} is not a village of the gazetteer"),
-                });
-            }
+            && !villages.contains_key(code.as_str())
+        {
+            problems.push(FieldProblem {
+                field: "birth_village".into(),
+                reason: format!("{code} is not a village of the gazetteer"),
+            });
+        }
     }
     match get("death_date") {
         "" => {}

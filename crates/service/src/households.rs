@@ -63,9 +63,10 @@ impl Registry {
         if household.dissolved {
             for member in &household.members {
                 if !members.iter().any(|(_, v)| v.person.id == member.person)
-                    && let Some(person) = tx.person(member.person).await? {
-                        members.push((member.relationship, PersonView::new(person)));
-                    }
+                    && let Some(person) = tx.person(member.person).await?
+                {
+                    members.push((member.relationship, PersonView::new(person)));
+                }
             }
         }
         members.sort_by_key(|(relationship, _)| *relationship != Relationship::Head);

@@ -206,15 +206,16 @@ impl Registry {
             .map_err(ServiceError::Invalid)?;
         authorize_write(actor, commune_of(&mut tx, record.village, "village").await?)?;
         if let Some(household_id) = current.household
-            && record.village != current.record.village {
-                let household = tx.household(household_id).await?;
-                if household.is_some_and(|h| h.village != record.village) {
-                    return Err(ServiceError::invalid(
-                        "village",
-                        "differs from the household's village; a person who moves leaves the household first",
-                    ));
-                }
+            && record.village != current.record.village
+        {
+            let household = tx.household(household_id).await?;
+            if household.is_some_and(|h| h.village != record.village) {
+                return Err(ServiceError::invalid(
+                    "village",
+                    "differs from the household's village; a person who moves leaves the household first",
+                ));
             }
+        }
         // What the form does not carry is kept: verification results, biometrics, a recorded death.
         for doc in &mut record.documents {
             if let Some(old) = current
@@ -492,12 +493,13 @@ pub(crate) fn scoped_place(
             ));
         }
         if let Some(scope) = &scope_code
-            && !place.starts_with(scope.as_str()) {
-                return Err(ServiceError::Forbidden(format!(
-                    "acting for {} does not cover {place}",
-                    actor.scope
-                )));
-            }
+            && !place.starts_with(scope.as_str())
+        {
+            return Err(ServiceError::Forbidden(format!(
+                "acting for {} does not cover {place}",
+                actor.scope
+            )));
+        }
         return Ok(Some(place.to_string()));
     }
     Ok(scope_code)

@@ -47,13 +47,15 @@ pub fn json_with_etag<T: Serialize>(
 ) -> Response {
     let mut response = (status, axum::Json(body)).into_response();
     if let Some(version) = version
-        && let Ok(value) = HeaderValue::from_str(&etag(version)) {
-            response.headers_mut().insert(header::ETAG, value);
-        }
+        && let Ok(value) = HeaderValue::from_str(&etag(version))
+    {
+        response.headers_mut().insert(header::ETAG, value);
+    }
     if let Some(location) = location
-        && let Ok(value) = HeaderValue::from_str(&location) {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
+        && let Ok(value) = HeaderValue::from_str(&location)
+    {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
     response
 }
 
