@@ -47,7 +47,11 @@ const BATCH_PEOPLE: usize = 2_000;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
+    /// The line in the file where the row starts.
     pub line: u64,
+    /// The row's number among the data rows (1 = the first after the header). Unique per row even where a
+    /// file's line breaks are unusual (a lone carriage return ends a row but not a line).
+    pub row: u64,
     pub reason: String,
 }
 
@@ -69,6 +73,7 @@ impl ImportSummary {
 /// A checked row waiting for its household's other rows.
 struct PlannedPerson {
     line: u64,
+    row: u64,
     relationship: Option<Relationship>,
     spid: Option<Spid>,
     record: PersonRecord,
@@ -192,6 +197,7 @@ impl Registry {
                     let line = e.position().map(|p| p.line()).unwrap_or(line_before);
                     on_problem(RowProblem {
                         line,
+                        row: summary.rows,
                         reason: format!("unreadable row: {e}"),
                     });
                     if matches!(e.kind(), csv::ErrorKind::Io(_)) {
@@ -207,6 +213,7 @@ impl Registry {
                 break;
             }
             summary.rows += 1;
+            let row = summary.rows;
             let line = record.position().map(|p| p.line()).unwrap_or(line_before);
             let reference = columns.get(&record, "household_ref").trim().to_string();
             let continues = current
@@ -231,6 +238,7 @@ impl Registry {
                 if !reference.is_empty() && !seen_refs.insert(reference.clone()) {
                     group.problems.push(RowProblem {
                         line,
+                        row,
                         reason: format!("household_ref {reference:?} appeared earlier; a household's rows must be together"),
                     });
                 }
@@ -246,12 +254,13 @@ impl Registry {
                     }
                     group.people.push(PlannedPerson {
                         line,
+                        row,
                         relationship: planned_relationship,
                         spid,
                         record: person_record,
                     });
                 }
-                Err(reason) => group.problems.push(RowProblem { line, reason }),
+                Err(reason) => group.problems.push(RowProblem { line, row, reason }),
             }
         }
         if let Some(group) = current.take() {
@@ -279,8 +288,12 @@ impl Registry {
             if group.problems.is_empty()
                 && let Err(reason) = check_group(&group, actor, villages)
             {
-                let line = group.people.first().map(|p| p.line).unwrap_or(0);
-                group.problems.push(RowProblem { line, reason });
+                let (line, row) = group
+                    .people
+                    .first()
+                    .map(|p| (p.line, p.row))
+                    .unwrap_or((0, 0));
+                group.problems.push(RowProblem { line, row, reason });
             }
             if group.problems.is_empty() {
                 good.push(group);
@@ -329,9 +342,14 @@ impl Registry {
                 }
                 Err(ServiceError::Unavailable(e)) => return Err(ServiceError::Unavailable(e)),
                 Err(e) => {
-                    let line = group.people.first().map(|p| p.line).unwrap_or(0);
+                    let (line, row) = group
+                        .people
+                        .first()
+                        .map(|p| (p.line, p.row))
+                        .unwrap_or((0, 0));
                     group.problems.push(RowProblem {
                         line,
+                        row,
                         reason: e.to_string(),
                     });
                     reject(&group, summary, on_problem);
@@ -493,24 +511,24 @@ impl Registry {
 }
 
 fn reject(group: &Group, summary: &mut ImportSummary, on_problem: &mut dyn FnMut(RowProblem)) {
-    let failed_lines: Vec<u64> = group.problems.iter().map(|p| p.line).collect();
+    let first_failed_line = group.problems.first().map(|p| p.line).unwrap_or(0);
     for problem in &group.problems {
         on_problem(problem.clone());
     }
-    let mut lines: HashSet<u64> = failed_lines.iter().copied().collect();
+    let mut rows: HashSet<u64> = group.problems.iter().map(|p| p.row).collect();
     for person in &group.people {
-        if lines.insert(person.line) {
+        if rows.insert(person.row) {
             on_problem(RowProblem {
                 line: person.line,
+                row: person.row,
                 reason: format!(
-                    "not imported: another row of household {:?} was refused (line {})",
-                    group.reference,
-                    failed_lines.first().copied().unwrap_or(0)
+                    "not imported: another row of household {:?} was refused (line {first_failed_line})",
+                    group.reference
                 ),
             });
         }
     }
-    summary.rejected_rows += lines.len() as u64;
+    summary.rejected_rows += rows.len() as u64;
 }
 
 /// Checks one row into a person; the reason names every problem in the row.

@@ -195,10 +195,11 @@ mod every_row_is_accounted_for {
                 (summary, problems)
             });
             prop_assert_eq!(summary.people + summary.rejected_rows, summary.rows, "{:?}", problems);
-            let mut lines: Vec<u64> = problems.iter().map(|p| p.line).collect();
-            lines.sort();
-            lines.dedup();
-            prop_assert_eq!(lines.len() as u64, summary.rejected_rows);
+            let mut rows: Vec<u64> = problems.iter().map(|p| p.row).collect();
+            rows.sort();
+            rows.dedup();
+            prop_assert_eq!(rows.len() as u64, summary.rejected_rows);
+            prop_assert!(rows.iter().all(|r| (1..=summary.rows).contains(r)));
         }
     }
 }
