@@ -154,25 +154,33 @@ async fn commune_of(
 
 /// Refuses an actor who may not change records in `commune`.
 fn authorize_write(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
-    if !actor.role.may_register() {
-        return Err(ServiceError::Forbidden(format!(
-            "the role {} cannot change registry records",
-            actor.role.as_str()
-        )));
-    }
-    if !actor.scope.covers(commune) {
-        return Err(ServiceError::Forbidden(format!(
-            "acting for {} does not cover commune {commune}",
-            actor.scope
-        )));
-    }
-    Ok(())
+    authorize(
+        actor,
+        commune,
+        actor.role.may_register(),
+        "cannot change registry records",
+    )
 }
 
+/// Refuses an actor who may not read records in `commune`.
 fn authorize_read(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
-    if !actor.role.may_read_registry() {
+    authorize(
+        actor,
+        commune,
+        actor.role.may_read_registry(),
+        "reads the registry only through consented queries",
+    )
+}
+
+fn authorize(
+    actor: &Actor,
+    commune: CommuneCode,
+    role_allows: bool,
+    refusal: &str,
+) -> Result<(), ServiceError> {
+    if !role_allows {
         return Err(ServiceError::Forbidden(format!(
-            "the role {} reads the registry only through consented queries",
+            "the role {} {refusal}",
             actor.role.as_str()
         )));
     }
