@@ -38,6 +38,7 @@ CREATE TABLE change_log (
     entity TEXT NOT NULL,
     entity_id TEXT NOT NULL,
     version BIGINT NOT NULL,
+    actor_kind TEXT NOT NULL,
     actor_subject TEXT NOT NULL,
     actor_role TEXT NOT NULL,
     actor_scope TEXT NOT NULL,

@@ -25,6 +25,8 @@ pub struct ChangeRecord {
     pub entity: String,
     pub entity_id: String,
     pub version: u32,
+    /// `user` or `client` (a machine).
+    pub actor_kind: String,
     pub actor_subject: String,
     pub actor_role: String,
     pub actor_scope: String,
@@ -51,6 +53,7 @@ pub(crate) fn change_from_row(row: &AnyRow) -> Result<ChangeRecord, StoreError> 
                 .map_err(StoreError::from_sqlx)?,
         )
         .unwrap_or(0),
+        actor_kind: get("actor_kind")?,
         actor_subject: get("actor_subject")?,
         actor_role: get("actor_role")?,
         actor_scope: get("actor_scope")?,
@@ -61,7 +64,7 @@ pub(crate) fn change_from_row(row: &AnyRow) -> Result<ChangeRecord, StoreError> 
     })
 }
 
-pub(crate) const CHANGE_COLUMNS: &str = "c.id, c.at, c.action, c.entity, c.entity_id, c.version, c.actor_subject, \
+pub(crate) const CHANGE_COLUMNS: &str = "c.id, c.at, c.action, c.entity, c.entity_id, c.version, c.actor_kind, c.actor_subject, \
     c.actor_role, c.actor_scope, c.on_behalf_of, c.delegation_reference, c.purpose, c.reason";
 
 impl Tx {
@@ -77,9 +80,9 @@ impl Tx {
         let id = uuid::Uuid::now_v7().to_string();
         let actor = change.actor;
         sqlx::query(
-            "INSERT INTO change_log (id, at, action, entity, entity_id, version, actor_subject, actor_role, actor_scope,
-                on_behalf_of, delegation_reference, purpose, reason)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+            "INSERT INTO change_log (id, at, action, entity, entity_id, version, actor_kind, actor_subject, actor_role,
+                actor_scope, on_behalf_of, delegation_reference, purpose, reason)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&id)
         .bind(ts(change.at))
@@ -87,6 +90,10 @@ impl Tx {
         .bind(entity)
         .bind(entity_id)
         .bind(i64::from(version))
+        .bind(match actor.kind {
+            dspp_domain::ActorKind::User => "user",
+            dspp_domain::ActorKind::Client => "client",
+        })
         .bind(&actor.subject)
         .bind(actor.role.as_str())
         .bind(actor.scope.to_string())

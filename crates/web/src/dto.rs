@@ -358,6 +358,8 @@ pub struct ChangeOut {
     pub action: String,
     pub version: u32,
     pub actor: String,
+    /// user or client (a machine)
+    pub actor_kind: String,
     pub role: String,
     pub scope: String,
     pub on_behalf_of: Option<String>,
@@ -373,6 +375,7 @@ impl From<&ChangeRecord> for ChangeOut {
             action: c.action.clone(),
             version: c.version,
             actor: c.actor_subject.clone(),
+            actor_kind: c.actor_kind.clone(),
             role: c.actor_role.clone(),
             scope: c.actor_scope.clone(),
             on_behalf_of: c.on_behalf_of.clone(),

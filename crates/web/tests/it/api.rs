@@ -349,6 +349,7 @@ async fn history_records_who_acted_on_whose_authority(h: Harness) {
     let last = &history.as_array().unwrap()[1];
     assert_eq!(last["change"]["action"], "death");
     assert_eq!(last["change"]["actor"], "officer.sokha");
+    assert_eq!(last["change"]["actor_kind"], "user");
     assert_eq!(last["change"]["on_behalf_of"], "chief.chea");
     assert_eq!(last["change"]["delegation"], "Delegation letter 14/2026");
     assert_eq!(last["change"]["purpose"], "enrolment");
