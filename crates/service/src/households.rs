@@ -73,6 +73,21 @@ impl Registry {
         Ok(HouseholdView { household, members })
     }
 
+    /// The household an actor is about to change: it exists, lies in the actor's scope, and is at the
+    /// version the actor read.
+    async fn household_for_change(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        id: HouseholdId,
+        expected_version: u32,
+    ) -> Result<Household, ServiceError> {
+        let household = self.load_household(tx, id).await?;
+        authorize_write(actor, commune_of(tx, household.village, "village").await?)?;
+        check_household_version(&household, expected_version)?;
+        Ok(household)
+    }
+
     async fn load_household(
         &self,
         tx: &mut Tx,
@@ -315,12 +330,9 @@ impl Registry {
     ) -> Result<HouseholdView, ServiceError> {
         let reason = required_reason(reason)?;
         let mut tx = self.store().begin().await?;
-        let current = self.load_household(&mut tx, id).await?;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.village, "village").await?,
-        )?;
-        check_household_version(&current, expected_version)?;
+        let current = self
+            .household_for_change(&mut tx, actor, id, expected_version)
+            .await?;
         let head = self.resolve(&mut tx, new_head).await?.person.id;
         let relationships = self.member_ids(&mut tx, relationships).await?;
         let members = current.change_head(head, &relationships)?;
@@ -352,12 +364,9 @@ impl Registry {
         let reason = required_reason(reason)?;
         let relationship = Relationship::parse(relationship)?;
         let mut tx = self.store().begin().await?;
-        let current = self.load_household(&mut tx, id).await?;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.village, "village").await?,
-        )?;
-        check_household_version(&current, expected_version)?;
+        let current = self
+            .household_for_change(&mut tx, actor, id, expected_version)
+            .await?;
         if current.dissolved {
             return Err(ServiceError::invalid(
                 "household",
@@ -435,12 +444,9 @@ impl Registry {
     ) -> Result<HouseholdView, ServiceError> {
         let reason = required_reason(reason)?;
         let mut tx = self.store().begin().await?;
-        let current = self.load_household(&mut tx, id).await?;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.village, "village").await?,
-        )?;
-        check_household_version(&current, expected_version)?;
+        let current = self
+            .household_for_change(&mut tx, actor, id, expected_version)
+            .await?;
         let person = self.resolve(&mut tx, spid).await?.person;
         let members = current.remove_member(person.id)?;
         let change = Change {
@@ -481,12 +487,9 @@ impl Registry {
         let reason = required_reason(reason)?;
         let address_detail = tidy_address(address_detail)?;
         let mut tx = self.store().begin().await?;
-        let current = self.load_household(&mut tx, id).await?;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.village, "village").await?,
-        )?;
-        check_household_version(&current, expected_version)?;
+        let current = self
+            .household_for_change(&mut tx, actor, id, expected_version)
+            .await?;
         let leaving: Vec<Member> = self
             .member_ids(&mut tx, leaving)
             .await?
