@@ -6,7 +6,7 @@ use dspp_domain::Actor;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::{StoreError, Tx, parse_ts, ts};
+use crate::{StoreError, Tx, from_json, parse_ts, to_json, ts};
 
 /// The who, when and why of a write, passed to every mutating store call.
 #[derive(Debug, Clone)]
@@ -122,5 +122,78 @@ impl Tx {
         .await
         .map_err(StoreError::from_sqlx)?;
         rows.iter().map(change_from_row).collect()
+    }
+
+    /// Keeps one version of a versioned entity: its change-log row and its snapshot in the version table.
+    pub(crate) async fn write_version<T: serde::Serialize>(
+        &mut self,
+        kind: Versioned,
+        id: &str,
+        version: u32,
+        snapshot: &T,
+        change: &Change<'_>,
+        action: &str,
+    ) -> Result<(), StoreError> {
+        let change_id = self
+            .log_change(change, action, kind.entity(), id, version)
+            .await?;
+        let (table, key) = kind.table_and_key();
+        sqlx::query(&format!(
+            "INSERT INTO {table} ({key}, version, data, change_id) VALUES ($1, $2, $3, $4)"
+        ))
+        .bind(id)
+        .bind(i64::from(version))
+        .bind(to_json(snapshot)?)
+        .bind(change_id)
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
+    /// Every version of a versioned entity, oldest first, each with the change that made it.
+    pub(crate) async fn versions<T: serde::de::DeserializeOwned>(
+        &mut self,
+        kind: Versioned,
+        id: &str,
+    ) -> Result<Vec<(T, ChangeRecord)>, StoreError> {
+        let (table, key) = kind.table_and_key();
+        let rows = sqlx::query(&format!(
+            "SELECT v.data AS snapshot, {CHANGE_COLUMNS} FROM {table} v JOIN change_log c ON c.id = v.change_id
+             WHERE v.{key} = $1 ORDER BY v.version"
+        ))
+        .bind(id)
+        .fetch_all(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter()
+            .map(|row| {
+                let snapshot: String = row.try_get("snapshot").map_err(StoreError::from_sqlx)?;
+                Ok((from_json(&snapshot, kind.entity())?, change_from_row(row)?))
+            })
+            .collect()
+    }
+}
+
+/// The entities kept with every version.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Versioned {
+    Person,
+    Household,
+}
+
+impl Versioned {
+    fn entity(self) -> &'static str {
+        match self {
+            Versioned::Person => "person",
+            Versioned::Household => "household",
+        }
+    }
+
+    fn table_and_key(self) -> (&'static str, &'static str) {
+        match self {
+            Versioned::Person => ("person_version", "person_id"),
+            Versioned::Household => ("household_version", "household_id"),
+        }
     }
 }

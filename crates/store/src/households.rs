@@ -4,7 +4,7 @@ use dspp_domain::{Household, HouseholdId, Member, VillageCode};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::changes::{CHANGE_COLUMNS, change_from_row};
+use crate::changes::Versioned;
 use crate::{Change, ChangeRecord, StoreError, Tx, from_json, parse_ts, parse_uuid, to_json, ts};
 
 /// The part of a household kept as JSON: what is not a column.
@@ -117,18 +117,15 @@ impl Tx {
         action: &str,
     ) -> Result<(), StoreError> {
         let id = household.id.0.to_string();
-        let change_id = self
-            .log_change(change, action, "household", &id, household.version)
-            .await?;
-        sqlx::query("INSERT INTO household_version (household_id, version, data, change_id) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(i64::from(household.version))
-            .bind(to_json(household)?)
-            .bind(change_id)
-            .execute(&mut *self.inner)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
+        self.write_version(
+            Versioned::Household,
+            &id,
+            household.version,
+            household,
+            change,
+            action,
+        )
+        .await
     }
 
     pub async fn household(&mut self, id: HouseholdId) -> Result<Option<Household>, StoreError> {
@@ -146,23 +143,13 @@ impl Tx {
         &mut self,
         id: HouseholdId,
     ) -> Result<Vec<HouseholdVersion>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT v.data AS snapshot, {CHANGE_COLUMNS} FROM household_version v JOIN change_log c ON c.id = v.change_id
-             WHERE v.household_id = $1 ORDER BY v.version"
-        ))
-        .bind(id.0.to_string())
-        .fetch_all(&mut *self.inner)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let snapshot: String = row.try_get("snapshot").map_err(StoreError::from_sqlx)?;
-                Ok(HouseholdVersion {
-                    household: from_json(&snapshot, "household version")?,
-                    change: change_from_row(row)?,
-                })
-            })
-            .collect()
+        let versions = self
+            .versions(Versioned::Household, &id.0.to_string())
+            .await?;
+        Ok(versions
+            .into_iter()
+            .map(|(household, change)| HouseholdVersion { household, change })
+            .collect())
     }
 
     /// Live households in a place (any level), ordered by id, after the cursor.

@@ -6,7 +6,7 @@ use dspp_domain::{HouseholdId, Person, PersonId, PersonRecord, Spid};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use crate::changes::{CHANGE_COLUMNS, change_from_row};
+use crate::changes::Versioned;
 use crate::{Change, ChangeRecord, StoreError, Tx, from_json, parse_ts, parse_uuid, to_json, ts};
 
 const PERSON_COLUMNS: &str =
@@ -172,18 +172,15 @@ impl Tx {
             .await
             .map_err(StoreError::from_sqlx)?;
         }
-        let change_id = self
-            .log_change(change, action, "person", &id, person.version)
-            .await?;
-        sqlx::query("INSERT INTO person_version (person_id, version, data, change_id) VALUES ($1, $2, $3, $4)")
-            .bind(&id)
-            .bind(i64::from(person.version))
-            .bind(to_json(person)?)
-            .bind(change_id)
-            .execute(&mut *self.inner)
-            .await
-            .map_err(StoreError::from_sqlx)?;
-        Ok(())
+        self.write_version(
+            Versioned::Person,
+            &id,
+            person.version,
+            person,
+            change,
+            action,
+        )
+        .await
     }
 
     pub async fn person(&mut self, id: PersonId) -> Result<Option<Person>, StoreError> {
@@ -359,22 +356,10 @@ impl Tx {
 
     /// Every version of a person, oldest first, each with the change that made it.
     pub async fn person_history(&mut self, id: PersonId) -> Result<Vec<PersonVersion>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT v.data AS snapshot, {CHANGE_COLUMNS} FROM person_version v JOIN change_log c ON c.id = v.change_id
-             WHERE v.person_id = $1 ORDER BY v.version"
-        ))
-        .bind(id.0.to_string())
-        .fetch_all(&mut *self.inner)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        rows.iter()
-            .map(|row| {
-                let snapshot: String = row.try_get("snapshot").map_err(StoreError::from_sqlx)?;
-                Ok(PersonVersion {
-                    person: from_json(&snapshot, "person version")?,
-                    change: change_from_row(row)?,
-                })
-            })
-            .collect()
+        let versions = self.versions(Versioned::Person, &id.0.to_string()).await?;
+        Ok(versions
+            .into_iter()
+            .map(|(person, change)| PersonVersion { person, change })
+            .collect())
     }
 }
