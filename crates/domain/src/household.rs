@@ -11,6 +11,12 @@ use crate::{DomainError, PersonId, VillageCode};
 )]
 pub struct HouseholdId(pub uuid::Uuid);
 
+impl std::fmt::Display for HouseholdId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
 /// A member's relationship to the head of the household.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
