@@ -6,11 +6,13 @@
 //! PostgreSQL with its default `synchronous_commit=on`, and every use case commits before it answers.
 
 mod changes;
+mod enrolments;
 mod error;
 mod geo;
 mod households;
 mod idempotency;
 mod migrate;
+mod outbox;
 mod people;
 mod spids;
 
@@ -21,11 +23,16 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 pub use changes::{Change, ChangeRecord};
+pub use enrolments::{
+    ApplicationRow, ApprovalRow, EnrolmentFilter, EnrolmentRow, IdVerificationRow, PovertyStatusRow,
+    ProgramSource, StatusEvent,
+};
 pub use error::StoreError;
 pub use geo::{Place, PlaceLevel};
 pub use households::HouseholdVersion;
 pub use idempotency::{IdempotencyClaim, StoredResponse};
 pub use migrate::AppliedMigration;
+pub use outbox::OutboxItem;
 pub use people::{PeopleFilter, PersonVersion};
 pub use spids::{Lease, SpidEntry, SpidState};
 
