@@ -25,6 +25,12 @@ impl SecretToken {
     }
 }
 
+impl<'de> serde::Deserialize<'de> for SecretToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer).map(SecretToken)
+    }
+}
+
 impl fmt::Debug for SecretToken {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("SecretToken(***)")
@@ -169,6 +175,26 @@ pub struct XRoadRoute {
     pub service: XRoadServiceId,
 }
 
+/// An endpoint as written in configuration (`dspp.toml`, environment): plain fields, checked by
+/// `Endpoint::from_settings`. The token stays hidden in `Debug`.
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSettings {
+    /// The service's base URL, or our security server's when the X-Road ids are set.
+    pub url: String,
+    /// `INSTANCE/CLASS/MEMBER[/SUBSYSTEM]`; set together with `x_road_service`.
+    #[serde(default)]
+    pub x_road_client: Option<String>,
+    /// `INSTANCE/CLASS/MEMBER/SUBSYSTEM/SERVICECODE`; set together with `x_road_client`.
+    #[serde(default)]
+    pub x_road_service: Option<String>,
+    #[serde(default)]
+    pub token: Option<SecretToken>,
+    /// Milliseconds; `DEFAULT_TIMEOUT` when absent.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+}
+
 /// A remote service's address and credentials.
 ///
 /// Direct: requests go to `{base_url}/{resource}`. Through X-Road: `base_url` is our own (consumer)
@@ -214,6 +240,33 @@ impl Endpoint {
     ) -> Result<Endpoint, ExchangeError> {
         let mut endpoint = Endpoint::direct(security_server_url)?;
         endpoint.x_road = Some(XRoadRoute { client, service });
+        Ok(endpoint)
+    }
+
+    /// Checks settings read from configuration: the URL, both X-Road ids or neither, a timeout above zero.
+    pub fn from_settings(settings: &EndpointSettings) -> Result<Endpoint, ExchangeError> {
+        let mut endpoint = match (&settings.x_road_client, &settings.x_road_service) {
+            (None, None) => Endpoint::direct(&settings.url)?,
+            (Some(client), Some(service)) => Endpoint::via_x_road(
+                &settings.url,
+                XRoadClientId::parse(client)?,
+                XRoadServiceId::parse(service)?,
+            )?,
+            _ => {
+                return Err(ExchangeError::InvalidConfig(
+                    "x_road_client and x_road_service must be set together".into(),
+                ));
+            }
+        };
+        if let Some(timeout_ms) = settings.timeout_ms {
+            if timeout_ms == 0 {
+                return Err(ExchangeError::InvalidConfig(
+                    "timeout_ms must be above zero".into(),
+                ));
+            }
+            endpoint.timeout = Duration::from_millis(timeout_ms);
+        }
+        endpoint.token = settings.token.clone();
         Ok(endpoint)
     }
 
@@ -278,6 +331,47 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("SecretToken(***)"), "{shown}");
         assert_eq!(endpoint.token().unwrap().expose(), "hunter2");
+    }
+
+    #[test]
+    fn settings_become_endpoints_or_say_what_is_wrong() {
+        let settings = EndpointSettings {
+            url: "http://ss.local:8080".into(),
+            x_road_client: Some("KH/GOV/MOSVY/DSPP".into()),
+            x_road_service: Some("KH/GOV/MOI/NID/identity".into()),
+            token: Some(SecretToken::new("hunter2")),
+            timeout_ms: Some(2500),
+        };
+        assert!(!format!("{settings:?}").contains("hunter2"));
+        let endpoint = Endpoint::from_settings(&settings).unwrap();
+        assert_eq!(endpoint.timeout(), Duration::from_millis(2500));
+        assert_eq!(
+            endpoint.x_road().unwrap().service.to_string(),
+            "KH/GOV/MOI/NID/identity"
+        );
+        assert_eq!(endpoint.token().unwrap().expose(), "hunter2");
+        let half = EndpointSettings {
+            x_road_service: None,
+            ..settings.clone()
+        };
+        assert_eq!(
+            Endpoint::from_settings(&half).unwrap_err(),
+            ExchangeError::InvalidConfig(
+                "x_road_client and x_road_service must be set together".into()
+            )
+        );
+        let direct = EndpointSettings {
+            url: "https://nsaf.example/api".into(),
+            ..EndpointSettings::default()
+        };
+        let endpoint = Endpoint::from_settings(&direct).unwrap();
+        assert!(endpoint.x_road().is_none());
+        assert_eq!(endpoint.timeout(), DEFAULT_TIMEOUT);
+        let zero = EndpointSettings {
+            timeout_ms: Some(0),
+            ..direct
+        };
+        assert!(Endpoint::from_settings(&zero).is_err());
     }
 
     #[test]

@@ -15,7 +15,8 @@ mod transport;
 
 pub use backoff::{BACKOFF_BASE, BACKOFF_CAP, BackoffPolicy, backoff};
 pub use endpoint::{
-    DEFAULT_TIMEOUT, Endpoint, SecretToken, XRoadClientId, XRoadRoute, XRoadServiceId,
+    DEFAULT_TIMEOUT, Endpoint, EndpointSettings, SecretToken, XRoadClientId, XRoadRoute,
+    XRoadServiceId,
 };
 pub use error::ExchangeError;
 pub use national_id::{
