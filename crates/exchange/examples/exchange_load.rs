@@ -143,7 +143,7 @@ fn delivery(index: usize) -> Delivery {
     Delivery {
         delivery_id: Uuid::now_v7(),
         program_code: "NSAF-CT".into(),
-        program_version: 1,
+        program_version: "1".into(),
         spid: format!("KH{index:010}"),
         household_spid: None,
         person: DeliveryPerson {

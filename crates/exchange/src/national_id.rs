@@ -23,7 +23,7 @@ pub enum Sex {
 
 /// A yes/no question to the identity service: does this card exist, is it valid, and do the given
 /// details match it? Only `id_number` is required; each detail left out is simply not compared.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VerifyRequest {
     /// Ours, echoed in the answer; one per question, so the Ministry's log and ours can be joined.
     pub request_id: Uuid,

@@ -38,7 +38,8 @@ pub struct DeliveryPerson {
 pub struct Delivery {
     pub delivery_id: Uuid,
     pub program_code: String,
-    pub program_version: u32,
+    /// The operator's version of the program definition the approval used (its XLSForm `version`).
+    pub program_version: String,
     pub spid: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub household_spid: Option<String>,

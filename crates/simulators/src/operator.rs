@@ -254,7 +254,7 @@ struct PersonWire {
 struct DeliveryWire {
     delivery_id: String,
     program_code: String,
-    program_version: u32,
+    program_version: String,
     spid: String,
     #[serde(default)]
     household_spid: Option<String>,
@@ -288,8 +288,8 @@ fn validate(wire: &DeliveryWire, key: &str, programs: &[String]) -> Vec<String> 
     } else if !programs.is_empty() && !programs.contains(&wire.program_code) {
         problems.push("program_code is not a program this operator runs".to_owned());
     }
-    if wire.program_version == 0 {
-        problems.push("program_version must be 1 or more".to_owned());
+    if wire.program_version.trim().is_empty() || wire.program_version.chars().count() > 64 {
+        problems.push("program_version must be 1 to 64 characters".to_owned());
     }
     if !is_code(&wire.spid, 64) {
         problems.push("spid must be 1 to 64 letters, digits, '-' or '_'".to_owned());

@@ -19,7 +19,7 @@ fn delivery() -> Delivery {
     Delivery {
         delivery_id: Uuid::now_v7(),
         program_code: "NSAF-CT".into(),
-        program_version: 3,
+        program_version: "3".into(),
         spid: "KH0012345678".into(),
         household_spid: Some("KH0099999999".into()),
         person: DeliveryPerson {
@@ -94,7 +94,7 @@ async fn a_different_body_under_the_same_key_is_rejected() {
         .await
         .unwrap();
     let changed = Delivery {
-        program_version: 4,
+        program_version: "4".into(),
         ..delivery
     };
     let error = client

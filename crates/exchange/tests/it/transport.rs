@@ -15,7 +15,7 @@ fn delivery() -> Delivery {
     Delivery {
         delivery_id: Uuid::now_v7(),
         program_code: "NSAF-CT".into(),
-        program_version: 1,
+        program_version: "1".into(),
         spid: "KH0012345678".into(),
         household_spid: None,
         person: DeliveryPerson {

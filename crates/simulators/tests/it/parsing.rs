@@ -73,7 +73,7 @@ fn valid_delivery() -> Value {
     json!({
         "delivery_id": KEY,
         "program_code": "NSAF-CT",
-        "program_version": 3,
+        "program_version": "2024.1",
         "spid": "KH0012345678",
         "household_spid": "KH0099999999",
         "person": {
