@@ -479,6 +479,16 @@ pub(crate) fn build(sheets: &[Sheet]) -> Result<ProgramDefinition, DefinitionErr
         }),
         _ => {
             let mut problems = builder.problems;
+            // Sheet by sheet in the order a person reads the workbook, then by row; stable within a row.
+            let rank = |sheet: &str| match sheet {
+                "" => 0,
+                "settings" => 1,
+                "survey" => 2,
+                "choices" => 3,
+                "eligibility" => 4,
+                _ => 5,
+            };
+            problems.sort_by_key(|problem| (rank(&problem.sheet), problem.row.unwrap_or(0)));
             if problems.is_empty() {
                 problems.push(DefinitionProblem::sheet(
                     "settings",
@@ -916,8 +926,9 @@ fn read_survey(
             builder.expression("survey", &sheet, row, "calculation", Place::Calculation);
         let choice_filter =
             builder.expression("survey", &sheet, row, "choice_filter", Place::ChoiceFilter);
-        match (&kind, &calculation) {
-            (QuestionKind::Calculate, None) => {
+        let has_calculation = !sheet.cell(row, sheet.column("calculation")).is_empty();
+        match (&kind, has_calculation) {
+            (QuestionKind::Calculate, false) => {
                 builder.problem(
                     "survey",
                     row.number,
@@ -925,14 +936,14 @@ fn read_survey(
                     format!("calculate '{name}' has no calculation"),
                 );
             }
-            (QuestionKind::Calculate, Some(_)) => {}
-            (_, Some(_)) => builder.problem(
+            (QuestionKind::Calculate, true) => {}
+            (_, true) => builder.problem(
                 "survey",
                 row.number,
                 Some("calculation"),
                 format!("'{name}' is a {type_text}: only calculate rows have a calculation"),
             ),
-            (_, None) => {}
+            (_, false) => {}
         }
         if choice_filter.is_some() && kind.list().is_none() {
             builder.problem(
@@ -1128,7 +1139,15 @@ fn check_references(builder: &mut Builder<'_>, questions: &[Question], groups: &
                 if let Some(Expr::Literal(Value::Text(pattern))) = arguments.get(1)
                     && let Err(error) = compile_regex(pattern)
                 {
-                    messages.insert(format!("regex pattern '{pattern}' is invalid: {error}"));
+                    // The regex crate's message draws the pattern over several lines; its last line says why.
+                    let error = error.to_string();
+                    let reason = error
+                        .lines()
+                        .last()
+                        .unwrap_or("")
+                        .trim()
+                        .trim_start_matches("error: ");
+                    messages.insert(format!("regex pattern '{pattern}' is invalid: {reason}"));
                 }
             }
             _ => {}

@@ -23,9 +23,9 @@ pub struct Evaluation {
     pub eligible: bool,
     /// Each eligibility rule with whether it held: the reasons why and why not.
     pub rules: Vec<RuleOutcome>,
-    /// The value of the definition's `score_field`, when it is a number.
+    /// The value of the definition's `score_field`, when it is a number and there are no problems.
     pub score: Option<f64>,
-    /// The value of the definition's `status_field`, when it is not empty.
+    /// The value of the definition's `status_field`, when it is not empty and there are no problems.
     pub status: Option<String>,
 }
 
@@ -451,6 +451,12 @@ impl ProgramDefinition {
             })
             .collect();
         let eligible = problems.is_empty() && rules.iter().all(|rule| rule.passed);
+        // A score over an incomplete or inconsistent questionnaire would be a wrong score, not a partial one.
+        let (score, status) = if problems.is_empty() {
+            (score, status)
+        } else {
+            (None, None)
+        };
         Evaluation {
             values,
             problems,

@@ -9,7 +9,7 @@ use crate::value::{Value, epoch};
 
 /// How deep an expression may nest. Real forms stay far below; the limit keeps parsing, printing and evaluating
 /// inside a small stack whatever a definition file holds.
-const MAX_DEPTH: usize = 64;
+const MAX_DEPTH: usize = 128;
 /// Longest expression text accepted, in characters.
 const MAX_LENGTH: usize = 10_000;
 
