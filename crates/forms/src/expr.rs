@@ -275,6 +275,11 @@ fn tokenize(text: &str) -> Result<Vec<(Token, usize)>, SyntaxError> {
                     };
                     tokens.push((Token::Number(number), start));
                 }
+                if let Some((Token::Number(value), _)) = tokens.last()
+                    && !value.to_number().is_finite()
+                {
+                    return error(format!("number {literal} is too large"), start);
+                }
                 if characters.get(end).is_some_and(|c| is_name_start(*c)) {
                     return error("a number must not run into a name".to_owned(), end);
                 }
