@@ -888,3 +888,34 @@ pub fn compile_regex(pattern: &str) -> Result<regex::Regex, regex::Error> {
         .dfa_size_limit(1 << 20)
         .build()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minus_joins_names_only_before_a_letter() {
+        let tokens: Vec<Token> = tokenize("count-selected(${a}) -1 div-2")
+            .unwrap()
+            .into_iter()
+            .map(|(token, _)| token)
+            .collect();
+        assert_eq!(tokens[0], Token::Name("count-selected".into()));
+        assert!(tokens.contains(&Token::Minus));
+        assert!(tokens.contains(&Token::Operator(BinaryOp::Divide)));
+        assert_eq!(Expr::parse("5 -1").unwrap().to_string(), "(5 - 1)");
+    }
+
+    #[test]
+    fn references_are_listed_once_in_order() {
+        let expr = Expr::parse("${b} + ${a} * ${b} + coalesce(${c}, 1)").unwrap();
+        assert_eq!(expr.references(), vec!["b", "a", "c"]);
+    }
+
+    #[test]
+    fn every_function_name_parses_back() {
+        for function in Function::ALL {
+            assert_eq!(Function::parse(function.name()), Some(*function));
+        }
+    }
+}

@@ -243,3 +243,32 @@ fn cell_text(cell: &Data) -> Result<String, String> {
         Data::Error(error) => return Err(format!("cell holds a spreadsheet error: {error}")),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pyxform_csv_layout() {
+        let sheets =
+            read_csv("\u{feff}survey,type,name\n,text, a \n\n,,\nchoices\n,list_name,name\n,l,x\n")
+                .unwrap();
+        assert_eq!(sheets.len(), 2);
+        assert_eq!(sheets[0].header, vec!["type", "name"]);
+        assert_eq!(
+            sheets[0].rows,
+            vec![SheetRow {
+                number: 2,
+                cells: vec!["text".into(), "a".into()]
+            }]
+        );
+        assert_eq!(sheets[1].header_row, 6);
+        assert_eq!(sheets[1].rows[0].number, 7);
+    }
+
+    #[test]
+    fn headers_compare_without_case_before_the_language() {
+        assert_eq!(normalize_header("Label :: Khmer (km)"), "label::Khmer (km)");
+        assert_eq!(normalize_header(" TYPE "), "type");
+    }
+}

@@ -70,7 +70,11 @@ fn every_shipped_csv_reads_the_same_as_xlsx() {
         // real workbooks (random bytes almost never make a valid zip).
         if let Some(directory) = std::env::var_os("DSPP_FORMS_XLSX_SEED_DIR") {
             std::fs::create_dir_all(&directory).unwrap();
-            std::fs::write(std::path::Path::new(&directory).join(format!("{code}.xlsx")), &bytes).unwrap();
+            std::fs::write(
+                std::path::Path::new(&directory).join(format!("{code}.xlsx")),
+                &bytes,
+            )
+            .unwrap();
         }
         let from_xlsx = parse_xlsx(&bytes).unwrap_or_else(|error| panic!("{code}: {error}"));
         assert_eq!(from_xlsx, from_csv, "{code}");
