@@ -763,7 +763,7 @@ fn call(function: Function, arguments: &[Expr], scope: &dyn Scope) -> Value {
         Function::Regex => {
             let text = argument(0).to_text();
             let pattern = argument(1).to_text();
-            Value::Bool(compile_regex(&pattern).is_ok_and(|regex| regex.is_match(&text)))
+            Value::Bool(regex_matches(&pattern, &text))
         }
         Function::Contains => Value::Bool(argument(0).to_text().contains(&argument(1).to_text())),
         Function::StartsWith => {
@@ -879,6 +879,29 @@ fn clamp_index(position: f64, length: usize) -> usize {
     }
     let rounded = (position + 0.5).floor() - 1.0;
     rounded.clamp(0.0, length as f64) as usize
+}
+
+/// Whether `text` matches `pattern`; an invalid pattern matches nothing. Compiled patterns are cached per thread
+/// (a form's patterns are few and evaluated for every submission); the cache is emptied when it grows past 256.
+fn regex_matches(pattern: &str, text: &str) -> bool {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    thread_local! {
+        static CACHE: RefCell<HashMap<String, Option<regex::Regex>>> = RefCell::new(HashMap::new());
+    }
+    CACHE.with(|cache| {
+        let mut cache = cache.borrow_mut();
+        if !cache.contains_key(pattern) {
+            if cache.len() >= 256 {
+                cache.clear();
+            }
+            cache.insert(pattern.to_owned(), compile_regex(pattern).ok());
+        }
+        cache
+            .get(pattern)
+            .and_then(Option::as_ref)
+            .is_some_and(|regex| regex.is_match(text))
+    })
 }
 
 /// Compiles a `regex()` pattern with a size limit, so a hostile definition cannot exhaust memory.
