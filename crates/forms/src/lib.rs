@@ -33,6 +33,34 @@ pub fn parse_csv(text: &str) -> Result<ProgramDefinition, DefinitionError> {
     definition::build(&sheets)
 }
 
+/// The definitions shipped in `programs/` at the repository root, embedded at compile time as (code, CSV text),
+/// for a platform that starts with them. Operators' newer versions arrive as files and go through `parse_csv` or
+/// `parse_xlsx` the same way.
+pub const SHIPPED: &[(&str, &str)] = &[
+    (
+        "family_base",
+        include_str!("../../../programs/family_base.csv"),
+    ),
+    ("elderly", include_str!("../../../programs/elderly.csv")),
+    (
+        "disability",
+        include_str!("../../../programs/disability.csv"),
+    ),
+    (
+        "pregnant_women",
+        include_str!("../../../programs/pregnant_women.csv"),
+    ),
+    (
+        "childbirth",
+        include_str!("../../../programs/childbirth.csv"),
+    ),
+    (
+        "children_under_2",
+        include_str!("../../../programs/children_under_2.csv"),
+    ),
+    ("idpoor", include_str!("../../../programs/idpoor.csv")),
+];
+
 /// A text in English and Khmer. `km` falls back to `en` when a definition gives no Khmer.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Localized {

@@ -76,6 +76,15 @@ fn every_shipped_definition_parses_and_is_listed() {
     let mut listed: Vec<String> = CODES.iter().map(|code| (*code).to_owned()).collect();
     listed.sort();
     assert_eq!(on_disk, listed);
+    let mut embedded: Vec<String> = dspp_forms::SHIPPED
+        .iter()
+        .map(|(code, _)| (*code).to_owned())
+        .collect();
+    embedded.sort();
+    assert_eq!(embedded, listed);
+    for (code, text) in dspp_forms::SHIPPED {
+        assert_eq!(*text, program_csv(code), "{code}");
+    }
     let mut summary = String::new();
     for code in CODES {
         let definition = load(code);
