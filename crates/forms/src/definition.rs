@@ -434,6 +434,24 @@ pub(crate) fn build(sheets: &[Sheet]) -> Result<ProgramDefinition, DefinitionErr
         pending: Vec::new(),
         sheets,
     };
+    for sheet in sheets.iter().filter(|sheet| {
+        matches!(
+            sheet.name.as_str(),
+            "settings" | "survey" | "choices" | "eligibility"
+        )
+    }) {
+        let mut seen: BTreeSet<String> = BTreeSet::new();
+        for header in sheet.header.iter().filter(|header| !header.is_empty()) {
+            if !seen.insert(normalize_header(header)) {
+                builder.problem(
+                    &sheet.name,
+                    sheet.header_row,
+                    Some(header),
+                    format!("column '{header}' appears twice; only the first would be read"),
+                );
+            }
+        }
+    }
     let settings = read_settings(&mut builder);
     let choices = read_choices(&mut builder);
     let (questions, groups, rows) = read_survey(&mut builder, &choices);

@@ -250,3 +250,17 @@ eligibility,name,rule,label
         ]],
     );
 }
+
+#[test]
+fn duplicate_columns_are_reported() {
+    check(
+        &replace(
+            ",type,name,label,required,relevant,constraint,calculation",
+            ",type,name,label,required,relevant,constraint,Relevant",
+        ),
+        expect![[r#"
+            the program definition has 2 problems
+              survey row 5 column Relevant: column 'Relevant' appears twice; only the first would be read
+              survey row 8 column calculation: calculate 'double' has no calculation"#]],
+    );
+}
