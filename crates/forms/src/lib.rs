@@ -15,7 +15,7 @@ use std::fmt;
 
 use chrono::NaiveDate;
 
-pub use definition::{Choice, Group, ProgramDefinition, Question, QuestionKind, Rule};
+pub use definition::{Choice, Expression, Group, ProgramDefinition, Question, QuestionKind, Rule};
 pub use error::{AnswerProblem, DefinitionError, DefinitionProblem};
 pub use evaluate::{Evaluation, RuleOutcome};
 pub use expr::{BinaryOp, Expr, Function, Scope, SyntaxError};

@@ -549,3 +549,47 @@ fn idpoor_with_missing_answers_reports_them_and_gives_no_score() {
         render(&evaluation)
     ));
 }
+
+/// What a portal reads to render a form: names, types, labels, choices, required, relevance as written.
+#[test]
+fn questions_for_a_portal() {
+    let definition = load("pregnant_women");
+    let mut actual = format!("{} / {}\n", definition.title.en, definition.title.km);
+    for question in definition.questions() {
+        actual.push_str(&format!(
+            "{} [{}{}] {} / {}{}\n",
+            question.name,
+            question.kind.type_text(),
+            if question.required { ", required" } else { "" },
+            question.label.en,
+            question.label.km,
+            question
+                .relevant
+                .as_ref()
+                .map(|relevant| format!(" (if {})", relevant.text))
+                .unwrap_or_default(),
+        ));
+        if let Some(choices) = question
+            .kind
+            .list()
+            .and_then(|list| definition.choices(list))
+        {
+            for choice in choices {
+                actual.push_str(&format!(
+                    "    {}: {} / {}\n",
+                    choice.name, choice.label.en, choice.label.km
+                ));
+            }
+        }
+    }
+    expect![[r#"
+        Family Package: cash transfer for pregnant women / កញ្ចប់គ្រួសារ៖ ការឧបត្ថម្ភសាច់ប្រាក់សម្រាប់ស្ត្រីមានផ្ទៃពោះ
+        pregnant [select_one yes_no, required] Is the woman pregnant? / តើស្ត្រីនេះមានផ្ទៃពោះដែរឬទេ? (if ${sex} = 'female')
+            yes: Yes / បាទ/ចាស
+            no: No / ទេ
+        pregnancy_months [integer, required] Months of pregnancy / អាយុគភ៌ (ខែ) (if ${pregnant} = 'yes')
+        anc_visits [integer] Antenatal care visits so far / ចំនួនដងនៃការពិនិត្យផ្ទៃពោះរហូតមកដល់ពេលនេះ (if ${pregnant} = 'yes')
+        health_centre [text] Health centre where the pregnancy is registered / មណ្ឌលសុខភាពដែលបានចុះឈ្មោះផ្ទៃពោះ (if ${pregnant} = 'yes')
+        payment_phone [text] Mobile phone number for payment (optional) / លេខទូរស័ព្ទសម្រាប់ទទួលប្រាក់ (ស្រេចចិត្ត)
+    "#]].assert_eq(&actual);
+}
