@@ -130,13 +130,13 @@ fn every_shipped_definition_parses_and_is_listed() {
         ));
     }
     expect![[r#"
-        family_base v2024.1 NSAF household [commune_chief program_operator] -> nsaf: 2 questions, rules ["idpoor_household"]
-        disability v2024.1 NSAF person [commune_chief provincial_officer program_operator] -> nsaf: 4 questions, rules ["disability_identified", "idpoor_household", "alive"]
-        elderly v2024.1 NSAF person [commune_chief program_operator] -> nsaf: 2 questions, rules ["aged_60_or_over", "idpoor_household", "alive"]
-        pregnant_women v2024.1 NSAF person [commune_chief program_operator] -> nsaf: 5 questions, rules ["female", "pregnant", "idpoor_household", "alive"]
-        childbirth v2024.1 NSAF person [commune_chief program_operator] -> nsaf: 4 questions, rules ["female", "public_facility", "recent_delivery", "idpoor_household", "alive"]
-        children_under_2 v2024.1 NSAF person [commune_chief program_operator] -> nsaf: 3 questions, rules ["under_24_months", "idpoor_household", "alive"]
-        idpoor v2024.1 MoP household [commune_chief program_operator] -> mop: 22 questions, rules ["answered"]
+        family_base v2024.1 NSAF household [commune_chief] -> nsaf: 2 questions, rules ["idpoor_household"]
+        disability v2024.1 NSAF person [commune_chief] -> nsaf: 4 questions, rules ["disability_identified", "idpoor_household", "alive"]
+        elderly v2024.1 NSAF person [commune_chief] -> nsaf: 2 questions, rules ["aged_60_or_over", "idpoor_household", "alive"]
+        pregnant_women v2024.1 NSAF person [commune_chief] -> nsaf: 5 questions, rules ["female", "pregnant", "idpoor_household", "alive"]
+        childbirth v2024.1 NSAF person [commune_chief] -> nsaf: 4 questions, rules ["female", "public_facility", "recent_delivery", "idpoor_household", "alive"]
+        children_under_2 v2024.1 NSAF person [commune_chief] -> nsaf: 3 questions, rules ["under_24_months", "idpoor_household", "alive"]
+        idpoor v2024.1 MoP household [commune_chief] -> mop: 22 questions, rules ["answered"]
     "#]].assert_eq(&summary);
 }
 
