@@ -130,7 +130,7 @@ pub fn approval_authority(
     delegations: &[DelegationGrant],
     now: DateTime<Utc>,
 ) -> Result<Authority, Refusal> {
-    if submitters.iter().any(|s| *s == actor.subject) {
+    if submitters.contains(&actor.subject) {
         return Err(Refusal(format!(
             "{} submitted this application and may not approve it; another person with the authority must",
             actor.subject
@@ -154,7 +154,7 @@ pub fn approval_authority(
             grant.delegate == actor.subject && grant.commune == commune && grant.in_force_at(now)
         });
         if let Some(grant) = grant {
-            if submitters.iter().any(|s| *s == grant.principal) {
+            if submitters.contains(&grant.principal) {
                 // A chief who submitted may not approve, and neither may someone acting in their name.
                 return Err(Refusal(format!(
                     "{} submitted this application; an approval on their behalf is not independent",

@@ -196,6 +196,13 @@ async fn open(config: &Config) -> anyhow::Result<Registry> {
             "loaded the gazetteer"
         );
     }
+    let installed = registry
+        .install_shipped_programs()
+        .await
+        .context("while installing the shipped program definitions")?;
+    if !installed.is_empty() {
+        tracing::info!(programs = ?installed, "installed program definitions");
+    }
     Ok(registry)
 }
 
@@ -203,7 +210,14 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
     match command {
         Command::Serve { listen } => {
             let registry = open(&config).await?;
-            serve(registry, listen.unwrap_or(config.listen), &config).await
+            let connectors = connectors(&config.exchange)?;
+            serve(
+                registry,
+                listen.unwrap_or(config.listen),
+                &config,
+                connectors,
+            )
+            .await
         }
         Command::Migrate => {
             let registry = open(&config).await?;
@@ -242,7 +256,14 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 registry.store().close().await;
                 return Ok(());
             }
-            serve(registry, listen.unwrap_or(config.listen), &config).await
+            let connectors = connectors(&config.exchange)?;
+            serve(
+                registry,
+                listen.unwrap_or(config.listen),
+                &config,
+                connectors,
+            )
+            .await
         }
         Command::Import { file, actor } => {
             let actor = operator(&actor)?;
@@ -417,13 +438,94 @@ fn link(input: Option<PathBuf>, output: PathBuf, eval: Option<PathBuf>) -> anyho
     Ok(())
 }
 
-async fn serve(registry: Registry, listen: SocketAddr, config: &Config) -> anyhow::Result<()> {
+/// The connectors the outbox worker uses, from the configuration (and, in the demo, the simulators).
+fn connectors(
+    exchange: &crate::config::ExchangeConfig,
+) -> anyhow::Result<dspp_service::Connectors> {
+    let national_id = match &exchange.national_id {
+        Some(config) => Some(
+            dspp_exchange::NationalIdClient::new(
+                config
+                    .endpoint()
+                    .map_err(|e| anyhow::anyhow!("exchange.national_id: {e}"))?,
+            )
+            .context("while preparing the national ID client")?,
+        ),
+        None => None,
+    };
+    let mut operators = std::collections::BTreeMap::new();
+    for (name, config) in &exchange.operators {
+        operators.insert(
+            name.clone(),
+            config
+                .endpoint()
+                .map_err(|e| anyhow::anyhow!("exchange.operators.{name}: {e}"))?,
+        );
+    }
+    Ok(dspp_service::Connectors {
+        national_id,
+        operators,
+        operator_client: dspp_exchange::OperatorClient::new()
+            .context("while preparing the operator client")?,
+        backoff: dspp_exchange::BackoffPolicy::default(),
+    })
+}
+
+/// Sends the outbox until `shutdown`: wakes when a message is due, at least every few seconds so new
+/// approvals go out promptly, and stops between messages, never in the middle of one.
+async fn outbox_worker(
+    registry: Registry,
+    connectors: dspp_service::Connectors,
+    shutdown: CancellationToken,
+) {
+    const IDLE: std::time::Duration = std::time::Duration::from_secs(2);
+    while !shutdown.is_cancelled() {
+        let wait = match registry.run_outbox(&connectors, 32).await {
+            Ok(round) if round.sent + round.retried + round.failed > 0 => {
+                tracing::info!(
+                    sent = round.sent,
+                    retried = round.retried,
+                    failed = round.failed,
+                    "outbox round"
+                );
+                std::time::Duration::ZERO
+            }
+            Ok(_) => match registry.outbox_next_due().await {
+                Ok(Some(due)) => (due - registry.now())
+                    .to_std()
+                    .unwrap_or_default()
+                    .min(IDLE),
+                _ => IDLE,
+            },
+            Err(error) => {
+                tracing::warn!(%error, "outbox round failed; trying again shortly");
+                IDLE
+            }
+        };
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(wait) => {}
+        }
+    }
+}
+
+async fn serve(
+    registry: Registry,
+    listen: SocketAddr,
+    config: &Config,
+    connectors: dspp_service::Connectors,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("while binding {listen}"))?;
     let address = listener.local_addr()?;
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
+    let worker = tokio::spawn(outbox_worker(
+        registry.clone(),
+        connectors,
+        shutdown.clone(),
+    ));
     println!(
         "dspp is serving the registry at http://{address}/ (store: {})",
         config.describe_store()
@@ -435,6 +537,7 @@ async fn serve(registry: Registry, listen: SocketAddr, config: &Config) -> anyho
     let served = dspp_web::serve(listener, state, shutdown.clone()).await;
     shutdown.cancel();
     let _ = signals.await;
+    let _ = worker.await;
     registry.store().close().await;
     served.context("while serving")?;
     eprintln!("stopped");

@@ -46,6 +46,78 @@ struct FileConfig {
     data_dir: Option<PathBuf>,
     database_url: Option<String>,
     listen: Option<String>,
+    #[serde(default)]
+    exchange: ExchangeConfig,
+}
+
+/// The outside systems: the national ID service and the program operators' endpoints, reached directly
+/// or through the data exchange's X-Road security server.
+///
+/// ```toml
+/// [exchange.national_id]
+/// url = "https://security-server.example.gov.kh"   # our X-Road security server, or the service itself
+/// x_road_client = "KH/GOV/NSPC/DSPP"
+/// x_road_service = "KH/GOV/MOI/NID/identity-verification"
+/// token = "…"
+///
+/// [exchange.operators.nsaf]
+/// url = "https://nsaf.example.gov.kh/api"
+/// ```
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExchangeConfig {
+    pub national_id: Option<EndpointConfig>,
+    #[serde(default)]
+    pub operators: std::collections::BTreeMap<String, EndpointConfig>,
+}
+
+#[derive(Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointConfig {
+    pub url: String,
+    pub x_road_client: Option<String>,
+    pub x_road_service: Option<String>,
+    pub token: Option<String>,
+    pub timeout_seconds: Option<u64>,
+}
+
+impl std::fmt::Debug for EndpointConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EndpointConfig")
+            .field("url", &self.url)
+            .field("x_road_client", &self.x_road_client)
+            .field("x_road_service", &self.x_road_service)
+            .field("token", &self.token.as_ref().map(|_| "…"))
+            .finish()
+    }
+}
+
+impl EndpointConfig {
+    pub fn endpoint(&self) -> Result<dspp_exchange::Endpoint, String> {
+        let mut endpoint = match (&self.x_road_client, &self.x_road_service) {
+            (None, None) => dspp_exchange::Endpoint::direct(&self.url),
+            (Some(client), Some(service)) => {
+                let client =
+                    dspp_exchange::XRoadClientId::parse(client).map_err(|e| e.to_string())?;
+                let service =
+                    dspp_exchange::XRoadServiceId::parse(service).map_err(|e| e.to_string())?;
+                dspp_exchange::Endpoint::via_x_road(&self.url, client, service)
+            }
+            _ => {
+                return Err(
+                    "x_road_client and x_road_service go together: give both or neither".into(),
+                );
+            }
+        }
+        .map_err(|e| e.to_string())?;
+        if let Some(token) = &self.token {
+            endpoint = endpoint.with_token(dspp_exchange::SecretToken::new(token.clone()));
+        }
+        if let Some(seconds) = self.timeout_seconds {
+            endpoint = endpoint.with_timeout(std::time::Duration::from_secs(seconds.clamp(1, 300)));
+        }
+        Ok(endpoint)
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -53,6 +125,7 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub database_url: Option<Secret>,
     pub listen: SocketAddr,
+    pub exchange: ExchangeConfig,
 }
 
 impl Config {
@@ -97,6 +170,16 @@ impl Config {
                 "database_url: must start with postgres://, postgresql:// or sqlite:".to_string(),
             );
         }
+        if let Some(national_id) = &file.exchange.national_id
+            && let Err(e) = national_id.endpoint()
+        {
+            problems.push(format!("exchange.national_id: {e}"));
+        }
+        for (name, operator) in &file.exchange.operators {
+            if let Err(e) = operator.endpoint() {
+                problems.push(format!("exchange.operators.{name}: {e}"));
+            }
+        }
         if !problems.is_empty() {
             bail!(
                 "the configuration has problems:\n  {}",
@@ -111,6 +194,7 @@ impl Config {
                 .unwrap_or_else(|| PathBuf::from("dspp-data")),
             database_url: database_url.map(Secret),
             listen,
+            exchange: file.exchange,
         })
     }
 

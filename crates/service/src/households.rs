@@ -47,7 +47,7 @@ fn tidy_address(detail: Option<&str>) -> Result<Option<String>, ServiceError> {
 }
 
 impl Registry {
-    async fn household_view(
+    pub(crate) async fn household_view(
         &self,
         tx: &mut Tx,
         household: Household,
@@ -75,7 +75,7 @@ impl Registry {
 
     /// The household an actor is about to change: it exists, lies in the actor's scope, and is at the
     /// version the actor read.
-    async fn household_for_change(
+    pub(crate) async fn household_for_change(
         &self,
         tx: &mut Tx,
         actor: &Actor,

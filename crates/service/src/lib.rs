@@ -3,14 +3,21 @@
 //! change and commits before it returns. Time and randomness come from the `Registry`'s [`Clock`] and
 //! seeded generator, so tests control both.
 
+mod applications;
 mod csv_io;
+mod delegations;
 mod demo;
 mod error;
 mod geo;
 mod households;
 mod input;
 mod leases;
+mod life_events;
+mod outbox;
 mod people;
+mod programs;
+mod reports;
+mod views;
 
 use std::sync::{Arc, Mutex};
 
@@ -20,14 +27,22 @@ use dspp_store::Tx;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+pub use applications::{
+    Answer, ApplicationView, Decision, DeliveryView, EnrolmentView, NewApplication, ProgramCheck,
+    ProgramChoice, SubjectAnswers, SubjectRef,
+};
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
+pub use delegations::NewDelegation;
 pub use demo::DemoSummary;
 pub use error::{FieldProblem, ServiceError};
 pub use geo::{ATTRIBUTION, GazetteerSummary, SkippedPlace, villages_csv};
 pub use households::{HouseholdView, MemberInput, NewHousehold};
 pub use input::{DocumentInput, PersonInput};
 pub use leases::{LeaseView, NewLease, OfflineIssue};
+pub use outbox::{Connectors, OutboxRound};
 pub use people::{Page, PersonView, Warning};
+pub use programs::{DefinitionFormat, ProgramView};
+pub use reports::{ProgramDurations, ReportFilter, StageDurations};
 
 /// Where the registry reads the time. Production uses [`SystemClock`]; tests pass a fixed one.
 pub trait Clock: Send + Sync + std::fmt::Debug {
@@ -71,6 +86,8 @@ pub struct Registry {
     store: Store,
     clock: Arc<dyn Clock>,
     rng: Arc<Mutex<StdRng>>,
+    last_id: Arc<Mutex<u128>>,
+    definitions: Arc<programs::DefinitionCache>,
 }
 
 /// How many times a freshly drawn SPID may collide before the registry gives up. With 900 million
@@ -88,6 +105,8 @@ impl Registry {
             store,
             clock,
             rng: Arc::new(Mutex::new(rng)),
+            last_id: Arc::default(),
+            definitions: Arc::default(),
         }
     }
 
@@ -113,10 +132,27 @@ impl Registry {
     }
 
     /// A new time-ordered id (UUID v7) from the registry's clock and generator.
+    ///
+    /// Ids made by one registry only grow, even within one millisecond (RFC 9562 §6.2, method 2: the
+    /// random part is advanced instead of redrawn), so events written in one use case sort in the order
+    /// they happened.
     fn new_id(&self) -> uuid::Uuid {
         let millis = u64::try_from(self.clock.now().timestamp_millis()).unwrap_or(0);
         let random: [u8; 10] = self.with_rng(|rng| rng.r#gen());
-        uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid()
+        let candidate = uuid::Builder::from_unix_timestamp_millis(millis, &random).into_uuid();
+        let mut last = match self.last_id.lock() {
+            Ok(last) => last,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        let id = if candidate.as_u128() > *last {
+            candidate
+        } else {
+            // Same millisecond (or a clock that went back): one more than the last, still a valid v7
+            // layout as long as the increment stays inside the random bits, which 2^62 steps guarantee.
+            uuid::Uuid::from_u128(*last + 1)
+        };
+        *last = id.as_u128();
+        id
     }
 
     /// Draws random SPIDs until one is free and reserves it in `state`.
@@ -139,7 +175,7 @@ impl Registry {
 }
 
 /// The commune of a village per the gazetteer, or a refusal naming the unknown village.
-async fn commune_of(
+pub(crate) async fn commune_of(
     tx: &mut Tx,
     village: VillageCode,
     field: &str,
@@ -153,7 +189,7 @@ async fn commune_of(
 }
 
 /// Refuses an actor who may not change records in `commune`.
-fn authorize_write(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
+pub(crate) fn authorize_write(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
     authorize(
         actor,
         commune,
@@ -163,7 +199,7 @@ fn authorize_write(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceErr
 }
 
 /// Refuses an actor who may not read records in `commune`.
-fn authorize_read(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
+pub(crate) fn authorize_read(actor: &Actor, commune: CommuneCode) -> Result<(), ServiceError> {
     authorize(
         actor,
         commune,
@@ -195,6 +231,11 @@ fn authorize(
 
 // Types of the store that callers of the use cases see in results. Re-exported so that the web edge
 // depends on the service alone.
+pub use dspp_domain::DelegationGrant;
+pub use dspp_store::{
+    ApplicationRow, ApprovalRow, EnrolmentFilter, EnrolmentRow, OutboxItem, PovertyStatusRow,
+    StatusEvent,
+};
 pub use dspp_store::{
     ChangeRecord, HouseholdVersion, Lease, PersonVersion, Place, PlaceLevel, SpidEntry, SpidState,
     Store,

@@ -109,6 +109,9 @@ impl Registry {
             updated_at: change.at,
         };
         tx.insert_person(&person, change).await?;
+        // A Khmer ID number is checked with the Ministry through the outbox: an unreachable service
+        // queues the check and never blocks the enrolment.
+        self.queue_id_check(tx, &person, None).await?;
         Ok(person)
     }
 
@@ -229,6 +232,7 @@ impl Registry {
         }
         record.biometric_status = current.record.biometric_status.clone();
         record.death = current.record.death.clone();
+        let previous_record = current.record.clone();
         if record == current.record {
             return Err(ServiceError::invalid("record", "nothing would change"));
         }
@@ -245,6 +249,8 @@ impl Registry {
             reason: Some(reason),
         };
         tx.update_person(&person, expected_version, "update", &change)
+            .await?;
+        self.queue_id_check(&mut tx, &person, Some(&previous_record))
             .await?;
         let warnings = self.document_warnings(&mut tx, &person).await?;
         tx.commit().await?;
@@ -300,6 +306,8 @@ impl Registry {
             reason: Some(reason),
         };
         tx.update_person(&person, expected_version, "death", &change)
+            .await?;
+        self.end_enrolments_of(&mut tx, &person, &format!("death on {date}"), actor)
             .await?;
         tx.commit().await?;
         Ok(PersonView::new(person))

@@ -13,7 +13,9 @@ struct Cols<'a>(&'a AnyRow);
 
 impl Cols<'_> {
     fn text(&self, col: &str) -> Result<String, StoreError> {
-        self.0.try_get::<String, _>(col).map_err(StoreError::from_sqlx)
+        self.0
+            .try_get::<String, _>(col)
+            .map_err(StoreError::from_sqlx)
     }
     fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         self.0

@@ -24,8 +24,8 @@ use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 pub use changes::{Change, ChangeRecord};
 pub use enrolments::{
-    ApplicationRow, ApprovalRow, EnrolmentFilter, EnrolmentRow, IdVerificationRow, PovertyStatusRow,
-    ProgramSource, StatusEvent,
+    ApplicationRow, ApprovalRow, EnrolmentFilter, EnrolmentRow, IdVerificationRow,
+    PovertyStatusRow, ProgramSource, StatusEvent,
 };
 pub use error::StoreError;
 pub use geo::{Place, PlaceLevel};

@@ -91,6 +91,18 @@ impl Tx {
         Ok(())
     }
 
+    /// Every message about `subject_id`, oldest first.
+    pub async fn outbox_for(&mut self, subject_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE subject_id = $1 ORDER BY created_at, id"
+        ))
+        .bind(subject_id)
+        .fetch_all(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        rows.iter().map(outbox_from_row).collect()
+    }
+
     /// The destination could not take it now: try again at `next_attempt_at`.
     pub async fn retry_outbox(
         &mut self,
@@ -165,18 +177,6 @@ impl Store {
         Ok(items)
     }
 
-    /// Every message about `subject_id`, oldest first.
-    pub async fn outbox_for(&self, subject_id: &str) -> Result<Vec<OutboxItem>, StoreError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {OUTBOX_COLUMNS} FROM outbox WHERE subject_id = $1 ORDER BY created_at, id"
-        ))
-        .bind(subject_id)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(StoreError::from_sqlx)?;
-        rows.iter().map(outbox_from_row).collect()
-    }
-
     /// Messages not yet done (pending or failed), oldest first: what the operations view shows.
     pub async fn outbox_open(&self, limit: u32) -> Result<Vec<OutboxItem>, StoreError> {
         let rows = sqlx::query(&format!(
@@ -191,10 +191,11 @@ impl Store {
 
     /// The earliest time a pending message is due, so a worker knows how long it may sleep.
     pub async fn outbox_next_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        let row = sqlx::query("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'")
-            .fetch_one(&self.pool)
-            .await
-            .map_err(StoreError::from_sqlx)?;
+        let row =
+            sqlx::query("SELECT MIN(next_attempt_at) AS due FROM outbox WHERE status = 'pending'")
+                .fetch_one(&self.pool)
+                .await
+                .map_err(StoreError::from_sqlx)?;
         row.try_get::<Option<String>, _>("due")
             .map_err(StoreError::from_sqlx)?
             .map(|t| parse_ts(&t))

@@ -249,6 +249,10 @@ async fn prepare_template(url: &str) {
     let registry = dspp_service::Registry::new(store.clone(), clock, Some(1));
     let summary = registry.load_gazetteer().await.expect("load gazetteer");
     assert_eq!(summary.villages, 14_512);
+    registry
+        .install_shipped_programs()
+        .await
+        .expect("install the shipped program definitions");
     store.checkpoint().await.expect("checkpoint");
     store.close().await;
 }

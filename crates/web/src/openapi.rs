@@ -22,6 +22,12 @@ use crate::{dto, problem, routes};
         routes::households::split, routes::households::merge,
         routes::leases::create, routes::leases::get, routes::leases::give_back, routes::leases::check,
         routes::places::provinces, routes::places::place,
+        routes::enrolment::programs, routes::enrolment::program, routes::enrolment::put_program,
+        routes::enrolment::eligibility, routes::enrolment::submit, routes::enrolment::list, routes::enrolment::get,
+        routes::enrolment::decide, routes::enrolment::resubmit, routes::enrolment::grant, routes::enrolment::delegations,
+        routes::enrolment::revoke, routes::enrolment::durations, routes::enrolment::poverty_statuses,
+        routes::enrolment::override_poverty, routes::enrolment::birth, routes::enrolment::move_household,
+        routes::enrolment::recertify, routes::enrolment::recertifications_due, routes::enrolment::outbox,
         crate::health,
     ),
     components(schemas(problem::Problem, problem::FieldError, dto::PersonIn, dto::PersonOut, dto::HouseholdOut)),
@@ -30,6 +36,11 @@ use crate::{dto, problem, routes};
         (name = "households", description = "Households and their members"),
         (name = "spids", description = "Social Protection IDs and offline leases"),
         (name = "places", description = "The official gazetteer"),
+        (name = "programs", description = "Program definitions (XLSForms) owned by their operators"),
+        (name = "enrolment", description = "Eligibility, applications, approvals and delegations"),
+        (name = "life events", description = "Births, moves and yearly recertification"),
+        (name = "reports", description = "Durations and counts"),
+        (name = "operations", description = "Health and the outbox"),
     )
 )]
 pub struct ApiDoc;

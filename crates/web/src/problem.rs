@@ -83,6 +83,28 @@ impl ApiError {
         error
     }
 
+    /// Every refused field at once.
+    pub fn invalid_all(errors: Vec<FieldError>) -> ApiError {
+        let detail = errors
+            .iter()
+            .map(|e| format!("{}: {}", e.field, e.reason))
+            .collect::<Vec<_>>()
+            .join("; ");
+        let mut error = ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-input",
+            "The input was refused",
+            detail,
+        );
+        error.errors = errors;
+        error
+    }
+
+    /// The refused fields of a validation error.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     pub fn unauthenticated(detail: impl Into<String>) -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,

@@ -1,6 +1,8 @@
 //! The API's JSON shapes and their conversions from and to the service's types. DTOs live here and
 //! nowhere else; field names are the domain's words.
 
+pub mod enrolment;
+
 use chrono::{DateTime, Utc};
 use dspp_domain::{BiometricStatus, DatePrecision, IdentityDocument, Person, VerificationStatus};
 use dspp_service::{
