@@ -89,6 +89,7 @@ impl Registry {
         if person.birth_village.as_deref().is_none_or(str::is_empty) {
             person.birth_village = person.village.clone();
         }
+        let before = self.household(actor, household).await?;
         let member = MemberInput {
             person,
             relationship: "child".into(),
@@ -111,8 +112,7 @@ impl Registry {
             .into_iter()
             .filter(|check| {
                 matches!(check.subject, SubjectRef::Person(spid)
-                    if view.members.iter().any(|(_, m)| m.person.spid == spid
-                        && m.person.created_at == view.household.updated_at))
+                    if !before.members.iter().any(|(_, m)| m.person.spid == spid))
             })
             .collect();
         Ok((view, warnings, checks))

@@ -7,5 +7,6 @@ mod csv;
 mod enrolment;
 mod households;
 mod leases;
+mod life_events;
 mod people;
 mod support;
