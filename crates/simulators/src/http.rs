@@ -99,18 +99,29 @@ pub(crate) fn parse_json<T: DeserializeOwned>(
             "the body must be JSON (Content-Type: application/json)",
         ));
     }
-    serde_json::from_slice(body).map_err(|error| {
-        use serde_json::error::Category;
-        match error.classify() {
-            Category::Syntax | Category::Eof | Category::Io => problem(
-                StatusCode::BAD_REQUEST,
-                format!("the body is not JSON: {error}"),
-            ),
-            Category::Data => problem(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                describe_data_error(&error),
-            ),
-        }
+    use serde_json::error::Category;
+    if let Err(error) = serde_json::from_slice::<serde::de::IgnoredAny>(body) {
+        return Err(problem(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {error}"),
+        ));
+    }
+    // serde would also read a struct from a JSON array, by position; the protocols only know objects.
+    if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "the body must be a JSON object",
+        ));
+    }
+    serde_json::from_slice(body).map_err(|error| match error.classify() {
+        Category::Syntax | Category::Eof | Category::Io => problem(
+            StatusCode::BAD_REQUEST,
+            format!("the body is not JSON: {error}"),
+        ),
+        Category::Data => problem(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            describe_data_error(&error),
+        ),
     })
 }
 
@@ -218,6 +229,17 @@ pub(crate) fn percent_decode(text: &str) -> Option<String> {
         }
     }
     String::from_utf8(out).ok()
+}
+
+/// For a nested struct field: accepts only a JSON object (serde alone would also take an array, by
+/// position).
+pub(crate) fn object<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: DeserializeOwned,
+{
+    let map = serde_json::Map::<String, serde_json::Value>::deserialize(deserializer)?;
+    T::deserialize(serde_json::Value::Object(map)).map_err(serde::de::Error::custom)
 }
 
 /// Faults a test or a demo can switch on, at start (`--latency-ms`) or at run time (`POST /_sim/faults`).

@@ -593,6 +593,14 @@ async fn verify(state: &NidState, via: Via, headers: &HeaderMap, body: &Bytes) -
         purpose: purpose.or_else(|| header("x-purpose")),
         status: response.status().as_u16(),
     };
+    tracing::info!(
+        request_id = ?entry.request_id,
+        via = %entry.via,
+        user_id = entry.user_id.as_deref(),
+        purpose = entry.purpose.as_deref(),
+        status = entry.status,
+        "verification"
+    );
     {
         let mut audit = http::lock(&state.audit);
         if audit.len() >= AUDIT_KEEP {

@@ -258,6 +258,7 @@ struct DeliveryWire {
     spid: String,
     #[serde(default)]
     household_spid: Option<String>,
+    #[serde(deserialize_with = "http::object")]
     person: PersonWire,
     answers: Value,
     approved_at: String,
@@ -364,6 +365,18 @@ async fn deliver(state: &OperatorState, via: Via, headers: &HeaderMap, body: &By
         Err(response) => return response,
     };
     let response = accept(state, headers, body).await;
+    tracing::info!(
+        key = headers
+            .get("idempotency-key")
+            .and_then(|value| value.to_str().ok()),
+        via = if envelope.is_some() {
+            "x-road"
+        } else {
+            "direct"
+        },
+        status = response.status().as_u16(),
+        "delivery"
+    );
     http::with_envelope(response, envelope.as_ref())
 }
 

@@ -254,6 +254,30 @@ fn precise_answers_to_known_bad_requests() {
             422,
             "delivery_id must equal the Idempotency-Key header",
         ),
+        // serde alone would read these by position; found by `any_json_gets_422`.
+        (
+            nid_router(),
+            "/v1/identity/verify",
+            json_auth.to_vec(),
+            format!("[\"{KEY}\", null, \"010203045\"]"),
+            422,
+            "the body must be a JSON object",
+        ),
+        (
+            operator_router(),
+            "/enrolments",
+            vec![
+                ("content-type", "application/json"),
+                ("idempotency-key", KEY),
+            ],
+            {
+                let mut body = valid_delivery();
+                body["person"] = json!([null, "CHAN SREYPOV", "female", null, "01020101"]);
+                body.to_string()
+            },
+            422,
+            "a value has the wrong type at line 1 column 193 (see the protocol document for the types)",
+        ),
     ];
     for (router, path, headers, body, status, detail) in cases {
         let (got_status, got) = send(&runtime, &router, path, &headers, body.as_bytes().to_vec());
