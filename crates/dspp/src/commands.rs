@@ -256,14 +256,25 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 registry.store().close().await;
                 return Ok(());
             }
-            let connectors = connectors(&config.exchange)?;
-            serve(
+            let simulators = CancellationToken::new();
+            let (connectors, tasks) =
+                if config.exchange.national_id.is_none() && config.exchange.operators.is_empty() {
+                    demo_simulators(&registry, &config, simulators.clone()).await?
+                } else {
+                    (connectors(&config.exchange)?, Vec::new())
+                };
+            let served = serve(
                 registry,
                 listen.unwrap_or(config.listen),
                 &config,
                 connectors,
             )
-            .await
+            .await;
+            simulators.cancel();
+            for task in tasks {
+                let _ = task.await;
+            }
+            served
         }
         Command::Import { file, actor } => {
             let actor = operator(&actor)?;
@@ -469,6 +480,125 @@ fn connectors(
             .context("while preparing the operator client")?,
         backoff: dspp_exchange::BackoffPolicy::default(),
     })
+}
+
+/// For the demo only: starts the reference simulators of the national ID service and of every operator
+/// the programs deliver to, on loopback ports, and points the connectors at them. The simulators' register
+/// is written from the demo population (as the Ministry would hold the cards the demo people carry), with
+/// a few cards that differ or are revoked so that refusals show too.
+async fn demo_simulators(
+    registry: &Registry,
+    config: &Config,
+    cancel: CancellationToken,
+) -> anyhow::Result<(
+    dspp_service::Connectors,
+    Vec<tokio::task::JoinHandle<Result<(), dspp_simulators::SimError>>>,
+)> {
+    let actor = operator("demo")?;
+    let mut cards = Vec::new();
+    let mut after = None;
+    loop {
+        let page = registry
+            .list_people(&actor, None, None, after, 500)
+            .await
+            .context("while reading the demo population")?;
+        for view in &page.items {
+            let record = &view.person.record;
+            let Some(doc) = record
+                .documents
+                .iter()
+                .find(|d| d.kind == dspp_domain::DocumentKind::KhmerIdCard)
+            else {
+                continue;
+            };
+            let Some(mut birth) =
+                dspp_simulators::PartialDate::parse(&record.birth_date.to_string())
+            else {
+                continue;
+            };
+            let n = cards.len();
+            if n % 11 == 7 {
+                // A card whose birth date differs from what the officer wrote: the check refutes it.
+                birth = dspp_simulators::PartialDate::parse(&format!(
+                    "{}",
+                    record.birth_date.year().map_or(1970, |y| i32::from(y) + 1)
+                ))
+                .unwrap_or(birth);
+            }
+            cards.push(dspp_simulators::IdCard {
+                id_number: doc.number.clone(),
+                name_km: record.name.full_km(),
+                name_latin: record.name.full_latin(),
+                birth_date: birth,
+                sex: match record.sex {
+                    dspp_domain::Sex::Female => dspp_simulators::Sex::Female,
+                    dspp_domain::Sex::Male => dspp_simulators::Sex::Male,
+                },
+                status: if n % 23 == 5 {
+                    dspp_simulators::CardStatus::Revoked
+                } else {
+                    dspp_simulators::CardStatus::Valid
+                },
+                expires_on: chrono::NaiveDate::from_ymd_opt(2031, 12, 31).unwrap_or_default(),
+            });
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let mut tasks = Vec::new();
+    let mut exchange = crate::config::ExchangeConfig::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    eprintln!(
+        "demo: national ID simulator at {url} ({} cards written from the demo population)",
+        cards.len()
+    );
+    exchange.national_id = Some(crate::config::EndpointConfig {
+        url,
+        token: Some("demo-token".into()),
+        ..Default::default()
+    });
+    tasks.push(tokio::spawn(dspp_simulators::serve_national_id(
+        listener,
+        dspp_simulators::NationalIdConfig::new(cards, "demo-token"),
+        cancel.clone(),
+    )));
+    let programs = registry.programs().await?;
+    let mut destinations: Vec<String> = programs
+        .iter()
+        .map(|p| p.definition.delivery.clone())
+        .collect();
+    destinations.sort();
+    destinations.dedup();
+    for name in destinations {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let url = format!("http://{}", listener.local_addr()?);
+        eprintln!(
+            "demo: operator simulator {name:?} at {url} (what it received: {url}/_sim/received)"
+        );
+        exchange.operators.insert(
+            name.clone(),
+            crate::config::EndpointConfig {
+                url,
+                ..Default::default()
+            },
+        );
+        let simulator = dspp_simulators::OperatorConfig {
+            // Each delivery fails once first, so the demo shows the outbox retrying.
+            fail_first: 1,
+            journal: Some(config.data_dir.join(format!("demo-operator-{name}.jsonl"))),
+            beneficiary_prefix: name.to_uppercase(),
+            ..Default::default()
+        };
+        tasks.push(tokio::spawn(dspp_simulators::serve_operator(
+            listener,
+            simulator,
+            cancel.clone(),
+        )));
+    }
+    Ok((connectors(&exchange)?, tasks))
 }
 
 /// Sends the outbox until `shutdown`: wakes when a message is due, at least every few seconds so new
