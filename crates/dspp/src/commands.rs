@@ -244,8 +244,8 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     .await
                     .context("while loading the demo population")?;
                 eprintln!(
-                    "enrolled {} people in {} households",
-                    summary.people, summary.households
+                    "enrolled {} people in {} households; {} applications wait for the commune chiefs at /approvals",
+                    summary.people, summary.households, summary.applications
                 );
             } else {
                 eprintln!(

@@ -79,6 +79,8 @@ const DEMO_COMMUNES: &[&str] = &["120101", "050101", "170101", "020101"];
 pub struct DemoSummary {
     pub households: u64,
     pub people: u64,
+    /// Applications left waiting for the commune chief's approval.
+    pub applications: u64,
 }
 
 fn pick<'a>(rng: &mut StdRng, list: &'a [(&'a str, &'a str)]) -> (&'a str, &'a str) {
@@ -142,6 +144,57 @@ fn person(
 }
 
 impl Registry {
+    async fn demo_application(
+        &self,
+        household: dspp_domain::HouseholdId,
+        commune: &str,
+    ) -> Result<u64, ServiceError> {
+        let council = Actor {
+            kind: dspp_domain::ActorKind::User,
+            subject: "demo.council".into(),
+            role: dspp_domain::Role::NationalAdministrator,
+            scope: dspp_domain::Scope::National,
+            delegation: None,
+            purpose: Purpose::Administration,
+        };
+        self.override_poverty_status(
+            &council,
+            household,
+            "idpoor1",
+            "demo: IDPoor equity card holder",
+        )
+        .await?;
+        let officer = Actor {
+            kind: dspp_domain::ActorKind::User,
+            subject: format!("demo.officer.{commune}"),
+            role: dspp_domain::Role::Officer,
+            scope: dspp_domain::Scope::parse(&format!("commune:{commune}"))?,
+            delegation: None,
+            purpose: Purpose::Enrolment,
+        };
+        let programs: Vec<crate::ProgramChoice> = self
+            .check_eligibility(&officer, household, &[])
+            .await?
+            .into_iter()
+            .filter(|check| check.eligible)
+            .map(|check| crate::ProgramChoice {
+                program: check.program,
+                subject: check.subject,
+            })
+            .collect();
+        if programs.is_empty() {
+            return Ok(0);
+        }
+        let input = crate::NewApplication {
+            household,
+            opened_at: Some(self.now() - chrono::Duration::minutes(9)),
+            answers: Vec::new(),
+            programs,
+        };
+        self.submit_application(&officer, &input).await?;
+        Ok(1)
+    }
+
     /// Enrols `n_households` demo households (about 4.5 people each) through the ordinary use case, so
     /// the demo exercises the same rules as real enrolment.
     pub async fn load_demo(
@@ -248,6 +301,11 @@ impl Registry {
             let (view, _) = self.register_household(&actor, &household).await?;
             summary.households += 1;
             summary.people += view.members.len() as u64;
+            // Every third household holds an IDPoor 1 card, and its officer has applied for the
+            // programs it qualifies for without further answers: work for the chief's approval queue.
+            if i % 3 == 0 {
+                summary.applications += self.demo_application(view.household.id, commune).await?;
+            }
         }
         Ok(summary)
     }

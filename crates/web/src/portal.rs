@@ -17,3 +17,11 @@ pub async fn home(State(state): State<AppState>) -> Html<String> {
             .replace("{{attribution}}", dspp_service::ATTRIBUTION),
     )
 }
+
+const APPROVALS: &str = include_str!("approvals.html");
+
+/// The commune chief's approval queue, made for a phone: pending applications with each line's rules,
+/// approve or reject (with a reason) per line, in Khmer or English.
+pub async fn approvals() -> Html<&'static str> {
+    Html(APPROVALS)
+}

@@ -19,6 +19,24 @@ async fn the_portal_lists_people_in_a_real_browser() {
             .status(),
         201
     );
+    let dom = chromium_dom(&format!("{}/", server.base), None).await;
+    assert!(dom.contains("<b id=\"people\">3</b>"), "the count: {dom}");
+    let rows = dom
+        .split("<tbody id=\"rows\">")
+        .nth(1)
+        .and_then(|rest| rest.split("</tbody>").next())
+        .unwrap_or_default();
+    assert!(
+        rows.contains("សុខ ស្រីមុំ"),
+        "the head's Khmer name is in the table rendered by the page's script: {rows}"
+    );
+    assert!(rows.contains("HENG DARA"));
+    assert_eq!(rows.matches("<tr>").count(), 3);
+}
+
+/// Runs headless Chromium on `url` (at a phone's window size when given) and returns the DOM after the
+/// page's scripts ran.
+async fn chromium_dom(url: &str, window: Option<(u32, u32)>) -> String {
     let profile = tempfile::tempdir().unwrap();
     let chromium = ["chromium", "/usr/bin/chromium"]
         .into_iter()
@@ -40,24 +58,88 @@ async fn the_portal_lists_people_in_a_real_browser() {
                 "--dump-dom",
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
-            .arg(format!("{}/", server.base))
+            .args(window.map(|(w, h)| format!("--window-size={w},{h}")))
+            .arg(url)
             .kill_on_drop(true)
             .output(),
     )
     .await
     .expect("Chromium answers within two minutes")
     .expect("run Chromium");
-    let dom = String::from_utf8_lossy(&output.stdout);
-    assert!(dom.contains("<b id=\"people\">3</b>"), "the count: {dom}");
-    let rows = dom
-        .split("<tbody id=\"rows\">")
-        .nth(1)
-        .and_then(|rest| rest.split("</tbody>").next())
-        .unwrap_or_default();
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chief_sees_the_approval_queue_on_a_phone() {
+    let h = harness(Backend::Sqlite).await;
+    let server = start(&h).await;
+    let household: serde_json::Value = server
+        .post("/api/v1/households")
+        .json(&household_of_three())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = household["household"]["id"].as_str().unwrap();
+    let grandmother = household["household"]["members"][0]["person"]["spid"]
+        .as_str()
+        .unwrap();
+    let council = server
+        .client
+        .post(format!(
+            "{}/api/v1/households/{id}/poverty-status",
+            server.base
+        ))
+        .header("dspp-actor", "council.vanna")
+        .header("dspp-role", "national_administrator")
+        .header("dspp-scope", "national")
+        .header("dspp-purpose", "administration")
+        .json(&serde_json::json!({"status": "idpoor1", "reason": "equity card"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(council.status(), 200);
+    let application: serde_json::Value = server
+        .post("/api/v1/applications")
+        .json(&serde_json::json!({"household_id": id,
+            "programs": [{"program": "elderly", "subject": grandmother}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let line = application["enrolments"][0]["id"].as_str().unwrap();
+
+    let dom = chromium_dom(
+        &format!(
+            "{}/approvals?actor=chief.sophal&scope=commune:120101",
+            server.base
+        ),
+        Some((390, 844)),
+    )
+    .await;
     assert!(
-        rows.contains("សុខ ស្រីមុំ"),
-        "the head's Khmer name is in the table rendered by the page's script: {rows}"
+        dom.contains("data-loaded=\"true\""),
+        "the queue loaded: {dom}"
     );
-    assert!(rows.contains("HENG DARA"));
-    assert_eq!(rows.matches("<tr>").count(), 3);
+    assert!(
+        dom.contains("data-fits=\"true\""),
+        "no sideways scrolling on a phone: {dom}"
+    );
+    assert!(
+        dom.contains("ការឧបត្ថម្ភសាច់ប្រាក់សម្រាប់មនុស្សចាស់"),
+        "the program in Khmer: {dom}"
+    );
+    assert!(dom.contains("សុខ ស្រីមុំ"), "the person: {dom}");
+    assert!(
+        dom.contains("អាយុ ៦០ ឆ្នាំឡើងទៅ"),
+        "why, in the rule's Khmer words: {dom}"
+    );
+    assert!(
+        dom.contains(&format!("data-enrolment=\"{line}\"")),
+        "an approve button for the line: {dom}"
+    );
 }
