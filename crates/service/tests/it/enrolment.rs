@@ -590,3 +590,125 @@ on_both_stores!(
     a_delegate_approves_on_the_chiefs_authority,
     a_rejected_line_is_corrected_and_resubmitted,
 );
+
+async fn an_idpoor_score_sets_the_status_and_a_failing_operator_holds_up_no_other(h: Harness) {
+    let registry = &h.registry;
+    // No poverty status on record: the IDPoor questionnaire in the same submission gives it.
+    let (view, _) = registry
+        .register_household(&officer(), &household_of_three())
+        .await
+        .unwrap();
+    let household = view.household.id;
+    let spids: Vec<Spid> = view.members.iter().map(|(_, p)| p.person.spid).collect();
+    let (grandmother, daughter, grandson) = (spids[0], spids[1], spids[2]);
+    let mut given = family_answers(grandmother, daughter, grandson);
+    given.push(SubjectAnswers {
+        subject: SubjectRef::Household,
+        answers: answers(&[
+            ("roof", text("thatch")),
+            ("walls", text("thatch")),
+            ("house_area", Answer::Number(8.0)),
+            ("toilet", text("none")),
+            ("water", text("surface")),
+            ("light", text("none")),
+            ("agricultural_land", Answer::Number(0.0)),
+            ("main_income", text("casual_labour")),
+            ("earners", Answer::Number(0.0)),
+            ("dependants", Answer::Number(2.0)),
+            ("crisis", text("yes")),
+        ]),
+    });
+    let checks = registry
+        .check_eligibility(&officer(), household, &given)
+        .await
+        .unwrap();
+    let idpoor = checks.iter().find(|c| c.program == "idpoor").unwrap();
+    assert!(idpoor.eligible, "{idpoor:?}");
+    assert_eq!(idpoor.status.as_deref(), Some("idpoor1"), "{idpoor:?}");
+    assert!(idpoor.score.unwrap() >= 45.0);
+    // The computed status counts for the other programs of the same submission.
+    assert!(checks.iter().any(|c| c.program == "elderly" && c.eligible));
+
+    let application = registry
+        .submit_application(
+            &officer(),
+            &NewApplication {
+                household,
+                opened_at: None,
+                answers: given,
+                programs: vec![
+                    ProgramChoice {
+                        program: "idpoor".into(),
+                        subject: SubjectRef::Household,
+                    },
+                    ProgramChoice {
+                        program: "elderly".into(),
+                        subject: SubjectRef::Person(grandmother),
+                    },
+                ],
+            },
+        )
+        .await
+        .unwrap();
+    let decisions: Vec<Decision> = application
+        .enrolments
+        .iter()
+        .map(|e| Decision {
+            enrolment_id: e.row.id.clone(),
+            approve: true,
+            reason: None,
+        })
+        .collect();
+    registry
+        .decide(&chief(), &application.application.id, &decisions)
+        .await
+        .unwrap();
+    let statuses = registry
+        .poverty_statuses(&chief(), household)
+        .await
+        .unwrap();
+    assert_eq!(statuses.len(), 1);
+    assert_eq!(statuses[0].computed_status.as_deref(), Some("idpoor1"));
+    assert!(statuses[0].override_reason.is_none());
+
+    // The Ministry of Planning's endpoint is down; NSAF's is up: NSAF still gets its delivery.
+    let (nsaf_url, nsaf) = start_operator(0).await;
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", listener.local_addr().unwrap())
+    };
+    let mut connectors = connectors(&nsaf_url);
+    connectors.operators.insert(
+        "mop".into(),
+        dspp_exchange::Endpoint::direct(&closed).unwrap(),
+    );
+    let round = registry.run_outbox(&connectors, 50).await.unwrap();
+    // Retried: the delivery to the Ministry of Planning, and the daughter's ID check (no service here).
+    assert_eq!((round.sent, round.retried), (1, 2), "{round:?}");
+    nsaf.cancel();
+    let view = registry
+        .application(&chief(), &application.application.id)
+        .await
+        .unwrap();
+    let line = |program: &str| {
+        view.enrolments
+            .iter()
+            .find(|e| e.row.program_code == program)
+            .unwrap()
+    };
+    assert_eq!(line("elderly").row.status, EnrolmentStatus::Delivered);
+    assert_eq!(line("idpoor").row.status, EnrolmentStatus::Approved);
+    let waiting = line("idpoor").delivery.as_ref().unwrap();
+    assert_eq!(waiting.status, "pending");
+    assert!(
+        waiting
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("unreachable"),
+        "{waiting:?}"
+    );
+    assert!(waiting.next_attempt_at > h.now());
+}
+
+on_both_stores!(an_idpoor_score_sets_the_status_and_a_failing_operator_holds_up_no_other);
