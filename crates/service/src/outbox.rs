@@ -201,7 +201,23 @@ impl Registry {
                     tx.commit().await?;
                     round.failed += 1;
                 }
-                Err(Settle::Store(e)) => return Err(e),
+                Err(Settle::Store(ServiceError::Unavailable(e))) => {
+                    return Err(ServiceError::Unavailable(e));
+                }
+                Err(Settle::Store(e)) => {
+                    // The answer arrived but recording it failed (say, an officer changed the person at the
+                    // same moment): keep the message and try again shortly; the others go on.
+                    tracing::warn!(message = %item.id, error = %e, "recording an outbox answer failed; will retry");
+                    let mut tx = self.store().begin().await?;
+                    tx.retry_outbox(
+                        &item.id,
+                        self.now() + chrono::Duration::seconds(30),
+                        "the answer could not be recorded; retrying",
+                    )
+                    .await?;
+                    tx.commit().await?;
+                    round.retried += 1;
+                }
             }
         }
         Ok(round)
