@@ -19,27 +19,32 @@ dim = 128
 enrolled = np.fromfile(os.path.join(dump, "enrolled.f32"), dtype="<f4").reshape(-1, dim)
 probes = np.fromfile(os.path.join(dump, "probes.f32"), dtype="<f4").reshape(-1, dim)
 ids = np.fromfile(os.path.join(dump, "probes.ids"), dtype="<u8")
-shutil.rmtree(folder, ignore_errors=True)
-os.makedirs(folder)
 config = q.EdgeConfig(
     vectors=q.EdgeVectorParams(size=dim, distance=q.Distance.Euclid, on_disk=True),
     hnsw_config=q.HnswIndexConfig(m=16, ef_construct=100, full_scan_threshold=10000),
     quantization_config=q.ScalarQuantizationConfig(type=q.ScalarType.Int8, quantile=0.99, always_ram=True),
 )
-shard = q.EdgeShard.create(folder, config)
-started = time.time()
-batch = 10000
-for start in range(0, len(enrolled), batch):
-    points = [q.Point(int(i), enrolled[i].tolist()) for i in range(start, min(start + batch, len(enrolled)))]
-    shard.update(q.UpdateOperation.upsert_points(points))
-loaded = time.time() - started
-shard.optimize()
-print(f"qdrant-edge-py {q.__name__}: {len(enrolled)} faces, load {loaded:.1f} s, optimize {time.time() - started - loaded:.1f} s")
+if os.path.exists(os.path.join(folder, "edge_config.json")):
+    # Built by an earlier run: search only.
+    shard = q.EdgeShard.load(folder)
+    print(f"qdrant-edge-py: reopened {folder}")
+else:
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
+    shard = q.EdgeShard.create(folder, config)
+    started = time.time()
+    batch = 10000
+    for start in range(0, len(enrolled), batch):
+        points = [q.Point(int(i), enrolled[i].tolist()) for i in range(start, min(start + batch, len(enrolled)))]
+        shard.update(q.UpdateOperation.upsert_points(points))
+    loaded = time.time() - started
+    shard.optimize()
+    print(f"qdrant-edge-py: {len(enrolled)} faces, load {loaded:.1f} s, optimize {time.time() - started - loaded:.1f} s")
 params = q.SearchParams(hnsw_ef=128, quantization=q.QuantizationSearchParams(rescore=True, oversampling=4.0))
 times, first = [], 0
 for probe, mate in zip(probes, ids):
     t = time.perf_counter()
-    result = shard.query(q.QueryRequest(limit=10, query=probe.tolist(), params=params))
+    result = shard.query(q.QueryRequest(limit=10, query=q.Query.Nearest(probe.tolist()), params=params))
     times.append((time.perf_counter() - t) * 1000)
     if result and result[0].id == int(mate):
         first += 1
