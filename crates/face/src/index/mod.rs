@@ -3,7 +3,8 @@
 //! `qdrant-client` (for deployments that outgrow one machine). Both use the same collection layout
 //! — one unnamed dense vector, Euclidean distance, original vectors on disk, a quantized copy in
 //! memory, HNSW, rescoring of the quantized candidates with the originals — and return the same
-//! candidates for the same data.
+//! answers for exact search; approximate (HNSW) searches reach the same recall, though two graphs
+//! built separately do not always miss the same mates.
 
 #[cfg(feature = "edge")]
 mod edge;
