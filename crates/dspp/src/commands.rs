@@ -97,6 +97,11 @@ pub enum Command {
         #[command(subcommand)]
         what: SynthCommand,
     },
+    /// Face engine: evaluation and 1:1 verification
+    Face {
+        #[command(subcommand)]
+        what: FaceCommand,
+    },
     /// Fingerprint engine: evaluation and 1:1 matching
     Finger {
         #[command(subcommand)]
@@ -149,6 +154,49 @@ pub enum FingerCommand {
         b: PathBuf,
         #[arg(long, default_value_t = 500)]
         dpi: u16,
+    },
+}
+
+/// Where the face engine finds its models and ONNX Runtime.
+#[derive(Debug, clap::Args)]
+pub struct FaceModels {
+    /// Folder with face-detect-yunet.onnx and face-dlib-resnet-v1.onnx
+    #[arg(long, env = "DSPP_FACE_MODELS", default_value = "../shared/models")]
+    models: PathBuf,
+    /// libonnxruntime.so (scripts/fetch-onnxruntime prints one)
+    #[arg(long, env = "ORT_DYLIB_PATH")]
+    onnxruntime: Option<PathBuf>,
+    /// Distance below which two faces are the same person
+    #[arg(long, default_value_t = face::DLIB_THRESHOLD)]
+    threshold: f32,
+}
+
+impl FaceModels {
+    fn engine(&self) -> anyhow::Result<face::FaceEngine> {
+        let mut config = face::FaceConfig::dlib(&self.models);
+        config.onnxruntime = self.onnxruntime.clone();
+        config.threshold = self.threshold;
+        face::FaceEngine::from_config(&config).context("while loading the face engine")
+    }
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FaceCommand {
+    /// Evaluation on a labelled folder PERSON/IMAGE.jpg: FMR/FNMR, EER, failure to acquire, timings, DET curve
+    Eval {
+        dir: PathBuf,
+        /// Where to write the DET curve
+        #[arg(long, default_value = "face-det.png")]
+        det: PathBuf,
+        #[command(flatten)]
+        models: FaceModels,
+    },
+    /// Distance between the faces of two photos; the distance is the last number printed
+    Verify {
+        a: PathBuf,
+        b: PathBuf,
+        #[command(flatten)]
+        models: FaceModels,
     },
 }
 
@@ -402,6 +450,40 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
         } => {
             let score = fingerprint::match_files(&a, &b, dpi).context("while matching")?;
             println!("MCC similarity {score:.6}");
+            Ok(())
+        }
+        Command::Face {
+            what: FaceCommand::Eval { dir, det, models },
+        } => {
+            let engine = models.engine()?;
+            let report = face::evaluate(&engine, &dir, &face::DEFAULT_THRESHOLDS)
+                .with_context(|| format!("while evaluating {}", dir.display()))?;
+            println!("{report}");
+            report
+                .write_det_png(&det)
+                .with_context(|| format!("while writing {}", det.display()))?;
+            println!("DET curve written to {}", det.display());
+            Ok(())
+        }
+        Command::Face {
+            what: FaceCommand::Verify { a, b, models },
+        } => {
+            let engine = models.engine()?;
+            let embed = |path: &PathBuf| -> anyhow::Result<face::Embedding> {
+                let bytes = std::fs::read(path)
+                    .with_context(|| format!("while reading {}", path.display()))?;
+                engine
+                    .embed(&bytes)
+                    .with_context(|| format!("while embedding {}", path.display()))
+            };
+            let decision = engine.verify(&embed(&a)?, &embed(&b)?)?;
+            let verdict = if decision.same {
+                "same person"
+            } else {
+                "different people"
+            };
+            println!("{verdict} at threshold {}", engine.config().threshold);
+            println!("distance {:.6}", decision.distance);
             Ok(())
         }
         Command::Config => {

@@ -1,0 +1,282 @@
+//! 1:N search benchmark on synthetic clustered identities: each identity is a centre in 128-d
+//! space (centres about 0.9 apart, like different people under the dlib model) with noisy samples
+//! about 0.28 from the centre (two samples of one person about 0.4 apart, like the model's genuine
+//! pairs). One sample per identity is enrolled; another sample of `probes` identities spread over
+//! the population is searched. Reports build time, memory, disk, p50/p99 latency, the share of searches whose
+//! true mate comes first, and the same for an exact scan (and for a Qdrant server when
+//! `--server URL` is given).
+//!
+//! cargo run --release -p face --example search_bench -- --identities 1000000 --probes 1000 --folder /tmp/face-bench
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use face::{
+    EdgeIndex, Embedding, FaceIndex, IndexConfig, Quantization, ServerIndex, ServerPlacement,
+};
+
+const DIMENSION: usize = 128;
+const CENTRE_SIGMA: f32 = 0.056;
+const SAMPLE_SIGMA: f32 = 0.025;
+
+/// SplitMix64 then Box-Muller: identity `i`'s centre and sample `s` are reproducible on their own.
+struct Normal(u64);
+impl Normal {
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn next(&mut self) -> f32 {
+        let u1 = ((self.next_u64() >> 11) as f64 + 0.5) / (1u64 << 53) as f64;
+        let u2 = (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+        ((-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()) as f32
+    }
+}
+
+fn sample(identity: u64, sample: u64) -> Vec<f32> {
+    let mut centre = Normal(identity.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
+    let mut noise = Normal((identity << 8 | sample).wrapping_mul(0x9E37_79B9) ^ 0x5A5A_0000);
+    (0..DIMENSION)
+        .map(|_| centre.next() * CENTRE_SIGMA + noise.next() * SAMPLE_SIGMA)
+        .collect()
+}
+
+fn memory_kb(field: &str) -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with(field))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+fn disk_bytes(path: &std::path::Path) -> u64 {
+    let mut total = 0;
+    if let Ok(entries) = std::fs::read_dir(path) {
+        for entry in entries.flatten() {
+            let p = entry.path();
+            total += if p.is_dir() {
+                disk_bytes(&p)
+            } else {
+                entry.metadata().map(|m| m.len()).unwrap_or(0)
+            };
+        }
+    }
+    total
+}
+
+fn percentile(times: &mut [f64], p: f64) -> f64 {
+    times.sort_by(f64::total_cmp);
+    times[((p / 100.0) * (times.len() - 1) as f64).round() as usize]
+}
+
+fn report(name: &str, times: &mut [f64], mate_first: usize, probes: usize) {
+    println!(
+        "{name:<28} p50 {:8.2} ms  p99 {:8.2} ms  mate first {:.2} % ({mate_first}/{probes})",
+        percentile(times, 50.0),
+        percentile(times, 99.0),
+        100.0 * mate_first as f64 / probes as f64
+    );
+}
+
+fn main() {
+    let mut identities = 100_000u64;
+    let mut probes = 1000u64;
+    let mut folder = PathBuf::from("/tmp/face-bench");
+    let mut server: Option<String> = None;
+    let mut quantization = Quantization::Scalar;
+    let mut hnsw_ef = 128usize;
+    let mut exact = true;
+    let mut dump: Option<PathBuf> = None;
+    let mut args = std::env::args().skip(1);
+    while let Some(arg) = args.next() {
+        let mut value = || args.next().expect("a value after the flag");
+        match arg.as_str() {
+            "--identities" => identities = value().parse().unwrap(),
+            "--probes" => probes = value().parse().unwrap(),
+            "--folder" => folder = PathBuf::from(value()),
+            "--server" => server = Some(value()),
+            "--hnsw-ef" => hnsw_ef = value().parse().unwrap(),
+            "--no-exact" => exact = false,
+            "--dump" => dump = Some(PathBuf::from(value())),
+            "--quantization" => {
+                quantization = match value().as_str() {
+                    "none" => Quantization::None,
+                    "scalar" => Quantization::Scalar,
+                    "binary" => Quantization::Binary,
+                    other => panic!("unknown quantization {other}"),
+                }
+            }
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    let probes = probes.min(identities);
+    let mut config = IndexConfig::new(DIMENSION);
+    config.quantization = quantization;
+    config.hnsw_ef = hnsw_ef;
+    println!(
+        "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_ef {hnsw_ef}"
+    );
+
+    let fresh = !folder.join("edge_config.json").is_file();
+    let edge = EdgeIndex::open(&folder, config.clone()).unwrap();
+    let batch = 10_000u64;
+    let started = Instant::now();
+    let mut start = 0;
+    while start < identities {
+        let end = (start + batch).min(identities);
+        let faces: Vec<(u64, Embedding)> = (start..end)
+            .map(|id| (id, Embedding::parse(sample(id, 0)).unwrap()))
+            .collect();
+        if fresh {
+            edge.upsert_batch(&faces).unwrap();
+        }
+        start = end;
+    }
+    let loaded = started.elapsed().as_secs_f64();
+    edge.optimize().unwrap();
+    println!(
+        "embedded (Qdrant Edge): load {loaded:.1} s, optimize (HNSW, quantization) {:.1} s{}, {} faces, disk {:.2} GB, RSS {:.2} GB (peak {:.2} GB)",
+        started.elapsed().as_secs_f64() - loaded,
+        if fresh { "" } else { " (reopened)" },
+        edge.len().unwrap(),
+        disk_bytes(&folder) as f64 / 1e9,
+        memory_kb("VmRSS:") as f64 / 1e6,
+        memory_kb("VmHWM:") as f64 / 1e6,
+    );
+
+    let queries: Vec<(u64, Embedding)> = (0..probes)
+        .map(|i| {
+            // Spread the probes over the whole population.
+            let id = i * (identities / probes);
+            (id, Embedding::parse(sample(id, 1)).unwrap())
+        })
+        .collect();
+
+    if let Some(dump) = &dump {
+        // For benches/qdrant_edge_py.py: the same vectors, little-endian f32 rows.
+        use std::io::Write;
+        std::fs::create_dir_all(dump).unwrap();
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(dump.join("enrolled.f32")).unwrap());
+        for id in 0..identities {
+            for v in sample(id, 0) {
+                file.write_all(&v.to_le_bytes()).unwrap();
+            }
+        }
+        let mut file =
+            std::io::BufWriter::new(std::fs::File::create(dump.join("probes.f32")).unwrap());
+        let mut ids =
+            std::io::BufWriter::new(std::fs::File::create(dump.join("probes.ids")).unwrap());
+        for (id, probe) in &queries {
+            for v in probe.values() {
+                file.write_all(&v.to_le_bytes()).unwrap();
+            }
+            ids.write_all(&id.to_le_bytes()).unwrap();
+        }
+    }
+
+    let mut times = Vec::new();
+    let mut mate_first = 0;
+    let mut answers = Vec::new();
+    for (id, probe) in &queries {
+        let t = Instant::now();
+        let candidates = edge.search(probe, 10).unwrap();
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        if candidates.first().map(|c| c.id) == Some(*id) {
+            mate_first += 1;
+        }
+        answers.push(candidates.first().map(|c| c.id));
+    }
+    report(
+        "embedded, HNSW + quantized",
+        &mut times,
+        mate_first,
+        queries.len(),
+    );
+
+    if exact {
+        // The exact answer: Qdrant's full scan of the original vectors (no graph, no quantization).
+        let mut times = Vec::new();
+        let mut mate_first = 0;
+        let mut agree = 0;
+        for ((id, probe), answer) in queries.iter().zip(&answers) {
+            let t = Instant::now();
+            let best = edge.search_exact(probe, 10).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            let best = best.first().map(|c| c.id);
+            if best == Some(*id) {
+                mate_first += 1;
+            }
+            if best == *answer {
+                agree += 1;
+            }
+        }
+        report(
+            "embedded, exact scan",
+            &mut times,
+            mate_first,
+            queries.len(),
+        );
+        println!(
+            "index top-1 equals the exact top-1 for {:.2} % of probes",
+            100.0 * agree as f64 / queries.len() as f64
+        );
+    }
+
+    if let Some(url) = server {
+        let placement = ServerPlacement {
+            url,
+            collection: format!("bench_{identities}"),
+            shards: 1,
+            replicas: 1,
+        };
+        let started = Instant::now();
+        let server = ServerIndex::connect(&placement, config).unwrap();
+        if server.len().unwrap() as u64 != identities {
+            let mut start = 0;
+            while start < identities {
+                let end = (start + batch).min(identities);
+                let faces: Vec<(u64, Embedding)> = (start..end)
+                    .map(|id| (id, Embedding::parse(sample(id, 0)).unwrap()))
+                    .collect();
+                server.upsert_batch(&faces).unwrap();
+                start = end;
+            }
+        }
+        server.optimize().unwrap();
+        println!(
+            "Qdrant server: load and index {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        let mut times = Vec::new();
+        let mut mate_first = 0;
+        let mut agree = 0;
+        for ((id, probe), answer) in queries.iter().zip(&answers) {
+            let t = Instant::now();
+            let candidates = server.search(probe, 10).unwrap();
+            times.push(t.elapsed().as_secs_f64() * 1000.0);
+            if candidates.first().map(|c| c.id) == Some(*id) {
+                mate_first += 1;
+            }
+            if candidates.first().map(|c| c.id) == *answer {
+                agree += 1;
+            }
+        }
+        report(
+            "server, HNSW + quantized",
+            &mut times,
+            mate_first,
+            queries.len(),
+        );
+        println!(
+            "server top-1 equals the embedded top-1 for {:.2} % of probes",
+            100.0 * agree as f64 / queries.len() as f64
+        );
+    }
+}

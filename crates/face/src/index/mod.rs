@@ -1,0 +1,186 @@
+//! 1:N face search behind one interface with two implementations: the embedded Qdrant Edge shard
+//! (the default: in-process, files on local disk) and a Qdrant server cluster through
+//! `qdrant-client` (for deployments that outgrow one machine). Both use the same collection layout
+//! — one unnamed dense vector, Euclidean distance, original vectors on disk, a quantized copy in
+//! memory, HNSW, rescoring of the quantized candidates with the originals — and return the same
+//! answers for exact search; approximate (HNSW) searches reach the same recall, though two graphs
+//! built separately do not always miss the same mates.
+
+#[cfg(feature = "edge")]
+mod edge;
+#[cfg(feature = "server")]
+mod server;
+
+use serde::{Deserialize, Serialize};
+
+#[cfg(feature = "edge")]
+pub use edge::EdgeIndex;
+#[cfg(feature = "server")]
+pub use server::{ServerIndex, ServerPlacement};
+
+use crate::{Embedding, FaceError};
+
+/// A person's face in the index: the enrolment's identifier.
+pub type FaceId = u64;
+
+/// One search result: who, and how far.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Candidate {
+    /// The enrolment's identifier.
+    pub id: FaceId,
+    /// Euclidean distance to the probe.
+    pub distance: f32,
+}
+
+/// A vector index of face embeddings.
+///
+/// Calls block; from async code run them on a blocking thread. A possible duplicate is a result:
+/// callers compare `distance` with the engine's threshold.
+pub trait FaceIndex: Send + Sync + std::fmt::Debug {
+    /// Insert or replace the embedding of `id`.
+    fn upsert(&self, id: FaceId, embedding: &Embedding) -> Result<(), FaceError> {
+        self.upsert_batch(&[(id, embedding.clone())])
+    }
+    /// Insert or replace many embeddings at once (bulk enrolment and migration).
+    fn upsert_batch(&self, faces: &[(FaceId, Embedding)]) -> Result<(), FaceError>;
+    /// The `k` nearest enrolled faces, nearest first.
+    fn search(&self, embedding: &Embedding, k: usize) -> Result<Vec<Candidate>, FaceError>;
+    /// Remove `id` (absent ids are not an error: deletion is idempotent).
+    fn delete(&self, id: FaceId) -> Result<(), FaceError>;
+    /// Number of faces in the index.
+    fn len(&self) -> Result<usize, FaceError>;
+    /// Whether the index is empty.
+    fn is_empty(&self) -> Result<bool, FaceError> {
+        Ok(self.len()? == 0)
+    }
+    /// Build the search structures (HNSW, quantized vectors) after a bulk load; returns when the
+    /// index is ready. The server builds in the background and this waits for it.
+    fn optimize(&self) -> Result<(), FaceError>;
+}
+
+/// How vectors are compressed in memory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Quantization {
+    /// Full 32-bit floats in memory (9.2 GB for 18 million 128-d faces).
+    None,
+    /// One byte per dimension (2.3 GB for 18 million 128-d faces), candidates rescored with the originals.
+    #[default]
+    Scalar,
+    /// One bit per dimension (288 MB for 18 million 128-d faces), candidates rescored with the originals.
+    Binary,
+}
+
+/// Layout and search settings of a face collection; the same for the embedded and server indexes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Embedding dimension (128 for the dlib model).
+    pub dimension: usize,
+    /// Quantized copy kept in memory.
+    #[serde(default)]
+    pub quantization: Quantization,
+    /// Keep the original vectors on disk (memory-mapped) rather than in memory.
+    #[serde(default = "yes")]
+    pub vectors_on_disk: bool,
+    /// HNSW edges per node.
+    #[serde(default = "default_m")]
+    pub hnsw_m: usize,
+    /// HNSW build-time beam width.
+    #[serde(default = "default_ef_construct")]
+    pub hnsw_ef_construct: usize,
+    /// HNSW search beam width (higher: better recall, slower).
+    #[serde(default = "default_ef")]
+    pub hnsw_ef: usize,
+    /// Quantized candidates fetched per result before rescoring.
+    #[serde(default = "default_oversampling")]
+    pub oversampling: f64,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_m() -> usize {
+    16
+}
+fn default_ef_construct() -> usize {
+    100
+}
+fn default_ef() -> usize {
+    128
+}
+fn default_oversampling() -> f64 {
+    4.0
+}
+
+impl IndexConfig {
+    /// The default layout for `dimension`-d embeddings.
+    pub fn new(dimension: usize) -> IndexConfig {
+        IndexConfig {
+            dimension,
+            quantization: Quantization::Scalar,
+            vectors_on_disk: true,
+            hnsw_m: default_m(),
+            hnsw_ef_construct: default_ef_construct(),
+            hnsw_ef: default_ef(),
+            oversampling: default_oversampling(),
+        }
+    }
+
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn check(&self, embedding: &Embedding) -> Result<(), FaceError> {
+        if embedding.dimension() != self.dimension {
+            return Err(FaceError::BadEmbedding {
+                reason: format!(
+                    "{}-d embedding for a {}-d face index",
+                    embedding.dimension(),
+                    self.dimension
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn validate(&self) -> Result<(), FaceError> {
+        let mut problems = Vec::new();
+        if !(1..=crate::MAX_DIMENSION).contains(&self.dimension) {
+            problems.push(format!(
+                "dimension {} must be 1 to {}",
+                self.dimension,
+                crate::MAX_DIMENSION
+            ));
+        }
+        if !(4..=128).contains(&self.hnsw_m) {
+            problems.push(format!("hnsw_m {} must be 4 to 128", self.hnsw_m));
+        }
+        if !(4..=4096).contains(&self.hnsw_ef_construct) || !(1..=4096).contains(&self.hnsw_ef) {
+            problems.push("hnsw_ef_construct must be 4 to 4096 and hnsw_ef 1 to 4096".to_string());
+        }
+        if !(self.oversampling >= 1.0 && self.oversampling <= 64.0) {
+            problems.push(format!(
+                "oversampling {} must be 1 to 64",
+                self.oversampling
+            ));
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(FaceError::Config { problems })
+        }
+    }
+}
+
+/// Largest `k` a search accepts.
+pub const MAX_CANDIDATES: usize = 1000;
+
+#[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+pub(crate) fn check_k(k: usize) -> Result<(), FaceError> {
+    if (1..=MAX_CANDIDATES).contains(&k) {
+        Ok(())
+    } else {
+        Err(FaceError::index(format!(
+            "k = {k}: ask for 1 to {MAX_CANDIDATES} candidates"
+        )))
+    }
+}

@@ -1,0 +1,186 @@
+//! 1:N search: the embedded Qdrant Edge index and a real Qdrant server (the binary in
+//! `shared/tools/qdrant`) on synthetic clustered embeddings; both give the same answers.
+
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use face::{EdgeIndex, Embedding, FaceIndex, IndexConfig, ServerIndex, ServerPlacement};
+
+/// A small deterministic generator (xorshift), so the data is the same on every run.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> f32 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        (self.0 >> 40) as f32 / (1u64 << 24) as f32 - 0.5
+    }
+}
+
+/// `people` identities, each a centre plus `samples` noisy embeddings; returns (id, embedding)
+/// with id = person * 10 + sample.
+fn population(people: u64, samples: u64, seed: u64) -> Vec<(u64, Embedding)> {
+    let mut rng = Rng(seed);
+    let mut faces = Vec::new();
+    for person in 0..people {
+        let centre: Vec<f32> = (0..128).map(|_| rng.next() * 0.35).collect();
+        for sample in 0..samples {
+            let values = centre.iter().map(|c| c + rng.next() * 0.05).collect();
+            faces.push((person * 10 + sample, Embedding::parse(values).unwrap()));
+        }
+    }
+    faces
+}
+
+fn small_config() -> IndexConfig {
+    IndexConfig::new(128)
+}
+
+#[test]
+fn edge_index_finds_the_mate_deletes_and_persists() {
+    let folder = tempfile::tempdir().unwrap();
+    let faces = population(300, 2, 7);
+    let enrolled: Vec<_> = faces
+        .iter()
+        .filter(|(id, _)| id % 10 == 0)
+        .cloned()
+        .collect();
+    {
+        let index = EdgeIndex::open(folder.path(), small_config()).unwrap();
+        index.upsert_batch(&enrolled).unwrap();
+        index.optimize().unwrap();
+        assert_eq!(index.len().unwrap(), 300);
+        for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(50) {
+            let candidates = index.search(probe, 3).unwrap();
+            assert_eq!(candidates[0].id, id - 1, "{candidates:?}");
+            assert!(candidates[0].distance < candidates[1].distance);
+            assert_eq!(index.search_exact(probe, 3).unwrap()[0].id, id - 1);
+        }
+        index.delete(0).unwrap();
+        index.delete(0).unwrap();
+        assert_eq!(index.len().unwrap(), 299);
+        assert_ne!(index.search(&faces[1].1, 1).unwrap()[0].id, 0);
+    }
+    let reopened = EdgeIndex::open(folder.path(), small_config()).unwrap();
+    assert_eq!(reopened.len().unwrap(), 299);
+    let wrong = Embedding::parse(vec![0.0; 64]).unwrap();
+    assert!(reopened.search(&wrong, 1).is_err());
+    assert!(reopened.search(&faces[3].1, 0).is_err());
+}
+
+/// A single Qdrant node on free loopback ports, stopped (by its process id) when dropped.
+struct QdrantNode {
+    child: Child,
+    grpc_port: u16,
+    _storage: tempfile::TempDir,
+}
+
+impl Drop for QdrantNode {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn start_qdrant() -> QdrantNode {
+    let binary = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/tools/qdrant/qdrant");
+    let storage = tempfile::tempdir().unwrap();
+    let (http_port, grpc_port) = (free_port(), free_port());
+    let mut child = Command::new(&binary)
+        .arg("--disable-telemetry")
+        .current_dir(storage.path())
+        .env("QDRANT__SERVICE__HOST", "127.0.0.1")
+        .env("QDRANT__SERVICE__HTTP_PORT", http_port.to_string())
+        .env("QDRANT__SERVICE__GRPC_PORT", grpc_port.to_string())
+        .env(
+            "QDRANT__STORAGE__STORAGE_PATH",
+            storage.path().join("storage"),
+        )
+        .env("QDRANT__LOG_LEVEL", "INFO")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
+    // Ready when the server says its gRPC listener is up: read its log, with a deadline.
+    let stdout = child.stdout.take().unwrap();
+    let (ready_tx, ready_rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if line.contains("gRPC listening") {
+                let _ = ready_tx.send(());
+            }
+        }
+    });
+    let node = QdrantNode {
+        child,
+        grpc_port,
+        _storage: storage,
+    };
+    ready_rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("Qdrant did not report its gRPC listener within 60 s");
+    // The log line comes just before the socket is bound: connect until it accepts, bounded.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while TcpStream::connect(("127.0.0.1", grpc_port)).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "Qdrant gRPC port {grpc_port} never accepted"
+        );
+        std::thread::yield_now();
+    }
+    node
+}
+
+#[test]
+fn server_index_gives_the_same_answers_as_the_embedded_one() {
+    let node = start_qdrant();
+    let placement = ServerPlacement {
+        url: format!("http://127.0.0.1:{}", node.grpc_port),
+        collection: "faces".to_string(),
+        shards: 1,
+        replicas: 1,
+    };
+    let server = ServerIndex::connect(&placement, small_config()).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let edge = EdgeIndex::open(folder.path(), small_config()).unwrap();
+
+    let faces = population(200, 2, 11);
+    let enrolled: Vec<_> = faces
+        .iter()
+        .filter(|(id, _)| id % 10 == 0)
+        .cloned()
+        .collect();
+    server.upsert_batch(&enrolled).unwrap();
+    edge.upsert_batch(&enrolled).unwrap();
+    server.optimize().unwrap();
+    edge.optimize().unwrap();
+    assert_eq!(server.len().unwrap(), 200);
+
+    for (_, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(40) {
+        let a = server.search(probe, 5).unwrap();
+        let b = edge.search(probe, 5).unwrap();
+        let ids = |c: &[face::Candidate]| c.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+        for (x, y) in a.iter().zip(&b) {
+            assert!((x.distance - y.distance).abs() < 1e-3, "{a:?} {b:?}");
+        }
+    }
+    server.delete(0).unwrap();
+    assert_eq!(server.len().unwrap(), 199);
+    // Reconnecting finds the collection rather than re-creating it.
+    let again = ServerIndex::connect(&placement, small_config()).unwrap();
+    assert_eq!(again.len().unwrap(), 199);
+}
