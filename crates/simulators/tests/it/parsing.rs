@@ -276,14 +276,26 @@ fn precise_answers_to_known_bad_requests() {
                 body.to_string()
             },
             422,
-            "a value has the wrong type at line 1 column 193 (see the protocol document for the types)",
+            "a value has the wrong type at line 1 column N (see the protocol document for the types)",
         ),
     ];
     for (router, path, headers, body, status, detail) in cases {
         let (got_status, got) = send(&runtime, &router, path, &headers, body.as_bytes().to_vec());
+        // The column depends on the order of the body's keys, which depends on whether another crate of
+        // the build turned on serde_json's `preserve_order`: compare without it.
+        let without_column = |text: &str| match text.split_once(" column ") {
+            Some((head, tail)) => format!(
+                "{head} column N{}",
+                tail.trim_start_matches(|c: char| c.is_ascii_digit() || c == 'N')
+            ),
+            None => text.to_string(),
+        };
         assert_eq!(
-            (got_status.as_u16(), got["detail"].as_str().unwrap()),
-            (status, detail),
+            (
+                got_status.as_u16(),
+                without_column(got["detail"].as_str().unwrap())
+            ),
+            (status, without_column(detail)),
             "{body}"
         );
     }
