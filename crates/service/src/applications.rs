@@ -880,11 +880,7 @@ impl Registry {
                 application.version
             )));
         }
-        let household = HouseholdId(
-            uuid::Uuid::parse_str(&application.household_id).map_err(|e| {
-                ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string()))
-            })?,
-        );
+        let household = HouseholdId(crate::outbox::parse_uuid(&application.household_id)?);
         let facts = self.household_facts(&mut tx, household).await?;
         let checks = self.evaluate_all(&programs, &facts, answers)?;
         Self::check_answers(&checks)?;

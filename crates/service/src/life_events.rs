@@ -12,6 +12,7 @@ use dspp_store::{Change, EnrolmentFilter, EnrolmentRow, Tx};
 use crate::applications::{Answer, SubjectAnswers, SubjectRef, encode, stored_evaluation};
 use crate::households::{HouseholdView, MemberInput};
 use crate::input::PersonInput;
+use crate::outbox::parse_uuid;
 use crate::people::required_reason;
 use crate::{
     FieldProblem, ProgramCheck, Registry, ServiceError, Warning, authorize_write, commune_of,
@@ -327,9 +328,4 @@ impl Registry {
         };
         self.enrolments(actor, &filter, 10_000).await
     }
-}
-
-fn parse_uuid(text: &str) -> Result<uuid::Uuid, ServiceError> {
-    uuid::Uuid::parse_str(text)
-        .map_err(|e| ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string())))
 }

@@ -416,7 +416,8 @@ enum Settle {
     Store(ServiceError),
 }
 
-fn parse_uuid(text: &str) -> Result<uuid::Uuid, ServiceError> {
+/// An id the store wrote as text; a malformed one means the stored data is damaged.
+pub(crate) fn parse_uuid(text: &str) -> Result<uuid::Uuid, ServiceError> {
     uuid::Uuid::parse_str(text)
         .map_err(|e| ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string())))
 }

@@ -378,6 +378,17 @@ pub struct EnrolmentFilter {
     pub submitted_until: Option<DateTime<Utc>>,
 }
 
+/// The partial unique index allows one active enrolment per program and subject; say so in its words.
+fn active_conflict(error: sqlx::Error, row: &EnrolmentRow) -> StoreError {
+    match StoreError::from_sqlx(error) {
+        StoreError::Conflict(_) => StoreError::Conflict(format!(
+            "{} already has an active enrolment in {}",
+            row.subject_id, row.program_code
+        )),
+        other => other,
+    }
+}
+
 impl Tx {
     pub async fn insert_application(&mut self, row: &ApplicationRow) -> Result<(), StoreError> {
         sqlx::query(
@@ -492,13 +503,7 @@ impl Tx {
         .bind(ts(row.updated_at))
         .execute(&mut *self.inner)
         .await
-        .map_err(|e| match StoreError::from_sqlx(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "{} already has an active enrolment in {}",
-                row.subject_id, row.program_code
-            )),
-            other => other,
-        })?;
+        .map_err(|e| active_conflict(e, row))?;
         Ok(())
     }
 
@@ -530,13 +535,7 @@ impl Tx {
         .bind(&row.id)
         .execute(&mut *self.inner)
         .await
-        .map_err(|e| match StoreError::from_sqlx(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!(
-                "{} already has an active enrolment in {}",
-                row.subject_id, row.program_code
-            )),
-            other => other,
-        })?;
+        .map_err(|e| active_conflict(e, row))?;
         Ok(())
     }
 
