@@ -9,29 +9,29 @@ use sqlx::any::AnyRow;
 use crate::{Store, StoreError, Tx, parse_ts, ts};
 
 /// Reads typed columns from a row, translating errors once.
-struct Cols<'a>(&'a AnyRow);
+pub(crate) struct Cols<'a>(pub(crate) &'a AnyRow);
 
 impl Cols<'_> {
-    fn text(&self, col: &str) -> Result<String, StoreError> {
+    pub(crate) fn text(&self, col: &str) -> Result<String, StoreError> {
         self.0
             .try_get::<String, _>(col)
             .map_err(StoreError::from_sqlx)
     }
-    fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn opt_text(&self, col: &str) -> Result<Option<String>, StoreError> {
         self.0
             .try_get::<Option<String>, _>(col)
             .map_err(StoreError::from_sqlx)
     }
-    fn int(&self, col: &str) -> Result<i64, StoreError> {
+    pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
         self.0.try_get::<i64, _>(col).map_err(StoreError::from_sqlx)
     }
-    fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
+    pub(crate) fn time(&self, col: &str) -> Result<DateTime<Utc>, StoreError> {
         parse_ts(&self.text(col)?)
     }
-    fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
+    pub(crate) fn opt_time(&self, col: &str) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.opt_text(col)?.map(|t| parse_ts(&t)).transpose()
     }
-    fn commune(&self, col: &str) -> Result<CommuneCode, StoreError> {
+    pub(crate) fn commune(&self, col: &str) -> Result<CommuneCode, StoreError> {
         CommuneCode::parse(&self.text(col)?).map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
+use crate::enrolments::Cols;
 use crate::{Dialect, Store, StoreError, Tx, parse_ts, ts};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -32,27 +33,19 @@ const OUTBOX_COLUMNS: &str = "id, kind, destination, subject_id, payload, status
      last_error, created_at, done_at";
 
 fn outbox_from_row(row: &AnyRow) -> Result<OutboxItem, StoreError> {
-    let get = |col: &str| row.try_get::<String, _>(col).map_err(StoreError::from_sqlx);
-    let opt = |col: &str| {
-        row.try_get::<Option<String>, _>(col)
-            .map_err(StoreError::from_sqlx)
-    };
+    let c = Cols(row);
     Ok(OutboxItem {
-        id: get("id")?,
-        kind: get("kind")?,
-        destination: get("destination")?,
-        subject_id: get("subject_id")?,
-        payload: get("payload")?,
-        status: get("status")?,
-        attempts: u32::try_from(
-            row.try_get::<i64, _>("attempts")
-                .map_err(StoreError::from_sqlx)?,
-        )
-        .unwrap_or(u32::MAX),
-        next_attempt_at: parse_ts(&get("next_attempt_at")?)?,
-        last_error: opt("last_error")?,
-        created_at: parse_ts(&get("created_at")?)?,
-        done_at: opt("done_at")?.map(|t| parse_ts(&t)).transpose()?,
+        id: c.text("id")?,
+        kind: c.text("kind")?,
+        destination: c.text("destination")?,
+        subject_id: c.text("subject_id")?,
+        payload: c.text("payload")?,
+        status: c.text("status")?,
+        attempts: u32::try_from(c.int("attempts")?).unwrap_or(u32::MAX),
+        next_attempt_at: c.time("next_attempt_at")?,
+        last_error: c.opt_text("last_error")?,
+        created_at: c.time("created_at")?,
+        done_at: c.opt_time("done_at")?,
     })
 }
 

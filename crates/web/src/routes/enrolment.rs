@@ -9,6 +9,7 @@ use dspp_domain::{CommuneCode, EnrolmentStatus, HouseholdId};
 use dspp_service::{Decision, DefinitionFormat, NewApplication, NewDelegation, ProgramChoice};
 use serde::Deserialize;
 
+use super::households::household_id;
 use super::json_with_etag;
 use crate::AppState;
 use crate::dto::enrolment::{
@@ -20,12 +21,6 @@ use crate::dto::enrolment::{
 use crate::dto::{HouseholdOut, HouseholdResponse, PersonIn, ReasonIn, WarningOut};
 use crate::extract::{ActingAs, Body, IfMatch};
 use crate::problem::{ApiError, Problem};
-
-fn household_id(id: &str) -> Result<HouseholdId, ApiError> {
-    uuid::Uuid::parse_str(id)
-        .map(HouseholdId)
-        .map_err(|_| ApiError::not_found(format!("no household {id:?}")))
-}
 
 fn commune(text: &str) -> Result<CommuneCode, ApiError> {
     CommuneCode::parse(text).map_err(|e| ApiError::invalid("commune", e.reason))

@@ -57,7 +57,7 @@ pub async fn create(
     Ok(household_response(StatusCode::CREATED, &view, &warnings))
 }
 
-fn household_id(id: &str) -> Result<HouseholdId, ApiError> {
+pub(crate) fn household_id(id: &str) -> Result<HouseholdId, ApiError> {
     uuid::Uuid::parse_str(id)
         .map(HouseholdId)
         .map_err(|_| ApiError::not_found(format!("no household {id:?}")))
