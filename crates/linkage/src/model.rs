@@ -8,6 +8,7 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
+use crate::Error;
 use crate::compare::{FIELDS, LEVELS, N_FIELDS, NULL, Prepared, TermFrequencies, Vector, compare};
 
 /// Probabilities per field and level. `m[f][l]`: P(level | same person); `u[f][l]`: P(level | different people,
@@ -23,6 +24,26 @@ pub struct Model {
 }
 
 const FLOOR: f64 = 1e-6;
+
+const MODEL_FORMAT: &str = "dspp-linkage-model/1";
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModelFile {
+    format: String,
+    lambda: f64,
+    fields: Vec<FieldFile>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FieldFile {
+    field: String,
+    levels: Vec<String>,
+    m: Vec<f64>,
+    u: Vec<f64>,
+    u_random: Vec<f64>,
+}
 
 /// Candidate pairs of one EM session and the fields whose m it estimates (the others were used to block).
 #[derive(Debug)]
@@ -223,6 +244,97 @@ impl Model {
         }
     }
 
+    /// The model dspp ships, trained by `cargo run --release -p linkage --example train_model` on a synthetic
+    /// Cambodian population; what the registry scores with until it retrains on its own people.
+    pub fn shipped() -> Result<Model, Error> {
+        Model::from_json(include_str!("../models/cambodia.json"))
+    }
+
+    /// The prior: the probability that two records of the population it was trained on are the same person.
+    pub fn prior(&self) -> f64 {
+        self.lambda
+    }
+
+    /// The model as JSON, each field and level named, so that a stored model can be read and checked by people.
+    pub fn to_json(&self) -> String {
+        let file = ModelFile {
+            format: MODEL_FORMAT.to_string(),
+            lambda: self.lambda,
+            fields: (0..N_FIELDS)
+                .map(|field| FieldFile {
+                    field: FIELDS[field].to_string(),
+                    levels: LEVELS[field].iter().map(|l| (*l).to_string()).collect(),
+                    m: self.m[field].clone(),
+                    u: self.u[field].clone(),
+                    u_random: self.u_random[field].clone(),
+                })
+                .collect(),
+        };
+        // A struct of strings and finite numbers always serializes.
+        serde_json::to_string_pretty(&file).unwrap_or_default()
+    }
+
+    /// Reads a model written by [`Model::to_json`]. The fields and levels must be exactly those this version
+    /// compares (a model trained for another comparison scheme is refused, not misread), and every probability
+    /// must lie in (0, 1].
+    pub fn from_json(text: &str) -> Result<Model, Error> {
+        let invalid = |reason: String| Error::Invalid {
+            what: "model",
+            reason,
+        };
+        let file: ModelFile =
+            serde_json::from_str(text).map_err(|error| invalid(error.to_string()))?;
+        if file.format != MODEL_FORMAT {
+            return Err(invalid(format!(
+                "format {:?}, expected {MODEL_FORMAT:?}",
+                file.format
+            )));
+        }
+        if !(file.lambda > 0.0 && file.lambda < 1.0) {
+            return Err(invalid(format!("prior {} is not in (0, 1)", file.lambda)));
+        }
+        let names: Vec<&str> = file.fields.iter().map(|f| f.field.as_str()).collect();
+        if names != FIELDS {
+            return Err(invalid(format!(
+                "fields {names:?}, this version compares {FIELDS:?}"
+            )));
+        }
+        let (mut m, mut u, mut u_random) = (Vec::new(), Vec::new(), Vec::new());
+        for (index, field) in file.fields.into_iter().enumerate() {
+            if field.levels != LEVELS[index] {
+                return Err(invalid(format!(
+                    "levels of {}: {:?}, this version has {:?}",
+                    field.field, field.levels, LEVELS[index]
+                )));
+            }
+            for (name, values) in [
+                ("m", &field.m),
+                ("u", &field.u),
+                ("u_random", &field.u_random),
+            ] {
+                if values.len() != LEVELS[index].len()
+                    || values.iter().any(|p| !(*p > 0.0 && *p <= 1.0))
+                {
+                    return Err(invalid(format!(
+                        "{name} of {}: {} probabilities in (0, 1] expected, got {values:?}",
+                        field.field,
+                        LEVELS[index].len()
+                    )));
+                }
+            }
+            m.push(field.m);
+            u.push(field.u);
+            u_random.push(field.u_random);
+        }
+        Ok(Model {
+            m,
+            u,
+            u_random,
+            lambda: file.lambda,
+            em_iterations_run: 0,
+        })
+    }
+
     /// Match weight (log2 Bayes factor including the prior) of a compared pair, with per-field contributions.
     pub(crate) fn weight(
         &self,
@@ -327,5 +439,62 @@ mod tests {
         // About 300 matching pairs among 3300 possible ones.
         assert!((model.lambda - 300.0 / 3300.0).abs() < 0.02, "{model}");
         assert!(model.m[3][5] > 0.85, "{model}");
+    }
+
+    fn planted_model() -> Model {
+        let mut m = level_counts();
+        let mut u = level_counts();
+        for field in 0..N_FIELDS {
+            let levels = m[field].len();
+            for level in 0..levels {
+                m[field][level] = (level + 1) as f64;
+                u[field][level] = (levels - level) as f64;
+            }
+        }
+        normalize(&mut m);
+        normalize(&mut u);
+        Model {
+            m,
+            u: u.clone(),
+            u_random: u,
+            lambda: 1e-5,
+            em_iterations_run: 3,
+        }
+    }
+
+    #[test]
+    fn a_model_survives_json() {
+        let model = planted_model();
+        let read = Model::from_json(&model.to_json()).unwrap();
+        assert_eq!(read.m, model.m);
+        assert_eq!(read.u_random, model.u_random);
+        assert_eq!(read.lambda, model.lambda);
+    }
+
+    #[test]
+    fn a_model_for_another_scheme_or_with_bad_numbers_is_refused() {
+        let json = planted_model().to_json();
+        let renamed = json.replacen("\"family\"", "\"surname\"", 1);
+        let error = Model::from_json(&renamed).unwrap_err().to_string();
+        assert!(error.contains("this version compares"), "{error}");
+        let relabelled = json.replacen("same village", "same hamlet", 1);
+        let error = Model::from_json(&relabelled).unwrap_err().to_string();
+        assert!(error.contains("levels of village"), "{error}");
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        value["fields"][2]["m"][0] = serde_json::json!(-0.5);
+        let error = Model::from_json(&value.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("m of name_km"), "{error}");
+        value["lambda"] = serde_json::json!(1.5);
+        assert!(Model::from_json(&value.to_string()).is_err());
+        assert!(Model::from_json("{").is_err());
+    }
+
+    #[test]
+    fn the_shipped_model_matches_this_comparison_scheme() {
+        // Fails when the fields or levels change without retraining (see examples/train_model.rs).
+        let model = Model::shipped().unwrap();
+        assert!(model.prior() > 0.0 && model.prior() < 1e-2, "{model}");
     }
 }
