@@ -58,6 +58,9 @@ pub struct Index {
     model: Model,
     options: LinkOptions,
     record_ids: Vec<String>,
+    /// Position of each live record id; a replaced or removed record's old position is left as a tombstone.
+    positions: HashMap<String, u32>,
+    live: Vec<bool>,
     prepared: Vec<Prepared>,
     blocks: HashMap<u64, Vec<u32>>,
     frequencies: TermFrequencies,
@@ -70,22 +73,43 @@ impl Index {
             model,
             options,
             record_ids: Vec::new(),
+            positions: HashMap::new(),
+            live: Vec::new(),
             prepared: Vec::new(),
             blocks: HashMap::new(),
             frequencies: TermFrequencies::default(),
         }
     }
 
+    /// Live records (a replaced record counts once, a removed one not at all).
     pub fn len(&self) -> usize {
-        self.prepared.len()
+        self.positions.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.prepared.is_empty()
+        self.positions.is_empty()
     }
 
-    /// Adds a record. Term frequencies are updated as records arrive.
+    /// Whether a record with this id is indexed.
+    pub fn contains(&self, record_id: &str) -> bool {
+        self.positions.contains_key(record_id)
+    }
+
+    /// Takes a record out of the index (a merged or withdrawn person). Returns whether it was there.
+    pub fn remove(&mut self, record_id: &str) -> bool {
+        match self.positions.remove(record_id) {
+            Some(position) => {
+                self.live[position as usize] = false;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Adds a record; a record with the same id replaces the one indexed before (a corrected person). Term
+    /// frequencies are updated as records arrive (a replaced record's old values keep counting).
     pub fn insert(&mut self, record: &Record) {
+        self.remove(&record.record_id);
         let prepared = Prepared::new(record);
         let position = self.prepared.len() as u32;
         let mut keys = Vec::new();
@@ -97,11 +121,14 @@ impl Index {
         }
         self.frequencies.add(&prepared);
         self.prepared.push(prepared);
+        self.live.push(true);
+        self.positions.insert(record.record_id.clone(), position);
         self.record_ids.push(record.record_id.clone());
     }
 
     /// Indexed records that may be the same person as `record`, best first: every candidate at or above the
     /// review threshold, with per-field reasons. Blocks larger than the cap are not searched, as in batch linking.
+    /// A record never matches itself: an indexed record with `record.record_id` is left out.
     pub fn candidates(&self, record: &Record) -> Vec<MatchCandidate> {
         let query = Prepared::new(record);
         let mut positions: Vec<u32> = Vec::new();
@@ -120,6 +147,10 @@ impl Index {
         let mut contributions = Vec::new();
         let mut candidates: Vec<MatchCandidate> = positions
             .into_iter()
+            .filter(|&position| {
+                self.live[position as usize]
+                    && self.record_ids[position as usize] != record.record_id
+            })
             .filter_map(|position| {
                 let other = &self.prepared[position as usize];
                 let (vector, names_swapped) = compare(&query, other);
