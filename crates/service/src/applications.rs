@@ -675,6 +675,10 @@ impl Registry {
                     line.status.as_str()
                 )));
             }
+            if decision.approve {
+                self.refuse_if_held(&mut tx, &line.id, &line.program_code)
+                    .await?;
+            }
             let reason = decision
                 .reason
                 .as_deref()

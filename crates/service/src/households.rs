@@ -174,6 +174,7 @@ impl Registry {
             actor,
             reason: Some("enrolment"),
         };
+        self.refresh_duplicates().await?;
         let mut tx = self.store().begin().await?;
         authorize_write(actor, commune_of(&mut tx, village, "village").await?)?;
         let household_id = HouseholdId(self.new_id());
@@ -210,7 +211,7 @@ impl Registry {
                     id,
                 )
                 .await?;
-            warnings.extend(self.document_warnings(&mut tx, &person).await?);
+            warnings.extend(self.person_warnings(&mut tx, actor, &person).await?);
         }
         let view = self.household_view(&mut tx, household).await?;
         tx.commit().await?;
@@ -363,6 +364,7 @@ impl Registry {
     ) -> Result<(HouseholdView, Vec<Warning>), ServiceError> {
         let reason = required_reason(reason)?;
         let relationship = Relationship::parse(relationship)?;
+        self.refresh_duplicates().await?;
         let mut tx = self.store().begin().await?;
         let current = self
             .household_for_change(&mut tx, actor, id, expected_version)
@@ -412,7 +414,7 @@ impl Registry {
                         PersonId(self.new_id()),
                     )
                     .await?;
-                warnings = self.document_warnings(&mut tx, &person).await?;
+                warnings = self.person_warnings(&mut tx, actor, &person).await?;
                 person
             }
             _ => {

@@ -7,6 +7,7 @@ mod applications;
 mod csv_io;
 mod delegations;
 mod demo;
+mod duplicates;
 mod error;
 mod geo;
 mod households;
@@ -34,6 +35,11 @@ pub use applications::{
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
 pub use delegations::NewDelegation;
 pub use demo::DemoSummary;
+pub use dspp_store::HeldEnrolment;
+pub use duplicates::{
+    CaseDecision, CaseFilter, CaseStatus, CaseView, DuplicateHint, Evidence, EvidenceLine,
+    HoldCount, REVIEW_DAYS,
+};
 pub use error::{FieldProblem, ServiceError};
 pub use geo::{ATTRIBUTION, GazetteerSummary, SkippedPlace, villages_csv};
 pub use households::{HouseholdView, MemberInput, NewHousehold};
@@ -88,6 +94,7 @@ pub struct Registry {
     rng: Arc<Mutex<StdRng>>,
     last_id: Arc<Mutex<u128>>,
     definitions: Arc<programs::DefinitionCache>,
+    duplicates: Arc<std::sync::OnceLock<Result<duplicates::DuplicateIndex, String>>>,
 }
 
 /// How many times a freshly drawn SPID may collide before the registry gives up. With 900 million
@@ -107,7 +114,20 @@ impl Registry {
             rng: Arc::new(Mutex::new(rng)),
             last_id: Arc::default(),
             definitions: Arc::default(),
+            duplicates: Arc::default(),
         }
+    }
+
+    /// The biographic duplicate index, created on first use (it then fills itself from the store).
+    pub(crate) fn duplicate_index(&self) -> Result<&duplicates::DuplicateIndex, ServiceError> {
+        self.duplicates
+            .get_or_init(|| duplicates::DuplicateIndex::new().map_err(|e| e.to_string()))
+            .as_ref()
+            .map_err(|e| {
+                ServiceError::Internal(dspp_store::StoreError::Corrupt(format!(
+                    "the shipped linkage model: {e}"
+                )))
+            })
     }
 
     pub fn store(&self) -> &Store {

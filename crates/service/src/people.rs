@@ -32,11 +32,13 @@ impl PersonView {
 
 /// Something the caller should look at that did not stop the write: a possible duplicate is a result,
 /// not an error.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Warning {
     pub code: &'static str,
     pub message: String,
     pub spids: Vec<Spid>,
+    /// For a possible duplicate: the case it opened and the engine's evidence.
+    pub duplicate: Option<crate::duplicates::DuplicateHint>,
 }
 
 /// One page of a listing and the cursor of the next (none on the last page).
@@ -115,6 +117,19 @@ impl Registry {
         Ok(person)
     }
 
+    /// What an officer should look at after writing `person`: others holding the same documents, and likely
+    /// duplicates (each opens a case in the queue).
+    pub(crate) async fn person_warnings(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        person: &Person,
+    ) -> Result<Vec<Warning>, ServiceError> {
+        let mut warnings = self.document_warnings(tx, person).await?;
+        warnings.extend(self.check_duplicates(tx, actor, person).await?);
+        Ok(warnings)
+    }
+
     /// Looks for other people holding the same documents.
     pub(crate) async fn document_warnings(
         &self,
@@ -136,6 +151,7 @@ impl Registry {
                         others.len()
                     ),
                     spids: others.iter().map(|p| p.spid).collect(),
+                    duplicate: None,
                 });
             }
         }
@@ -157,6 +173,7 @@ impl Registry {
             actor,
             reason: Some("enrolment"),
         };
+        self.refresh_duplicates().await?;
         let mut tx = self.store().begin().await?;
         authorize_write(actor, commune_of(&mut tx, record.village, "village").await?)?;
         let person = self
@@ -169,7 +186,7 @@ impl Registry {
                 PersonId(self.new_id()),
             )
             .await?;
-        let warnings = self.document_warnings(&mut tx, &person).await?;
+        let warnings = self.person_warnings(&mut tx, actor, &person).await?;
         tx.commit().await?;
         Ok((PersonView::new(person), warnings))
     }
@@ -196,6 +213,7 @@ impl Registry {
         reason: &str,
     ) -> Result<(PersonView, Vec<Warning>), ServiceError> {
         let reason = required_reason(reason)?;
+        self.refresh_duplicates().await?;
         let mut tx = self.store().begin().await?;
         let current = self.resolve(&mut tx, spid).await?.person;
         authorize_write(
@@ -252,7 +270,7 @@ impl Registry {
             .await?;
         self.queue_id_check(&mut tx, &person, Some(&previous_record))
             .await?;
-        let warnings = self.document_warnings(&mut tx, &person).await?;
+        let warnings = self.person_warnings(&mut tx, actor, &person).await?;
         tx.commit().await?;
         Ok((PersonView::new(person), warnings))
     }
@@ -386,19 +404,33 @@ impl Registry {
         let mut tx = self.store().begin().await?;
         let keep = self.resolve(&mut tx, survivor).await?.person;
         let merge = self.resolve(&mut tx, duplicate).await?.person;
+        self.merge_in(&mut tx, actor, &keep, &merge, reason).await?;
+        tx.commit().await?;
+        Ok(PersonView::new(keep))
+    }
+
+    /// Merges `merge` into `keep` inside `tx`: the merged person leaves its household, is marked merged (a new
+    /// version, history kept) and its SPID becomes an alias of the survivor's.
+    pub(crate) async fn merge_in(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        keep: &Person,
+        merge: &Person,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
         if keep.id == merge.id {
             return Err(ServiceError::invalid(
                 "duplicate",
                 "names the same person as the survivor",
             ));
         }
+        check_live(keep)?;
+        check_live(merge)?;
+        authorize_write(actor, commune_of(tx, keep.record.village, "village").await?)?;
         authorize_write(
             actor,
-            commune_of(&mut tx, keep.record.village, "village").await?,
-        )?;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, merge.record.village, "village").await?,
+            commune_of(tx, merge.record.village, "village").await?,
         )?;
         let now = self.now();
         let change = Change {
@@ -437,8 +469,7 @@ impl Registry {
         tx.update_person(&merged, merge.version, "merged", &change)
             .await?;
         tx.make_spid_alias(merge.spid, keep.spid).await?;
-        tx.commit().await?;
-        Ok(PersonView::new(keep))
+        Ok(())
     }
 }
 
@@ -466,7 +497,7 @@ pub(crate) fn check_version(person: &Person, expected: u32) -> Result<(), Servic
     Ok(())
 }
 
-fn check_live(person: &Person) -> Result<(), ServiceError> {
+pub(crate) fn check_live(person: &Person) -> Result<(), ServiceError> {
     if let Some(survivor) = person.merged_into {
         return Err(ServiceError::Conflict(format!(
             "this record was merged into {survivor}; change that one"

@@ -22,6 +22,9 @@ impl Cols<'_> {
             .try_get::<Option<String>, _>(col)
             .map_err(StoreError::from_sqlx)
     }
+    pub(crate) fn float(&self, col: &str) -> Result<f64, StoreError> {
+        self.0.try_get::<f64, _>(col).map_err(StoreError::from_sqlx)
+    }
     pub(crate) fn int(&self, col: &str) -> Result<i64, StoreError> {
         self.0.try_get::<i64, _>(col).map_err(StoreError::from_sqlx)
     }

@@ -6,6 +6,7 @@
 //! PostgreSQL with its default `synchronous_commit=on`, and every use case commits before it answers.
 
 mod changes;
+mod duplicates;
 mod enrolments;
 mod error;
 mod geo;
@@ -23,6 +24,7 @@ use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
 pub use changes::{Change, ChangeRecord};
+pub use duplicates::{DuplicateCaseRow, DuplicateFilter, HeldEnrolment, HoldFilter};
 pub use enrolments::{
     ApplicationRow, ApprovalRow, EnrolmentFilter, EnrolmentRow, IdVerificationRow,
     PovertyStatusRow, ProgramSource, StatusEvent,

@@ -23,6 +23,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "enrolment",
         sql: include_str!("../migrations/0002_enrolment.sql"),
     },
+    Migration {
+        version: 3,
+        name: "duplicates",
+        sql: include_str!("../migrations/0003_duplicates.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use crate::changes::Versioned;
 use crate::{Change, ChangeRecord, StoreError, Tx, from_json, parse_ts, parse_uuid, to_json, ts};
 
-const PERSON_COLUMNS: &str =
+pub(crate) const PERSON_COLUMNS: &str =
     "id, spid, version, household_id, merged_into, data, created_at, updated_at";
 
 /// Which people to list. Place filters are codes of any level; all given filters must hold.
@@ -32,7 +32,7 @@ pub struct PersonVersion {
     pub change: ChangeRecord,
 }
 
-fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
+pub(crate) fn person_from_row(row: &AnyRow) -> Result<Person, StoreError> {
     let get = |col: &str| row.try_get::<String, _>(col).map_err(StoreError::from_sqlx);
     let household: Option<String> = row.try_get("household_id").map_err(StoreError::from_sqlx)?;
     let merged_into: Option<String> = row.try_get("merged_into").map_err(StoreError::from_sqlx)?;

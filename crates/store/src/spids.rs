@@ -174,6 +174,30 @@ impl Tx {
         Ok(())
     }
 
+    /// Undoes [`Tx::make_spid_alias`] (an unmerge): `spid` is assigned to its person again, and the SPIDs of people
+    /// that had been merged into that person resolve to it again rather than to the former survivor.
+    pub async fn restore_spid(&mut self, spid: Spid) -> Result<(), StoreError> {
+        let result = sqlx::query(
+            "UPDATE spid SET state = 'assigned', alias_of = NULL WHERE spid = $1 AND state = 'alias'",
+        )
+        .bind(spid.to_string())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        if result.rows_affected() != 1 {
+            return Err(StoreError::Conflict(format!("SPID {spid} is not an alias")));
+        }
+        sqlx::query(
+            "UPDATE spid SET alias_of = $1
+             WHERE state = 'alias' AND person_id IN (SELECT id FROM person WHERE merged_into = $1)",
+        )
+        .bind(spid.to_string())
+        .execute(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(())
+    }
+
     pub async fn spid_entry(&mut self, spid: Spid) -> Result<Option<SpidEntry>, StoreError> {
         let row = sqlx::query(
             "SELECT spid, state, person_id, alias_of, lease_id FROM spid WHERE spid = $1",

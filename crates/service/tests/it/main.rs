@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod csv;
+mod duplicates;
 mod enrolment;
 mod households;
 mod leases;

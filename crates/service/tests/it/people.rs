@@ -320,13 +320,16 @@ async fn a_merged_spid_becomes_an_alias_of_the_survivor(h: Harness) {
         .unwrap();
     assert_eq!(
         warnings.len(),
-        1,
-        "the shared family book is flagged: {warnings:?}"
+        2,
+        "the shared family book and the biographic match are flagged: {warnings:?}"
     );
     assert_eq!(warnings[0].code, "shared_document");
     let survivor = first.members[0].1.person.spid;
     let duplicate = again.person.spid;
     assert_eq!(warnings[0].spids, vec![survivor]);
+    assert_eq!(warnings[1].code, "possible_duplicate");
+    assert_eq!(warnings[1].spids, vec![survivor]);
+    assert!(warnings[1].duplicate.is_some(), "{warnings:?}");
 
     let merged = h
         .registry
