@@ -122,6 +122,17 @@ pub fn router(state: AppState) -> Router {
             get(routes::enrolment::durations),
         )
         .route("/outbox", get(routes::enrolment::outbox))
+        .route("/duplicates", get(routes::duplicates::list))
+        .route("/duplicates/{id}", get(routes::duplicates::get))
+        .route(
+            "/duplicates/{id}/decision",
+            post(routes::duplicates::decide),
+        )
+        .route(
+            "/duplicates/{id}/unmerge",
+            post(routes::duplicates::unmerge),
+        )
+        .route("/reports/duplicate-holds", get(routes::duplicates::holds))
         .route("/places", get(routes::places::provinces))
         .route("/places/{code}", get(routes::places::place))
         .route("/openapi.json", get(openapi::document));

@@ -28,6 +28,8 @@ use crate::{dto, problem, routes};
         routes::enrolment::revoke, routes::enrolment::durations, routes::enrolment::poverty_statuses,
         routes::enrolment::override_poverty, routes::enrolment::birth, routes::enrolment::move_household,
         routes::enrolment::recertify, routes::enrolment::recertifications_due, routes::enrolment::outbox,
+        routes::duplicates::list, routes::duplicates::get, routes::duplicates::decide, routes::duplicates::unmerge,
+        routes::duplicates::holds,
         crate::health,
     ),
     components(schemas(problem::Problem, problem::FieldError, dto::PersonIn, dto::PersonOut, dto::HouseholdOut)),
@@ -39,7 +41,8 @@ use crate::{dto, problem, routes};
         (name = "programs", description = "Program definitions (XLSForms) owned by their operators"),
         (name = "enrolment", description = "Eligibility, applications, approvals and delegations"),
         (name = "life events", description = "Births, moves and yearly recertification"),
-        (name = "reports", description = "Durations and counts"),
+        (name = "duplicates", description = "Suspected duplicates: the adjudication queue, decisions and unmerges"),
+        (name = "reports", description = "Durations, counts and holds"),
         (name = "operations", description = "Health and the outbox"),
     )
 )]

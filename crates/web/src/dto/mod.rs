@@ -1,6 +1,7 @@
 //! The API's JSON shapes and their conversions from and to the service's types. DTOs live here and
 //! nowhere else; field names are the domain's words.
 
+pub mod duplicates;
 pub mod enrolment;
 
 use chrono::{DateTime, Utc};
@@ -287,6 +288,9 @@ pub struct WarningOut {
     pub message: String,
     /// The other people concerned.
     pub spids: Vec<String>,
+    /// For possible_duplicate: the case it opened and the engine's reasons.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duplicate: Option<duplicates::DuplicateHintOut>,
 }
 
 impl From<&Warning> for WarningOut {
@@ -295,6 +299,7 @@ impl From<&Warning> for WarningOut {
             code: w.code,
             message: w.message.clone(),
             spids: w.spids.iter().map(|s| s.to_string()).collect(),
+            duplicate: w.duplicate.as_ref().map(duplicates::DuplicateHintOut::from),
         }
     }
 }
