@@ -143,3 +143,97 @@ async fn a_chief_sees_the_approval_queue_on_a_phone() {
         "an approve button for the line: {dom}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() {
+    let h = harness(Backend::Sqlite).await;
+    let server = start(&h).await;
+    assert_eq!(
+        server
+            .post("/api/v1/households")
+            .json(&household_of_three())
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let again: serde_json::Value = server
+        .post("/api/v1/households")
+        .json(&serde_json::json!({
+            "village": "12010101",
+            "members": [{ "relationship": "head",
+                "person": crate::support::person("សុខ", "ស្រីមុំ", "SOK", "SREIMOM", "female", "1959") }]
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let case = again["warnings"][0]["duplicate"]["case_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let id = again["household"]["id"].as_str().unwrap();
+    let copy = again["household"]["members"][0]["person"]["spid"]
+        .as_str()
+        .unwrap();
+    let council = server
+        .client
+        .post(format!(
+            "{}/api/v1/households/{id}/poverty-status",
+            server.base
+        ))
+        .header("dspp-actor", "council.vanna")
+        .header("dspp-role", "national_administrator")
+        .header("dspp-scope", "national")
+        .header("dspp-purpose", "administration")
+        .json(&serde_json::json!({"status": "idpoor1", "reason": "equity card"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(council.status(), 200);
+    let application: serde_json::Value = server
+        .post("/api/v1/applications")
+        .json(&serde_json::json!({"household_id": id,
+            "programs": [{"program": "elderly", "subject": copy}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let line = application["enrolments"][0]["id"].as_str().unwrap();
+
+    let dom = chromium_dom(
+        &format!(
+            "{}/approvals?actor=chief.sophal&scope=commune:120101",
+            server.base
+        ),
+        Some((390, 844)),
+    )
+    .await;
+    assert!(dom.contains("data-loaded=\"true\""), "loaded: {dom}");
+    assert!(
+        dom.contains("data-fits=\"true\""),
+        "no sideways scrolling on a phone: {dom}"
+    );
+    assert!(
+        dom.contains(&format!("data-case=\"{case}\"")),
+        "the case: {dom}"
+    );
+    assert!(
+        dom.contains("SOK SREYMOM") && dom.contains("SOK SREIMOM"),
+        "both records side by side: {dom}"
+    );
+    assert!(
+        dom.contains(&format!("data-keep=\"{copy}\"")),
+        "a button to keep either SPID: {dom}"
+    );
+    assert!(
+        dom.contains(&format!("data-held=\"{line}\""))
+            && !dom.contains(&format!("data-enrolment=\"{line}\"")),
+        "the held line has no approve button: {dom}"
+    );
+}
