@@ -347,11 +347,13 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("while importing {}", file.display()))?;
             println!(
-                "imported {} people in {} households from {} rows ({} rows refused) in {:.1} s: {:.0} rows/s",
+                "imported {} people in {} households from {} rows ({} rows refused, {} possible duplicates \
+                 queued for review) in {:.1} s: {:.0} rows/s",
                 summary.people,
                 summary.households,
                 summary.rows,
                 summary.rejected_rows,
+                summary.possible_duplicates,
                 summary.elapsed.as_secs_f64(),
                 summary.rows_per_second()
             );

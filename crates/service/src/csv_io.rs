@@ -61,6 +61,8 @@ pub struct ImportSummary {
     pub people: u64,
     pub households: u64,
     pub rejected_rows: u64,
+    /// Duplicate cases opened by the imported people (against the registry and the rest of the file).
+    pub possible_duplicates: u64,
     pub elapsed: Duration,
 }
 
@@ -312,11 +314,13 @@ impl Registry {
         let mut tx = self.store().begin().await?;
         let mut written = (0u64, 0u64);
         let mut failed = false;
+        let mut imported: Vec<Person> = Vec::new();
         for group in &good {
             match self.write_group(&mut tx, &change, group).await {
                 Ok((people, households)) => {
-                    written.0 += people;
+                    written.0 += people.len() as u64;
                     written.1 += households;
+                    imported.extend(people);
                 }
                 Err(ServiceError::Unavailable(e)) => return Err(ServiceError::Unavailable(e)),
                 Err(_) => {
@@ -329,16 +333,18 @@ impl Registry {
             tx.commit().await?;
             summary.people += written.0;
             summary.households += written.1;
-            return Ok(());
+            return self.check_imported(actor, &imported, summary).await;
         }
         drop(tx);
+        imported.clear();
         for mut group in good {
             let mut tx = self.store().begin().await?;
             match self.write_group(&mut tx, &change, &group).await {
                 Ok((people, households)) => {
                     tx.commit().await?;
-                    summary.people += people;
+                    summary.people += people.len() as u64;
                     summary.households += households;
+                    imported.extend(people);
                 }
                 Err(ServiceError::Unavailable(e)) => return Err(ServiceError::Unavailable(e)),
                 Err(e) => {
@@ -356,6 +362,31 @@ impl Registry {
                 }
             }
         }
+        self.check_imported(actor, &imported, summary).await
+    }
+
+    /// Checks a committed batch of imported people for duplicates: against the registry as it now stands, which
+    /// includes the file's earlier batches and this one, so every pair within the file is looked at once.
+    async fn check_imported(
+        &self,
+        actor: &Actor,
+        people: &[Person],
+        summary: &mut ImportSummary,
+    ) -> Result<(), ServiceError> {
+        if people.is_empty() {
+            return Ok(());
+        }
+        self.refresh_duplicates().await?;
+        let mut tx = self.store().begin().await?;
+        for person in people {
+            summary.possible_duplicates += self
+                .check_duplicates(&mut tx, actor, person)
+                .await?
+                .iter()
+                .filter(|warning| warning.duplicate.as_ref().is_some_and(|hint| hint.new_case))
+                .count() as u64;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
@@ -364,7 +395,7 @@ impl Registry {
         tx: &mut Tx,
         change: &Change<'_>,
         group: &Group,
-    ) -> Result<(u64, u64), ServiceError> {
+    ) -> Result<(Vec<Person>, u64), ServiceError> {
         let household_id = (!group.reference.is_empty()).then(|| HouseholdId(self.new_id()));
         let mut people = Vec::new();
         for planned in &group.people {
@@ -416,7 +447,8 @@ impl Registry {
         for person in &people {
             tx.insert_person(person, change).await?;
         }
-        Ok((people.len() as u64, u64::from(household_id.is_some())))
+        let households = u64::from(household_id.is_some());
+        Ok((people, households))
     }
 
     /// Writes every live person in `place` (or the actor's whole scope) as CSV, household by household.

@@ -236,6 +236,8 @@ impl Evidence {
 #[derive(Debug, Clone, PartialEq)]
 pub struct DuplicateHint {
     pub case_id: String,
+    /// Whether this check opened the case (false: it was already open).
+    pub new_case: bool,
     pub match_probability: f64,
     /// `same_person` or `needs_review`: the engine's proposal; a reviewer decides.
     pub proposal: &'static str,
@@ -365,12 +367,12 @@ impl Registry {
                 Outcome::SamePerson => "same_person",
                 _ => "needs_review",
             };
-            let case = match tx
+            let (case, new_case) = match tx
                 .duplicate_case_for_pair(&own, &candidate.record_id)
                 .await?
             {
                 Some(case) if case.status != CaseStatus::Open.as_str() => continue,
-                Some(case) => case,
+                Some(case) => (case, false),
                 None => {
                     let now = self.now();
                     let (a, b) = if own < candidate.record_id {
@@ -410,8 +412,8 @@ impl Registry {
                         unmerge_reason: None,
                         updated_at: now,
                     };
-                    tx.insert_duplicate_case(&row).await?;
-                    row
+                    let new_case = tx.insert_duplicate_case(&row).await?;
+                    (row, new_case)
                 }
             };
             warnings.push(Warning {
@@ -429,6 +431,7 @@ impl Registry {
                 spids: vec![other.spid],
                 duplicate: Some(DuplicateHint {
                     case_id: case.id.clone(),
+                    new_case,
                     match_probability: candidate.match_probability,
                     proposal,
                     evidence,

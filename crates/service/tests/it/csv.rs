@@ -142,7 +142,69 @@ async fn import_reports_bad_rows_and_keeps_the_rest(h: Harness) {
     let _ = household_of_three();
 }
 
-on_both_stores!(import_reports_bad_rows_and_keeps_the_rest);
+/// A legacy program database names the same woman twice (two spellings, the second with her ID card), and
+/// a man the registry already holds: each likely pair becomes one case in the queue.
+const LEGACY: &str = "\
+household_ref,relationship,family_km,given_km,family_latin,given_latin,sex,birth_date,birth_village,phone,village,address_detail,documents
+L1,head,ជា,សុភា,CHEA,SOPHEA,F,1980-03-12,,,12010101,,
+L1,child,ជា,រតនា,CHEA,RATANA,F,2004-11-02,,,12010101,,
+L2,head,ជា,សុភា,CHIA,SOPHEA,F,1980-03-12,,,12010101,,khmer_id_card:120304056
+L3,head,សុខ,ស្រីមុំ,SOK,SREYMOM,F,1959,,,12010101,,
+L4,head,ប៉ែន,បុប្ផា,PEN,BOPHA,F,1971-08-30,,,12010102,,
+";
+
+async fn an_imported_legacy_database_is_checked_for_duplicates(h: Harness) {
+    h.registry
+        .register_household(&officer(), &household_of_three())
+        .await
+        .unwrap();
+    let summary = h
+        .registry
+        .import_csv(&officer(), LEGACY.as_bytes(), &mut |p| {
+            panic!("no bad rows: {p:?}")
+        })
+        .await
+        .unwrap();
+    assert_eq!(summary.people, 5);
+    assert_eq!(summary.possible_duplicates, 2, "{summary:?}");
+    let cases = h
+        .registry
+        .duplicate_cases(
+            &officer(),
+            &dspp_service::CaseFilter {
+                limit: 50,
+                ..dspp_service::CaseFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    let name = |view: &dspp_service::PersonView| {
+        let name = &view.person.record.name;
+        format!("{} {}", name.family_latin, name.given_latin)
+    };
+    let mut pairs: Vec<[String; 2]> = cases
+        .iter()
+        .map(|case| {
+            let mut pair = [name(&case.a), name(&case.b)];
+            pair.sort();
+            pair
+        })
+        .collect();
+    pairs.sort();
+    assert_eq!(
+        pairs,
+        [
+            ["CHEA SOPHEA".to_string(), "CHIA SOPHEA".to_string()],
+            ["SOK SREYMOM".to_string(), "SOK SREYMOM".to_string()],
+        ],
+        "the two spellings of one woman, and the grandmother the registry already had"
+    );
+}
+
+on_both_stores!(
+    import_reports_bad_rows_and_keeps_the_rest,
+    an_imported_legacy_database_is_checked_for_duplicates
+);
 
 mod every_row_is_accounted_for {
     //! Whatever the input, the importer never stops early and never loses a row: each row is imported

@@ -164,7 +164,12 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
     );
     assert!(matches!(
         registry
-            .decide_duplicate(&elsewhere, &case.id, &CaseDecision::DifferentPeople, "not her")
+            .decide_duplicate(
+                &elsewhere,
+                &case.id,
+                &CaseDecision::DifferentPeople,
+                "not her"
+            )
             .await,
         Err(ServiceError::NotFound(_))
     ));
@@ -296,10 +301,7 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
         .unwrap();
     assert_eq!(merged.status, CaseStatus::SamePerson);
     assert_eq!(merged.survivor, Some(daughter));
-    let through_alias = registry
-        .person(&officer(), second_daughter)
-        .await
-        .unwrap();
+    let through_alias = registry.person(&officer(), second_daughter).await.unwrap();
     assert_eq!(through_alias.person.spid, daughter);
     assert_eq!(through_alias.resolved_from, Some(second_daughter));
     let neighbours = registry
@@ -320,10 +322,7 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
         .unwrap();
     assert_eq!(undone.status, CaseStatus::DifferentPeople);
     assert_eq!(undone.unmerged_by.as_deref(), Some("chief.sophal"));
-    let restored = registry
-        .person(&officer(), second_daughter)
-        .await
-        .unwrap();
+    let restored = registry.person(&officer(), second_daughter).await.unwrap();
     assert_eq!(restored.person.spid, second_daughter);
     assert!(restored.resolved_from.is_none());
     assert_eq!(restored.person.household, Some(third.household.id));
