@@ -292,8 +292,12 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     .await
                     .context("while loading the demo population")?;
                 eprintln!(
-                    "enrolled {} people in {} households; {} applications wait for the commune chiefs at /approvals",
-                    summary.people, summary.households, summary.applications
+                    "enrolled {} people in {} households; {} applications and {} possible duplicates wait for the \
+                     commune chiefs at /approvals",
+                    summary.people,
+                    summary.households,
+                    summary.applications,
+                    summary.duplicate_cases
                 );
             } else {
                 eprintln!(

@@ -81,6 +81,25 @@ pub struct DemoSummary {
     pub people: u64,
     /// Applications left waiting for the commune chief's approval.
     pub applications: u64,
+    /// Duplicate cases opened by the enrolments (some people are enrolled twice on purpose, as happens when a
+    /// family moves and enrols again): work for the duplicates queue.
+    pub duplicate_cases: u64,
+}
+
+/// A second spelling of a romanized given name, as another officer might write it.
+fn respell(given: &str) -> String {
+    for (from, to) in [
+        ("EY", "EI"),
+        ("EA", "IA"),
+        ("OU", "OV"),
+        ("TH", "T"),
+        ("Y", "I"),
+    ] {
+        if given.contains(from) {
+            return given.replacen(from, to, 1);
+        }
+    }
+    format!("{given}H")
 }
 
 fn pick<'a>(rng: &mut StdRng, list: &'a [(&'a str, &'a str)]) -> (&'a str, &'a str) {
@@ -93,17 +112,22 @@ fn person(
     female: bool,
     birth_year: i32,
     year_only: bool,
-    today_year: i32,
+    today: chrono::NaiveDate,
 ) -> PersonInput {
+    let today_year = today.year();
     let given = pick(rng, if female { GIVEN_FEMALE } else { GIVEN_MALE });
     let birth_date = if year_only {
         format!("{birth_year:04}")
     } else {
-        format!(
-            "{birth_year:04}-{:02}-{:02}",
-            rng.gen_range(1..=12),
-            rng.gen_range(1..=28)
-        )
+        // Someone born this year was born by today.
+        let (last_month, last_day) = if birth_year >= today_year {
+            (today.month(), today.day().min(28))
+        } else {
+            (12, 28)
+        };
+        let month = rng.gen_range(1..=last_month);
+        let day = rng.gen_range(1..=if month == last_month { last_day } else { 28 });
+        format!("{birth_year:04}-{month:02}-{day:02}")
     };
     let mut documents = Vec::new();
     let age = today_year - birth_year;
@@ -203,9 +227,38 @@ impl Registry {
         seed: u64,
     ) -> Result<DemoSummary, ServiceError> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let today_year = self.today().year();
+        let today = self.today();
+        let today_year = today.year();
         let mut summary = DemoSummary::default();
+        let mut earlier_heads: Vec<(String, PersonInput)> = Vec::new();
         for i in 0..n_households {
+            // Every twentieth household is someone enrolled before, enrolling again in a household of their own
+            // in the same village, spelt differently: the registry must notice.
+            if i % 20 == 19
+                && let Some((village, head)) = earlier_heads.choose(&mut rng).cloned()
+            {
+                let again = NewHousehold {
+                    village,
+                    address_detail: None,
+                    members: vec![MemberInput {
+                        person: PersonInput {
+                            given_latin: respell(&head.given_latin),
+                            phone: None,
+                            documents: Vec::new(),
+                            ..head
+                        },
+                        relationship: "head".into(),
+                        offline: None,
+                    }],
+                };
+                let (view, warnings) = self
+                    .register_household(&Actor::system(Purpose::Enrolment), &again)
+                    .await?;
+                summary.households += 1;
+                summary.people += view.members.len() as u64;
+                summary.duplicate_cases += opened(&warnings);
+                continue;
+            }
             let commune = DEMO_COMMUNES[i as usize % DEMO_COMMUNES.len()];
             let (_, villages) = self
                 .places(&Actor::system(Purpose::Administration), Some(commune))
@@ -225,7 +278,7 @@ impl Registry {
                         head_female,
                         today_year - head_age,
                         year_only,
-                        today_year,
+                        today,
                     )
                 },
                 relationship: "head".into(),
@@ -243,7 +296,7 @@ impl Registry {
                             !head_female,
                             today_year - spouse_age,
                             year_only,
-                            today_year,
+                            today,
                         )
                     },
                     relationship: "spouse".into(),
@@ -266,7 +319,7 @@ impl Registry {
                             female,
                             today_year - child_age,
                             false,
-                            today_year,
+                            today,
                         )
                     },
                     relationship: "child".into(),
@@ -285,7 +338,7 @@ impl Registry {
                             female,
                             today_year - elder_age,
                             year_only,
-                            today_year,
+                            today,
                         )
                     },
                     relationship: "parent".into(),
@@ -298,7 +351,12 @@ impl Registry {
                 members,
             };
             let actor = Actor::system(Purpose::Enrolment);
-            let (view, _) = self.register_household(&actor, &household).await?;
+            earlier_heads.push((
+                household.village.clone(),
+                household.members[0].person.clone(),
+            ));
+            let (view, warnings) = self.register_household(&actor, &household).await?;
+            summary.duplicate_cases += opened(&warnings);
             summary.households += 1;
             summary.people += view.members.len() as u64;
             // Every third household holds an IDPoor 1 card, and its officer has applied for the
@@ -309,4 +367,11 @@ impl Registry {
         }
         Ok(summary)
     }
+}
+
+fn opened(warnings: &[crate::Warning]) -> u64 {
+    warnings
+        .iter()
+        .filter(|warning| warning.duplicate.as_ref().is_some_and(|hint| hint.new_case))
+        .count() as u64
 }

@@ -409,6 +409,20 @@ async fn the_demo_population_looks_like_a_commune(h: Harness) {
         year_only > 0,
         "some elderly people know only their birth year"
     );
+    // Households 20 and 40 re-enrol an earlier head with another spelling: both are in the queue.
+    assert!(summary.duplicate_cases >= 2, "{summary:?}");
+    let queue = h
+        .registry
+        .duplicate_cases(
+            &national,
+            &dspp_service::CaseFilter {
+                limit: 500,
+                ..dspp_service::CaseFilter::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(queue.len() as u64, summary.duplicate_cases);
 }
 
 on_both_stores!(the_demo_population_looks_like_a_commune);
