@@ -737,6 +737,16 @@ async fn serve(
         .await
         .with_context(|| format!("while binding {listen}"))?;
     let address = listener.local_addr()?;
+    // The duplicate check needs everyone in memory: load them before the first enrolment rather than during it.
+    let started = std::time::Instant::now();
+    let indexed = registry
+        .duplicate_index_size()
+        .await
+        .context("while loading the duplicate index")?;
+    eprintln!(
+        "duplicate index: {indexed} people in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
     let worker = tokio::spawn(outbox_worker(
