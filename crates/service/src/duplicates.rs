@@ -12,8 +12,13 @@ use std::collections::HashMap;
 use std::sync::RwLock;
 
 use chrono::{DateTime, Duration, Utc};
-use dspp_domain::{Actor, DocumentKind, Member, Person, PersonId, Role, Scope, Spid};
-use dspp_store::{Change, DuplicateCaseRow, DuplicateFilter, HeldEnrolment, HoldFilter, Store, Tx};
+use dspp_domain::{
+    Actor, DocumentKind, EnrolmentStatus, Member, Person, PersonId, Role, Scope, Spid,
+};
+use dspp_store::{
+    Change, DuplicateCaseRow, DuplicateFilter, EnrolmentFilter, HeldEnrolment, HoldFilter, Store,
+    Tx,
+};
 use linkage::{Index, LinkOptions, MatchCandidate, Model, Outcome};
 
 use crate::outbox::parse_uuid;
@@ -191,6 +196,13 @@ pub struct EvidenceLine {
     pub field: String,
     pub level: String,
     pub weight: f64,
+}
+
+/// An enrolment a merge ended, with the status it had.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct EndedEnrolment {
+    id: String,
+    status: String,
 }
 
 /// What an engine saw in a pair.
@@ -407,6 +419,7 @@ impl Registry {
                         decision_reason: None,
                         survivor: None,
                         merged: None,
+                        ended_enrolments: None,
                         unmerged_at: None,
                         unmerged_by: None,
                         unmerge_reason: None,
@@ -658,7 +671,17 @@ impl Registry {
                     ));
                 };
                 let why = format!("duplicate case {id}: {reason}");
-                self.merge_in(&mut tx, actor, keep, merge, &why).await?;
+                let ended = self.merge_in(&mut tx, actor, keep, merge, &why).await?;
+                let ended: Vec<EndedEnrolment> = ended
+                    .into_iter()
+                    .map(|(id, status)| EndedEnrolment {
+                        id,
+                        status: status.as_str().to_string(),
+                    })
+                    .collect();
+                row.ended_enrolments = Some(serde_json::to_string(&ended).map_err(|e| {
+                    ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string()))
+                })?);
                 row.status = CaseStatus::SamePerson.as_str().into();
                 row.survivor = Some(keep.id.to_string());
                 row.merged = Some(merge.id.to_string());
@@ -788,6 +811,8 @@ impl Registry {
         tx.update_person(&restored, merged.version, "unmerged", &change)
             .await?;
         tx.restore_spid(merged.spid).await?;
+        self.reinstate_enrolments(&mut tx, actor, &row, &why)
+            .await?;
         row.status = CaseStatus::DifferentPeople.as_str().into();
         row.unmerged_at = Some(now);
         row.unmerged_by = Some(actor.subject.clone());
@@ -797,6 +822,62 @@ impl Registry {
         let view = self.case_view(&mut tx, row).await?;
         tx.commit().await?;
         Ok(view)
+    }
+
+    /// Puts back the enrolments a merge ended, unless the person enrolled in the same program again since.
+    async fn reinstate_enrolments(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        case: &DuplicateCaseRow,
+        why: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(json) = case.ended_enrolments.as_deref() else {
+            return Ok(());
+        };
+        let ended: Vec<EndedEnrolment> = serde_json::from_str(json)
+            .map_err(|e| ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string())))?;
+        let now = self.now();
+        for entry in ended {
+            let Some(mut line) = tx.enrolment(&entry.id).await? else {
+                continue;
+            };
+            let Ok(status) = EnrolmentStatus::parse(&entry.status) else {
+                continue;
+            };
+            let again = tx
+                .enrolments(
+                    &EnrolmentFilter {
+                        person_id: line.person_id.clone(),
+                        program: Some(line.program_code.clone()),
+                        ..EnrolmentFilter::default()
+                    },
+                    100,
+                )
+                .await?
+                .iter()
+                .any(|other| other.status.is_active());
+            if line.status != EnrolmentStatus::Ended || again {
+                continue;
+            }
+            line.status = status;
+            line.ended_at = None;
+            line.end_reason = None;
+            line.updated_at = now;
+            tx.update_enrolment(&line).await?;
+            self.status_event(
+                tx,
+                &line.application_id,
+                Some(&line.id),
+                Some("ended"),
+                status.as_str(),
+                actor,
+                None,
+                Some(why),
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     /// Enrolments held by open duplicate cases, counted per commune and program, in a place inside the actor's

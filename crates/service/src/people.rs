@@ -1,11 +1,12 @@
 //! Use cases on people: enrol, read, correct, record a death, list, see history, merge duplicates.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use dspp_domain::EnrolmentStatus;
 use dspp_domain::assurance::Assessment;
 use dspp_domain::{
     Actor, AssuranceCategory, Death, HouseholdId, Person, PersonId, PersonRecord, Spid,
 };
-use dspp_store::{Change, PeopleFilter, PersonVersion, SpidState, Tx};
+use dspp_store::{Change, EnrolmentFilter, PeopleFilter, PersonVersion, SpidState, Tx};
 
 use crate::leases::OfflineIssue;
 use crate::{PersonInput, Registry, ServiceError, authorize_read, authorize_write, commune_of};
@@ -410,7 +411,8 @@ impl Registry {
     }
 
     /// Merges `merge` into `keep` inside `tx`: the merged person leaves its household, is marked merged (a new
-    /// version, history kept) and its SPID becomes an alias of the survivor's.
+    /// version, history kept) and its SPID becomes an alias of the survivor's. One person, one benefit: the merged
+    /// record's active enrolments in programs the survivor already holds end; returned with the status each had.
     pub(crate) async fn merge_in(
         &self,
         tx: &mut Tx,
@@ -418,7 +420,7 @@ impl Registry {
         keep: &Person,
         merge: &Person,
         reason: &str,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<Vec<(String, EnrolmentStatus)>, ServiceError> {
         if keep.id == merge.id {
             return Err(ServiceError::invalid(
                 "duplicate",
@@ -469,7 +471,46 @@ impl Registry {
         tx.update_person(&merged, merge.version, "merged", &change)
             .await?;
         tx.make_spid_alias(merge.spid, keep.spid).await?;
-        Ok(())
+        let active_of = |person: &Person| EnrolmentFilter {
+            person_id: Some(person.id.to_string()),
+            ..EnrolmentFilter::default()
+        };
+        let held: std::collections::HashSet<String> = tx
+            .enrolments(&active_of(keep), 1000)
+            .await?
+            .into_iter()
+            .filter(|line| line.status.is_active())
+            .map(|line| line.program_code)
+            .collect();
+        let mut ended = Vec::new();
+        for mut line in tx.enrolments(&active_of(merge), 1000).await? {
+            if !line.status.is_active() || !held.contains(&line.program_code) {
+                continue;
+            }
+            let before = line.status;
+            let why = format!(
+                "the same person as {}, who is enrolled in {} already",
+                keep.spid, line.program_code
+            );
+            line.status = EnrolmentStatus::Ended;
+            line.ended_at = Some(now);
+            line.end_reason = Some(why.clone());
+            line.updated_at = now;
+            tx.update_enrolment(&line).await?;
+            self.status_event(
+                tx,
+                &line.application_id,
+                Some(&line.id),
+                Some(before.as_str()),
+                "ended",
+                actor,
+                None,
+                Some(&why),
+            )
+            .await?;
+            ended.push((line.id, before));
+        }
+        Ok(ended)
     }
 }
 

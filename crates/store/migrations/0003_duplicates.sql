@@ -28,6 +28,9 @@ CREATE TABLE duplicate_case (
     -- For same_person: the person kept and the person merged into it.
     survivor TEXT,
     merged TEXT,
+    -- JSON [{"id", "status"}]: the merged person's enrolments ended at the merge because the survivor already
+    -- held the same program (one person, one benefit), with the status each had; an unmerge reinstates them.
+    ended_enrolments TEXT,
     unmerged_at TEXT,
     unmerged_by TEXT,
     unmerge_reason TEXT,

@@ -34,6 +34,8 @@ pub struct DuplicateCaseRow {
     pub decision_reason: Option<String>,
     pub survivor: Option<String>,
     pub merged: Option<String>,
+    /// JSON, the enrolments a merge ended (see the migration).
+    pub ended_enrolments: Option<String>,
     pub unmerged_at: Option<DateTime<Utc>>,
     pub unmerged_by: Option<String>,
     pub unmerge_reason: Option<String>,
@@ -42,7 +44,7 @@ pub struct DuplicateCaseRow {
 
 const CASE_COLUMNS: &str = "c.id, c.person_a, c.person_b, c.source, c.match_probability, c.proposal, c.evidence, \
      c.commune_a, c.commune_b, c.status, c.opened_at, c.opened_by, c.deadline, c.decided_at, c.decided_by, \
-     c.decided_role, c.on_behalf_of, c.decision_reason, c.survivor, c.merged, c.unmerged_at, c.unmerged_by, \
+     c.decided_role, c.on_behalf_of, c.decision_reason, c.survivor, c.merged, c.ended_enrolments, c.unmerged_at, c.unmerged_by, \
      c.unmerge_reason, c.updated_at";
 
 fn case_from_row(row: &AnyRow) -> Result<DuplicateCaseRow, StoreError> {
@@ -68,6 +70,7 @@ fn case_from_row(row: &AnyRow) -> Result<DuplicateCaseRow, StoreError> {
         decision_reason: c.opt_text("decision_reason")?,
         survivor: c.opt_text("survivor")?,
         merged: c.opt_text("merged")?,
+        ended_enrolments: c.opt_text("ended_enrolments")?,
         unmerged_at: c.opt_time("unmerged_at")?,
         unmerged_by: c.opt_text("unmerged_by")?,
         unmerge_reason: c.opt_text("unmerge_reason")?,
@@ -195,8 +198,8 @@ impl Tx {
         sqlx::query(
             "UPDATE duplicate_case SET status = $1, decided_at = $2, decided_by = $3, decided_role = $4,
                  on_behalf_of = $5, decision_reason = $6, survivor = $7, merged = $8, unmerged_at = $9,
-                 unmerged_by = $10, unmerge_reason = $11, updated_at = $12
-             WHERE id = $13",
+                 unmerged_by = $10, unmerge_reason = $11, updated_at = $12, ended_enrolments = $13
+             WHERE id = $14",
         )
         .bind(&row.status)
         .bind(row.decided_at.map(ts))
@@ -210,6 +213,7 @@ impl Tx {
         .bind(&row.unmerged_by)
         .bind(&row.unmerge_reason)
         .bind(ts(row.updated_at))
+        .bind(&row.ended_enrolments)
         .bind(&row.id)
         .execute(&mut *self.inner)
         .await

@@ -4,10 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use dspp_domain::Role;
+use dspp_domain::{EnrolmentStatus, Role};
 use dspp_service::{
-    CaseDecision, CaseFilter, CaseStatus, Decision, NewApplication, NewHousehold, PersonInput,
-    ProgramChoice, ServiceError, SubjectAnswers, SubjectRef,
+    Answer, CaseDecision, CaseFilter, CaseStatus, Decision, NewApplication, NewHousehold,
+    PersonInput, ProgramChoice, ServiceError, SubjectAnswers, SubjectRef,
 };
 use dspp_testkit::on_both_stores;
 
@@ -25,7 +25,7 @@ fn open() -> CaseFilter {
 
 async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harness) {
     let registry = &h.registry;
-    let (_, grandmother_spid, daughter, _) = the_family(&h).await;
+    let (first_household, grandmother_spid, daughter, _) = the_family(&h).await;
 
     // The grandmother is enrolled again in a household of her own, romanized differently, without her family book.
     let again = NewHousehold {
@@ -289,6 +289,50 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
         .unwrap_or_else(|| panic!("{warnings:?}"));
     assert_eq!(hint.proposal, "same_person", "{hint:?}");
 
+    // Both records applied for the pregnant women's program (the second one is held, so still pending).
+    let pregnant = |spid| SubjectAnswers {
+        subject: SubjectRef::Person(spid),
+        answers: [
+            ("disability_card", Answer::Bool(false)),
+            ("pregnant", Answer::Bool(true)),
+            ("pregnancy_months", Answer::Number(5.0)),
+            (
+                "health_centre",
+                Answer::Text("Boeung Keng Kang health centre".into()),
+            ),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect(),
+    };
+    let apply = |household, spid| NewApplication {
+        household,
+        opened_at: None,
+        answers: vec![pregnant(spid)],
+        programs: vec![ProgramChoice {
+            program: "pregnant_women".into(),
+            subject: SubjectRef::Person(spid),
+        }],
+    };
+    registry
+        .submit_application(&officer(), &apply(first_household, daughter))
+        .await
+        .unwrap();
+    registry
+        .override_poverty_status(
+            &council(),
+            third.household.id,
+            "idpoor2",
+            "holds IDPoor equity card 12-0101-000777",
+        )
+        .await
+        .unwrap();
+    let second_application = registry
+        .submit_application(&officer(), &apply(third.household.id, second_daughter))
+        .await
+        .unwrap();
+    let second_line = second_application.enrolments[0].row.id.clone();
+
     // Same person: the registry's first record survives, the second SPID becomes its alias, history kept.
     let merged = registry
         .decide_duplicate(
@@ -309,6 +353,20 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
         .await
         .unwrap();
     assert_eq!(neighbours.members.len(), 1);
+    // One person, one benefit: the merged record's enrolment in a program the survivor holds has ended.
+    let ended = registry
+        .application(&officer(), &second_application.application.id)
+        .await
+        .unwrap();
+    assert_eq!(ended.enrolments[0].row.status, EnrolmentStatus::Ended);
+    assert!(
+        ended.enrolments[0]
+            .row
+            .end_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(&daughter.to_string())
+    );
 
     // It was a mistake: unmerge. The second record is live under its own SPID, back in the neighbour's household,
     // and the pair is remembered as two people.
@@ -331,6 +389,13 @@ async fn a_likely_duplicate_holds_both_people_until_a_reviewer_decides(h: Harnes
         .await
         .unwrap();
     assert_eq!(neighbours.members.len(), 2);
+    // The enrolment the merge ended is back, as it was.
+    let back = registry
+        .application(&officer(), &second_application.application.id)
+        .await
+        .unwrap();
+    assert_eq!(back.enrolments[0].row.id, second_line);
+    assert_eq!(back.enrolments[0].row.status, EnrolmentStatus::Pending);
     let history = registry
         .person_history(&officer(), second_daughter)
         .await
