@@ -81,6 +81,11 @@ impl Index {
         }
     }
 
+    /// Scores with `model` from now on (for example one [`Model::recalibrated`] on the indexed population).
+    pub fn set_model(&mut self, model: Model) {
+        self.model = model;
+    }
+
     /// Live records (a replaced record counts once, a removed one not at all).
     pub fn len(&self) -> usize {
         self.positions.len()

@@ -10,6 +10,7 @@ use rayon::prelude::*;
 
 use crate::Error;
 use crate::compare::{FIELDS, LEVELS, N_FIELDS, NULL, Prepared, TermFrequencies, Vector, compare};
+use crate::record::Record;
 
 /// Probabilities per field and level. `m[f][l]`: P(level | same person); `u[f][l]`: P(level | different people,
 /// among candidate pairs); `u_random[f][l]`: P(level | two random records), the base of term-frequency adjustment.
@@ -24,6 +25,9 @@ pub struct Model {
 }
 
 const FLOOR: f64 = 1e-6;
+
+/// How many random pairs a model's own u counts for when [`Model::recalibrated`] blends it with a sample's.
+pub const PRIOR_PAIRS: f64 = 1_000.0;
 
 const MODEL_FORMAT: &str = "dspp-linkage-model/1";
 
@@ -248,6 +252,63 @@ impl Model {
     /// Cambodian population; what the registry scores with until it retrains on its own people.
     pub fn shipped() -> Result<Model, Error> {
         Model::from_json(include_str!("../models/cambodia.json"))
+    }
+
+    /// This model re-based on the population it will score: u comes from random pairs of `sample` (records drawn from
+    /// that population), blended with this model's u as if it had been seen on [`PRIOR_PAIRS`] pairs so that a small
+    /// sample moves it little; the prior becomes `expected_matches / population` (a new record is expected to be
+    /// the same person as `expected_matches` of the `population` records). m is kept.
+    ///
+    /// Why: a model trained on one population overstates agreements that are common in another — in one commune's
+    /// registry everyone agrees on the commune — and its prior is per pair of the training set, not of a registry of
+    /// 18 million.
+    pub fn recalibrated(
+        &self,
+        sample: &[Record],
+        pairs: usize,
+        seed: u64,
+        population: usize,
+        expected_matches: f64,
+    ) -> Model {
+        let mut counts = level_counts();
+        if sample.len() >= 2 {
+            let prepared: Vec<Prepared> = sample.iter().map(Prepared::new).collect();
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            for _ in 0..pairs {
+                let a = rng.random_range(0..prepared.len());
+                let b = rng.random_range(0..prepared.len());
+                if a == b {
+                    continue;
+                }
+                let (vector, _) = compare(&prepared[a], &prepared[b]);
+                for (field, &level) in vector.iter().enumerate() {
+                    if level != NULL {
+                        counts[field][usize::from(level)] += 1.0;
+                    }
+                }
+            }
+        }
+        let u: Vec<Vec<f64>> = counts
+            .iter()
+            .zip(&self.u_random)
+            .map(|(seen, before)| {
+                let total: f64 = seen.iter().sum();
+                seen.iter()
+                    .zip(before)
+                    .map(|(count, u)| {
+                        ((count + PRIOR_PAIRS * u) / (total + PRIOR_PAIRS)).max(FLOOR)
+                    })
+                    .collect()
+            })
+            .collect();
+        let lambda = (expected_matches / population.max(1) as f64).clamp(1e-12, 0.5);
+        Model {
+            m: self.m.clone(),
+            u: u.clone(),
+            u_random: u,
+            lambda,
+            em_iterations_run: self.em_iterations_run,
+        }
     }
 
     /// The prior: the probability that two records of the population it was trained on are the same person.
@@ -496,5 +557,41 @@ mod tests {
         // Fails when the fields or levels change without retraining (see examples/train_model.rs).
         let model = Model::shipped().unwrap();
         assert!(model.prior() > 0.0 && model.prior() < 1e-2, "{model}");
+    }
+
+    #[test]
+    fn recalibration_learns_what_is_common_in_the_population_and_sets_the_prior_for_its_size() {
+        let shipped = Model::shipped().unwrap();
+        // A one-commune registry: everyone lives in the same village.
+        let families = ["SOK", "CHEA", "KEO", "LIM", "HENG"];
+        let givens = ["DARA", "SOPHEA", "MALY", "VANNA", "BORA", "THIDA"];
+        let sample: Vec<Record> = (0..300)
+            .map(|i| Record {
+                record_id: format!("r{i}"),
+                name_latin: format!("{} {}", families[i % 5], givens[(i / 5) % 6]),
+                birth_date: crate::BirthDate::parse(&format!("{}", 1940 + i % 50)).ok(),
+                village_code: crate::VillageCode::parse("12010101").ok(),
+                ..Record::default()
+            })
+            .collect();
+        let village = FIELDS.iter().position(|f| *f == "village").unwrap();
+        let same_village = LEVELS[village].len() - 1;
+        let model = shipped.recalibrated(&sample, 20_000, 7, 1_000, 0.05);
+        assert!(
+            shipped.u[village][same_village] < 1e-3,
+            "nationally, two people rarely share a village"
+        );
+        assert!(
+            model.u[village][same_village] > 0.9,
+            "here everyone does: {:?}",
+            model.u[village]
+        );
+        assert!((model.prior() - 0.05 / 1_000.0).abs() < 1e-12);
+        assert_eq!(model.m, shipped.m);
+        // No sample: u stays as it was.
+        let unchanged = shipped.recalibrated(&[], 1_000, 7, 10, 0.05);
+        for (a, b) in unchanged.u[village].iter().zip(&shipped.u_random[village]) {
+            assert!((a - b).abs() < 1e-9);
+        }
     }
 }

@@ -35,6 +35,19 @@ const CATCH_UP_PAGE: u32 = 2_000;
 /// person already indexed at the same version is skipped).
 const CATCH_UP_OVERLAP: Duration = Duration::seconds(5);
 
+/// A new enrolment is expected to be the same person as this many of the people already registered: the prior of
+/// the check, spread over the registry's size (see [`linkage::Model::recalibrated`]).
+pub const EXPECTED_MATCHES_PER_PERSON: f64 = 0.05;
+
+/// People kept as a uniform sample of the registry, to learn which agreements are common in it.
+const SAMPLE_SIZE: usize = 10_000;
+
+/// Random pairs of the sample compared when the model is re-based.
+const CALIBRATION_PAIRS: usize = 100_000;
+
+/// The model is re-based whenever the registry has grown by this factor since the last time.
+const RECALIBRATE_GROWTH: f64 = 1.25;
+
 /// At most this many candidates per person open cases (the best ones); the rest are in the engine's output only.
 const MAX_CASES_PER_CHECK: usize = 5;
 
@@ -45,6 +58,14 @@ pub(crate) struct DuplicateIndex {
 
 struct IndexState {
     index: Index,
+    /// The shipped model; the index scores with it re-based on the registry's own people.
+    base: Model,
+    /// A uniform sample (reservoir) of the people indexed, and how many were offered to it.
+    sample: Vec<linkage::Record>,
+    offered: u64,
+    rng: rand::rngs::StdRng,
+    /// The registry's size when the model was last re-based.
+    calibrated_at: usize,
     /// The version of each indexed person, so that a person read again unchanged is not re-indexed.
     versions: HashMap<PersonId, u32>,
     /// The last `(updated_at, id)` read from the store.
@@ -63,7 +84,12 @@ impl DuplicateIndex {
         let model = Model::shipped()?;
         Ok(DuplicateIndex {
             state: RwLock::new(IndexState {
-                index: Index::new(model, LinkOptions::default()),
+                index: Index::new(model.clone(), LinkOptions::default()),
+                base: model,
+                sample: Vec::new(),
+                offered: 0,
+                rng: rand::SeedableRng::seed_from_u64(1),
+                calibrated_at: 0,
                 versions: HashMap::new(),
                 mark: None,
             }),
@@ -109,6 +135,7 @@ impl DuplicateIndex {
                 for person in &people {
                     state.apply(person);
                 }
+                state.recalibrate_if_grown();
                 if state
                     .mark
                     .as_ref()
@@ -145,8 +172,45 @@ impl IndexState {
         if self.versions.get(&person.id) == Some(&person.version) {
             return;
         }
-        self.index.insert(&linkage_record(person));
-        self.versions.insert(person.id, person.version);
+        let record = linkage_record(person);
+        self.index.insert(&record);
+        if self.versions.insert(person.id, person.version).is_none() {
+            self.offer(record);
+        }
+    }
+
+    /// Reservoir sampling: every person indexed so far is in the sample with the same probability.
+    fn offer(&mut self, record: linkage::Record) {
+        use rand::Rng;
+        self.offered += 1;
+        if self.sample.len() < SAMPLE_SIZE {
+            self.sample.push(record);
+        } else {
+            let slot = self.rng.gen_range(0..self.offered);
+            if let Ok(slot) = usize::try_from(slot)
+                && slot < SAMPLE_SIZE
+            {
+                self.sample[slot] = record;
+            }
+        }
+    }
+
+    /// Re-bases the model on the registry when it has grown enough since the last time (and at the first load).
+    fn recalibrate_if_grown(&mut self) {
+        let size = self.index.len();
+        if size < 2 || (size as f64) < self.calibrated_at as f64 * RECALIBRATE_GROWTH {
+            return;
+        }
+        let pairs = CALIBRATION_PAIRS.min(self.sample.len() * (self.sample.len() - 1) / 2);
+        let model = self.base.recalibrated(
+            &self.sample,
+            pairs,
+            size as u64,
+            size,
+            EXPECTED_MATCHES_PER_PERSON,
+        );
+        self.index.set_model(model);
+        self.calibrated_at = size;
     }
 }
 
