@@ -27,7 +27,7 @@ pub struct Model {
 const FLOOR: f64 = 1e-6;
 
 /// How many random pairs a model's own u counts for when [`Model::recalibrated`] blends it with a sample's.
-pub const PRIOR_PAIRS: f64 = 1_000.0;
+pub const PRIOR_PAIRS: f64 = 50.0;
 
 const MODEL_FORMAT: &str = "dspp-linkage-model/1";
 
