@@ -9,7 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::Error;
-use crate::compare::{FIELDS, LEVELS, N_FIELDS, NULL, Prepared, TermFrequencies, Vector, compare};
+use crate::compare::{
+    FAMILY, FIELDS, GIVEN, LEVELS, N_FIELDS, NAME_KM, NULL, Prepared, TermFrequencies, Vector,
+    compare,
+};
 
 /// Probabilities per field and level. `m[f][l]`: P(level | same person); `u[f][l]`: P(level | different people,
 /// among candidate pairs); `u_random[f][l]`: P(level | two random records), the base of term-frequency adjustment.
@@ -18,20 +21,23 @@ pub struct Model {
     pub(crate) m: Vec<Vec<f64>>,
     pub(crate) u: Vec<Vec<f64>>,
     pub(crate) u_random: Vec<Vec<f64>>,
-    /// P(same person) for a candidate pair, estimated by EM.
+    /// P(same person) for two records of the training population, estimated by EM.
     pub(crate) lambda: f64,
+    /// Records of the population `lambda` was estimated on: a population of another size has another prior.
+    pub(crate) training_records: u64,
     pub(crate) em_iterations_run: usize,
 }
 
 const FLOOR: f64 = 1e-6;
 
-const MODEL_FORMAT: &str = "dspp-linkage-model/1";
+const MODEL_FORMAT: &str = "dspp-linkage-model/2";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelFile {
     format: String,
     lambda: f64,
+    training_records: u64,
     fields: Vec<FieldFile>,
 }
 
@@ -178,8 +184,10 @@ impl Model {
         all: &[Vector],
         u_random: Vec<Vec<f64>>,
         max_iterations: usize,
-        total_pairs: f64,
+        training_records: u64,
     ) -> Model {
+        let n = training_records as f64;
+        let total_pairs = n * (n - 1.0) / 2.0;
         let mut m: Vec<Vec<f64>> = LEVELS
             .iter()
             .map(|levels| {
@@ -240,6 +248,7 @@ impl Model {
             m,
             u_random,
             lambda,
+            training_records,
             em_iterations_run: iterations,
         }
     }
@@ -255,11 +264,32 @@ impl Model {
         self.lambda
     }
 
+    /// Records of the population the prior was estimated on.
+    pub fn training_records(&self) -> u64 {
+        self.training_records
+    }
+
+    /// The prior for two records of a population of `records` records with the same share of duplicates as the
+    /// training population: a record has about `prior × (training_records − 1)` other records of the same person
+    /// wherever it is, so the chance that one given other record is one of them falls as the population grows.
+    pub fn prior_for(&self, records: u64) -> f64 {
+        let mates = self.lambda * (self.training_records.max(2) - 1) as f64;
+        (mates / (records.max(2) - 1) as f64).clamp(1e-15, 0.5)
+    }
+
+    /// What to add to a match weight computed with the training prior to get the weight in a population of
+    /// `records` records (log2 of the ratio of prior odds).
+    pub(crate) fn prior_shift(&self, records: u64) -> f64 {
+        let odds = |p: f64| (p / (1.0 - p)).log2();
+        odds(self.prior_for(records)) - odds(self.lambda)
+    }
+
     /// The model as JSON, each field and level named, so that a stored model can be read and checked by people.
     pub fn to_json(&self) -> String {
         let file = ModelFile {
             format: MODEL_FORMAT.to_string(),
             lambda: self.lambda,
+            training_records: self.training_records,
             fields: (0..N_FIELDS)
                 .map(|field| FieldFile {
                     field: FIELDS[field].to_string(),
@@ -292,6 +322,12 @@ impl Model {
         }
         if !(file.lambda > 0.0 && file.lambda < 1.0) {
             return Err(invalid(format!("prior {} is not in (0, 1)", file.lambda)));
+        }
+        if file.training_records < 2 {
+            return Err(invalid(format!(
+                "training_records {}: a prior needs a population of at least 2 records",
+                file.training_records
+            )));
         }
         let names: Vec<&str> = file.fields.iter().map(|f| f.field.as_str()).collect();
         if names != FIELDS {
@@ -331,6 +367,7 @@ impl Model {
             u,
             u_random,
             lambda: file.lambda,
+            training_records: file.training_records,
             em_iterations_run: 0,
         })
     }
@@ -360,6 +397,20 @@ impl Model {
             parts[field] = weight;
             total += weight;
         }
+        // The Latin and the Khmer name are two writings of one name, not independent evidence: when both agree,
+        // only the stronger agreement counts (the other's contribution is reported as 0). Disagreements still add.
+        let latin = parts[FAMILY] + parts[GIVEN];
+        let khmer = parts[NAME_KM];
+        if latin > 0.0 && khmer > 0.0 {
+            if latin >= khmer {
+                total -= khmer;
+                parts[NAME_KM] = 0.0;
+            } else {
+                total -= latin;
+                parts[FAMILY] = 0.0;
+                parts[GIVEN] = 0.0;
+            }
+        }
         if let Some(contributions) = contributions {
             contributions.clear();
             contributions.extend_from_slice(&parts);
@@ -377,8 +428,8 @@ impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "lambda (P(match) among candidate pairs) = {:.4}, EM iterations = {}",
-            self.lambda, self.em_iterations_run
+            "lambda (P(match) for two records of the {} trained on) = {:.4e}, EM iterations = {}",
+            self.training_records, self.lambda, self.em_iterations_run
         )?;
         for (field, levels) in LEVELS.iter().enumerate() {
             for (level, name) in levels.iter().enumerate().rev() {
@@ -435,9 +486,9 @@ mod tests {
             vectors: &vectors,
             estimate: [true; N_FIELDS],
         };
-        let model = Model::train(&[session], &vectors, u_random, 100, 3300.0);
-        // About 300 matching pairs among 3300 possible ones.
-        assert!((model.lambda - 300.0 / 3300.0).abs() < 0.02, "{model}");
+        let model = Model::train(&[session], &vectors, u_random, 100, 82);
+        // About 300 matching pairs among 82 × 81 / 2 = 3321 possible ones.
+        assert!((model.lambda - 300.0 / 3321.0).abs() < 0.02, "{model}");
         assert!(model.m[3][5] > 0.85, "{model}");
     }
 
@@ -458,8 +509,25 @@ mod tests {
             u: u.clone(),
             u_random: u,
             lambda: 1e-5,
+            training_records: 30_000,
             em_iterations_run: 3,
         }
+    }
+
+    #[test]
+    fn the_prior_scales_with_the_population() {
+        let model = planted_model();
+        assert!((model.prior_for(30_000) - model.lambda).abs() < 1e-15);
+        // 600 times more records: one given record is 600 times less likely to be a given person's other record.
+        let ratio = model.lambda / model.prior_for(18_000_000);
+        assert!((ratio - 17_999_999.0 / 29_999.0).abs() < 1e-6, "{ratio}");
+        assert!((model.prior_shift(30_000)).abs() < 1e-12);
+        assert!(model.prior_shift(18_000_000) < -9.0);
+        let json = model
+            .to_json()
+            .replace("\"training_records\": 30000", "\"training_records\": 1");
+        let error = Model::from_json(&json).unwrap_err().to_string();
+        assert!(error.contains("training_records 1"), "{error}");
     }
 
     #[test]
@@ -469,6 +537,7 @@ mod tests {
         assert_eq!(read.m, model.m);
         assert_eq!(read.u_random, model.u_random);
         assert_eq!(read.lambda, model.lambda);
+        assert_eq!(read.training_records, model.training_records);
     }
 
     #[test]
