@@ -139,12 +139,37 @@ impl Prepared {
     }
 }
 
+/// FNV-1a: a fast hash for the short name strings looked up once per compared pair (SipHash, the default, costs
+/// more than the comparison; the tables hold names, not attacker-chosen keys of a service).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Counts of name tokens, phonetic keys and Khmer names, for term-frequency adjustment.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TermFrequencies {
-    pub(crate) tokens: HashMap<String, u32>,
-    pub(crate) keys: HashMap<String, u32>,
-    pub(crate) khmer: HashMap<String, u32>,
+    pub(crate) tokens: FastMap<String, u32>,
+    pub(crate) keys: FastMap<String, u32>,
+    pub(crate) khmer: FastMap<String, u32>,
     pub(crate) n_tokens: u64,
     pub(crate) n_khmer: u64,
 }
@@ -169,7 +194,7 @@ impl TermFrequencies {
         }
     }
 
-    fn frequency(table: &HashMap<String, u32>, value: &str, total: u64) -> f64 {
+    fn frequency(table: &FastMap<String, u32>, value: &str, total: u64) -> f64 {
         let count = table.get(value).copied().unwrap_or(1).max(1);
         count as f64 / total.max(1) as f64
     }
@@ -297,7 +322,10 @@ fn token_level(x: &NameForm, i: usize, y: &NameForm, j: usize) -> u8 {
     if x.keys[i] == y.keys[j] {
         return 3;
     }
-    let similarity = similarity(&x.tokens[i], &y.tokens[j]).max(similarity(&x.keys[i], &y.keys[j]));
+    let mut similarity = similarity(&x.tokens[i], &y.tokens[j]);
+    if similarity < 0.92 {
+        similarity = similarity.max(self::similarity(&x.keys[i], &y.keys[j]));
+    }
     if similarity >= 0.92 {
         2
     } else if similarity >= 0.80 {
@@ -417,6 +445,24 @@ pub(crate) fn osa_distance_capped(a: &str, b: &str) -> usize {
         m += 1;
     }
     if n.abs_diff(m) >= CAP {
+        return CAP;
+    }
+    // Each edit fixes at most one character that the strings do not share: a cheap lower bound first. Characters
+    // are counted modulo 128 (a collision only makes the bound weaker, never wrong).
+    let mut counts = [0u8; 128];
+    for character in &x[..n] {
+        let slot = &mut counts[*character as usize % 128];
+        *slot = slot.saturating_add(1);
+    }
+    let mut common = 0;
+    for character in &y[..m] {
+        let slot = &mut counts[*character as usize % 128];
+        if *slot > 0 {
+            *slot -= 1;
+            common += 1;
+        }
+    }
+    if n.max(m) - common >= CAP {
         return CAP;
     }
     // Three rows of the dynamic programme: two back (transpositions), previous, current.
