@@ -22,6 +22,10 @@ pub(crate) const FIELDS: [&str; 7] = [
     "sex",
 ];
 pub(crate) const N_FIELDS: usize = FIELDS.len();
+/// Positions of the name fields in a comparison vector.
+pub(crate) const FAMILY: usize = 0;
+pub(crate) const GIVEN: usize = 1;
+pub(crate) const NAME_KM: usize = 2;
 
 /// Human names of the levels of each field, strongest last.
 pub(crate) const LEVELS: [&[&str]; N_FIELDS] = [
@@ -135,12 +139,37 @@ impl Prepared {
     }
 }
 
+/// FNV-1a: a fast hash for the short name strings looked up once per compared pair (SipHash, the default, costs
+/// more than the comparison; the tables hold names, not attacker-chosen keys of a service).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Fnv(u64);
+
+impl Default for Fnv {
+    fn default() -> Self {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+}
+
+impl std::hash::Hasher for Fnv {
+    fn write(&mut self, bytes: &[u8]) {
+        for &byte in bytes {
+            self.0 = (self.0 ^ u64::from(byte)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+pub(crate) type FastMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fnv>>;
+
 /// Counts of name tokens, phonetic keys and Khmer names, for term-frequency adjustment.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct TermFrequencies {
-    pub(crate) tokens: HashMap<String, u32>,
-    pub(crate) keys: HashMap<String, u32>,
-    pub(crate) khmer: HashMap<String, u32>,
+    pub(crate) tokens: FastMap<String, u32>,
+    pub(crate) keys: FastMap<String, u32>,
+    pub(crate) khmer: FastMap<String, u32>,
     pub(crate) n_tokens: u64,
     pub(crate) n_khmer: u64,
 }
@@ -165,7 +194,7 @@ impl TermFrequencies {
         }
     }
 
-    fn frequency(table: &HashMap<String, u32>, value: &str, total: u64) -> f64 {
+    fn frequency(table: &FastMap<String, u32>, value: &str, total: u64) -> f64 {
         let count = table.get(value).copied().unwrap_or(1).max(1);
         count as f64 / total.max(1) as f64
     }
@@ -256,6 +285,36 @@ pub(crate) fn jaro_winkler(a: &str, b: &str) -> f64 {
     jaro + 0.1 * prefix * (1.0 - jaro)
 }
 
+/// Whether Jaro–Winkler similarity of `a` and `b` can reach 0.80, by a bound cheaper than the similarity: with `c`
+/// the characters the two share (as multisets, ignoring the matching window), Jaro is at most
+/// `(c/|a| + c/|b| + 1) / 3` and Jaro–Winkler at most `0.4 + 0.6 × Jaro`, so 0.80 needs `c/|a| + c/|b| >= 1`.
+fn may_be_similar(a: &str, b: &str) -> bool {
+    let (x, y) = (a.as_bytes(), b.as_bytes());
+    if !a.is_ascii() || !b.is_ascii() || x.is_empty() || y.is_empty() {
+        return true;
+    }
+    let mut counts = [0u8; 128];
+    for &byte in x {
+        counts[usize::from(byte)] = counts[usize::from(byte)].saturating_add(1);
+    }
+    let mut common = 0usize;
+    for &byte in y {
+        if counts[usize::from(byte)] > 0 {
+            counts[usize::from(byte)] -= 1;
+            common += 1;
+        }
+    }
+    common * (x.len() + y.len()) >= x.len() * y.len()
+}
+
+fn similarity(a: &str, b: &str) -> f64 {
+    if may_be_similar(a, b) {
+        jaro_winkler(a, b)
+    } else {
+        0.0
+    }
+}
+
 fn token_level(x: &NameForm, i: usize, y: &NameForm, j: usize) -> u8 {
     if !x.romanized && !y.romanized && x.tokens[i] == y.tokens[j] {
         return 4;
@@ -263,8 +322,10 @@ fn token_level(x: &NameForm, i: usize, y: &NameForm, j: usize) -> u8 {
     if x.keys[i] == y.keys[j] {
         return 3;
     }
-    let similarity =
-        jaro_winkler(&x.tokens[i], &y.tokens[j]).max(jaro_winkler(&x.keys[i], &y.keys[j]));
+    let mut similarity = similarity(&x.tokens[i], &y.tokens[j]);
+    if similarity < 0.92 {
+        similarity = similarity.max(self::similarity(&x.keys[i], &y.keys[j]));
+    }
     if similarity >= 0.92 {
         2
     } else if similarity >= 0.80 {
@@ -357,8 +418,82 @@ fn village_level(a: VillageCode, b: VillageCode) -> u8 {
     }
 }
 
+/// The optimal-string-alignment distance (edits and adjacent transpositions, as `strsim::osa_distance`), capped:
+/// any distance above 2 is returned as 3. Without allocating for strings of up to 64 characters, and with the
+/// length difference checked first: most compared pairs are different people whose names are far apart.
+pub(crate) fn osa_distance_capped(a: &str, b: &str) -> usize {
+    const CAP: usize = 3;
+    const MAX: usize = 64;
+    if a == b {
+        return 0;
+    }
+    let mut x = ['\0'; MAX];
+    let mut y = ['\0'; MAX];
+    let (mut n, mut m) = (0, 0);
+    for character in a.chars() {
+        if n == MAX {
+            return strsim::osa_distance(a, b).min(CAP);
+        }
+        x[n] = character;
+        n += 1;
+    }
+    for character in b.chars() {
+        if m == MAX {
+            return strsim::osa_distance(a, b).min(CAP);
+        }
+        y[m] = character;
+        m += 1;
+    }
+    if n.abs_diff(m) >= CAP {
+        return CAP;
+    }
+    // Each edit fixes at most one character that the strings do not share: a cheap lower bound first. Characters
+    // are counted modulo 128 (a collision only makes the bound weaker, never wrong).
+    let mut counts = [0u8; 128];
+    for character in &x[..n] {
+        let slot = &mut counts[*character as usize % 128];
+        *slot = slot.saturating_add(1);
+    }
+    let mut common = 0;
+    for character in &y[..m] {
+        let slot = &mut counts[*character as usize % 128];
+        if *slot > 0 {
+            *slot -= 1;
+            common += 1;
+        }
+    }
+    if n.max(m) - common >= CAP {
+        return CAP;
+    }
+    // Three rows of the dynamic programme: two back (transpositions), previous, current.
+    let mut two_back = [0usize; MAX + 1];
+    let mut previous: [usize; MAX + 1] = std::array::from_fn(|j| j);
+    let mut current = [0usize; MAX + 1];
+    for i in 1..=n {
+        current[0] = i;
+        let mut row_min = current[0];
+        for j in 1..=m {
+            let cost = usize::from(x[i - 1] != y[j - 1]);
+            let mut best = (previous[j] + 1)
+                .min(current[j - 1] + 1)
+                .min(previous[j - 1] + cost);
+            if i > 1 && j > 1 && x[i - 1] == y[j - 2] && x[i - 2] == y[j - 1] {
+                best = best.min(two_back[j - 2] + 1);
+            }
+            current[j] = best;
+            row_min = row_min.min(best);
+        }
+        if row_min >= CAP {
+            return CAP;
+        }
+        two_back[..=m].copy_from_slice(&previous[..=m]);
+        previous[..=m].copy_from_slice(&current[..=m]);
+    }
+    previous[m].min(CAP)
+}
+
 fn edit_level(a: &str, b: &str, one: u8, two: u8) -> u8 {
-    match strsim::osa_distance(a, b) {
+    match osa_distance_capped(a, b) {
         0 => one + 1,
         1 => one,
         2 => two,
@@ -380,7 +515,7 @@ pub(crate) fn compare(a: &Prepared, b: &Prepared) -> (Vector, bool) {
         vector[2] = if a.khmer_key == b.khmer_key {
             3
         } else {
-            match strsim::osa_distance(&a.khmer_key, &b.khmer_key) {
+            match osa_distance_capped(&a.khmer_key, &b.khmer_key) {
                 1 => 2,
                 2 => 1,
                 _ => 0,
@@ -440,6 +575,18 @@ mod tests {
     }
 
     proptest::proptest! {
+        #[test]
+        fn the_similarity_bound_never_hides_a_similar_pair(a in "[A-FS]{1,10}", b in "[A-FS]{1,10}") {
+            if strsim::jaro_winkler(&a, &b) >= 0.80 {
+                proptest::prop_assert!(may_be_similar(&a, &b));
+            }
+        }
+
+        #[test]
+        fn capped_osa_agrees_with_strsim(a in "[A-Dក-ខ]{0,10}", b in "[A-Dក-ខ]{0,10}") {
+            proptest::prop_assert_eq!(osa_distance_capped(&a, &b), strsim::osa_distance(&a, &b).min(3));
+        }
+
         #[test]
         fn jaro_winkler_agrees_with_strsim(a in "[A-Fa-c]{0,12}", b in "[A-Fa-c]{0,12}") {
             let (fast, reference) = (jaro_winkler(&a, &b), strsim::jaro_winkler(&a, &b));

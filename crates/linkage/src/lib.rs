@@ -24,6 +24,7 @@ mod eval;
 mod index;
 mod link;
 mod model;
+mod names;
 pub mod normalize;
 mod record;
 pub mod synth;

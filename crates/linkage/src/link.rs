@@ -219,13 +219,12 @@ pub(crate) fn train(
             estimate: [false, false, false, true, true, true, true],
         },
     ];
-    let n = records.len() as f64;
     let model = Model::train(
         &sessions,
         &vectors,
         u_random,
         options.em_max_iterations,
-        n * (n - 1.0) / 2.0,
+        records.len() as u64,
     );
     lap("train", &mut timings);
     (

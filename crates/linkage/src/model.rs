@@ -9,7 +9,10 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 
 use crate::Error;
-use crate::compare::{FIELDS, LEVELS, N_FIELDS, NULL, Prepared, TermFrequencies, Vector, compare};
+use crate::compare::{
+    FAMILY, FIELDS, GIVEN, LEVELS, N_FIELDS, NAME_KM, NULL, Prepared, TermFrequencies, Vector,
+    compare,
+};
 use crate::record::Record;
 
 /// Probabilities per field and level. `m[f][l]`: P(level | same person); `u[f][l]`: P(level | different people,
@@ -19,8 +22,10 @@ pub struct Model {
     pub(crate) m: Vec<Vec<f64>>,
     pub(crate) u: Vec<Vec<f64>>,
     pub(crate) u_random: Vec<Vec<f64>>,
-    /// P(same person) for a candidate pair, estimated by EM.
+    /// P(same person) for two records of the training population, estimated by EM.
     pub(crate) lambda: f64,
+    /// Records of the population `lambda` was estimated on: a population of another size has another prior.
+    pub(crate) training_records: u64,
     pub(crate) em_iterations_run: usize,
 }
 
@@ -29,13 +34,14 @@ const FLOOR: f64 = 1e-6;
 /// How many random pairs a model's own u counts for when [`Model::recalibrated`] blends it with a sample's.
 pub const PRIOR_PAIRS: f64 = 50.0;
 
-const MODEL_FORMAT: &str = "dspp-linkage-model/1";
+const MODEL_FORMAT: &str = "dspp-linkage-model/2";
 
 #[derive(serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ModelFile {
     format: String,
     lambda: f64,
+    training_records: u64,
     fields: Vec<FieldFile>,
 }
 
@@ -182,8 +188,10 @@ impl Model {
         all: &[Vector],
         u_random: Vec<Vec<f64>>,
         max_iterations: usize,
-        total_pairs: f64,
+        training_records: u64,
     ) -> Model {
+        let n = training_records as f64;
+        let total_pairs = n * (n - 1.0) / 2.0;
         let mut m: Vec<Vec<f64>> = LEVELS
             .iter()
             .map(|levels| {
@@ -244,6 +252,7 @@ impl Model {
             m,
             u_random,
             lambda,
+            training_records,
             em_iterations_run: iterations,
         }
     }
@@ -256,8 +265,9 @@ impl Model {
 
     /// This model re-based on the population it will score: u comes from random pairs of `sample` (records drawn from
     /// that population), blended with this model's u as if it had been seen on [`PRIOR_PAIRS`] pairs so that a small
-    /// sample moves it little; the prior becomes `expected_matches / population` (a new record is expected to be
-    /// the same person as `expected_matches` of the `population` records). m is kept.
+    /// sample moves it little; the prior becomes `expected_matches / (population − 1)` (a record is expected to be
+    /// the same person as `expected_matches` of the others), for a population of `population` records (an index
+    /// rescales it as it grows, [`Model::prior_for`]). m is kept.
     ///
     /// Why: a model trained on one population overstates agreements that are common in another — in one commune's
     /// registry everyone agrees on the commune — and its prior is per pair of the training set, not of a registry of
@@ -301,12 +311,13 @@ impl Model {
                     .collect()
             })
             .collect();
-        let lambda = (expected_matches / population.max(1) as f64).clamp(1e-12, 0.5);
+        let lambda = (expected_matches / (population.max(2) - 1) as f64).clamp(1e-15, 0.5);
         Model {
             m: self.m.clone(),
             u: u.clone(),
             u_random: u,
             lambda,
+            training_records: population as u64,
             em_iterations_run: self.em_iterations_run,
         }
     }
@@ -316,11 +327,32 @@ impl Model {
         self.lambda
     }
 
+    /// Records of the population the prior was estimated on.
+    pub fn training_records(&self) -> u64 {
+        self.training_records
+    }
+
+    /// The prior for two records of a population of `records` records with the same share of duplicates as the
+    /// training population: a record has about `prior × (training_records − 1)` other records of the same person
+    /// wherever it is, so the chance that one given other record is one of them falls as the population grows.
+    pub fn prior_for(&self, records: u64) -> f64 {
+        let mates = self.lambda * (self.training_records.max(2) - 1) as f64;
+        (mates / (records.max(2) - 1) as f64).clamp(1e-15, 0.5)
+    }
+
+    /// What to add to a match weight computed with the training prior to get the weight in a population of
+    /// `records` records (log2 of the ratio of prior odds).
+    pub(crate) fn prior_shift(&self, records: u64) -> f64 {
+        let odds = |p: f64| (p / (1.0 - p)).log2();
+        odds(self.prior_for(records)) - odds(self.lambda)
+    }
+
     /// The model as JSON, each field and level named, so that a stored model can be read and checked by people.
     pub fn to_json(&self) -> String {
         let file = ModelFile {
             format: MODEL_FORMAT.to_string(),
             lambda: self.lambda,
+            training_records: self.training_records,
             fields: (0..N_FIELDS)
                 .map(|field| FieldFile {
                     field: FIELDS[field].to_string(),
@@ -353,6 +385,12 @@ impl Model {
         }
         if !(file.lambda > 0.0 && file.lambda < 1.0) {
             return Err(invalid(format!("prior {} is not in (0, 1)", file.lambda)));
+        }
+        if file.training_records < 2 {
+            return Err(invalid(format!(
+                "training_records {}: a prior needs a population of at least 2 records",
+                file.training_records
+            )));
         }
         let names: Vec<&str> = file.fields.iter().map(|f| f.field.as_str()).collect();
         if names != FIELDS {
@@ -392,6 +430,7 @@ impl Model {
             u,
             u_random,
             lambda: file.lambda,
+            training_records: file.training_records,
             em_iterations_run: 0,
         })
     }
@@ -421,6 +460,20 @@ impl Model {
             parts[field] = weight;
             total += weight;
         }
+        // The Latin and the Khmer name are two writings of one name, not independent evidence: when both agree,
+        // only the stronger agreement counts (the other's contribution is reported as 0). Disagreements still add.
+        let latin = parts[FAMILY] + parts[GIVEN];
+        let khmer = parts[NAME_KM];
+        if latin > 0.0 && khmer > 0.0 {
+            if latin >= khmer {
+                total -= khmer;
+                parts[NAME_KM] = 0.0;
+            } else {
+                total -= latin;
+                parts[FAMILY] = 0.0;
+                parts[GIVEN] = 0.0;
+            }
+        }
         if let Some(contributions) = contributions {
             contributions.clear();
             contributions.extend_from_slice(&parts);
@@ -438,8 +491,8 @@ impl fmt::Display for Model {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
             f,
-            "lambda (P(match) among candidate pairs) = {:.4}, EM iterations = {}",
-            self.lambda, self.em_iterations_run
+            "lambda (P(match) for two records of the {} trained on) = {:.4e}, EM iterations = {}",
+            self.training_records, self.lambda, self.em_iterations_run
         )?;
         for (field, levels) in LEVELS.iter().enumerate() {
             for (level, name) in levels.iter().enumerate().rev() {
@@ -496,9 +549,9 @@ mod tests {
             vectors: &vectors,
             estimate: [true; N_FIELDS],
         };
-        let model = Model::train(&[session], &vectors, u_random, 100, 3300.0);
-        // About 300 matching pairs among 3300 possible ones.
-        assert!((model.lambda - 300.0 / 3300.0).abs() < 0.02, "{model}");
+        let model = Model::train(&[session], &vectors, u_random, 100, 82);
+        // About 300 matching pairs among 82 × 81 / 2 = 3321 possible ones.
+        assert!((model.lambda - 300.0 / 3321.0).abs() < 0.02, "{model}");
         assert!(model.m[3][5] > 0.85, "{model}");
     }
 
@@ -519,8 +572,25 @@ mod tests {
             u: u.clone(),
             u_random: u,
             lambda: 1e-5,
+            training_records: 30_000,
             em_iterations_run: 3,
         }
+    }
+
+    #[test]
+    fn the_prior_scales_with_the_population() {
+        let model = planted_model();
+        assert!((model.prior_for(30_000) - model.lambda).abs() < 1e-15);
+        // 600 times more records: one given record is 600 times less likely to be a given person's other record.
+        let ratio = model.lambda / model.prior_for(18_000_000);
+        assert!((ratio - 17_999_999.0 / 29_999.0).abs() < 1e-6, "{ratio}");
+        assert!((model.prior_shift(30_000)).abs() < 1e-12);
+        assert!(model.prior_shift(18_000_000) < -9.0);
+        let json = model
+            .to_json()
+            .replace("\"training_records\": 30000", "\"training_records\": 1");
+        let error = Model::from_json(&json).unwrap_err().to_string();
+        assert!(error.contains("training_records 1"), "{error}");
     }
 
     #[test]
@@ -530,6 +600,7 @@ mod tests {
         assert_eq!(read.m, model.m);
         assert_eq!(read.u_random, model.u_random);
         assert_eq!(read.lambda, model.lambda);
+        assert_eq!(read.training_records, model.training_records);
     }
 
     #[test]
@@ -586,7 +657,8 @@ mod tests {
             "here everyone does: {:?}",
             model.u[village]
         );
-        assert!((model.prior() - 0.05 / 1_000.0).abs() < 1e-12);
+        assert!((model.prior() - 0.05 / 999.0).abs() < 1e-12);
+        assert!((model.prior_for(1_000) - 0.05 / 999.0).abs() < 1e-12);
         assert_eq!(model.m, shipped.m);
         // No sample: u stays as it was.
         let unchanged = shipped.recalibrated(&[], 1_000, 7, 10, 0.05);

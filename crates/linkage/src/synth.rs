@@ -1,6 +1,9 @@
 //! A synthetic Cambodian population for testing linkage: households on the real village list, Khmer names with
 //! their romanization variants, year-only birth dates for the elderly, missing ID numbers, relatives who look
-//! alike, and several records per person from different programs with controllable error rates.
+//! alike (twins; a son with his father's full name), and several records per person from different programs with
+//! controllable error rates. The names (about 150 family names, 220 given names, each in Khmer script with its
+//! common romanizations) and where they come from are in the `names` module: our own compilation, drawn with
+//! Zipf-like frequencies so that a few family names (SOK, CHEA, KEO, SAN, LIM…) are very common.
 //!
 //! Output is streamed in the `dspp link` format (one person at a time, so 18 million people need no memory), with a
 //! `record_id,entity` truth file. The same seed gives the same files.
@@ -13,122 +16,8 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 
 use crate::Error;
+use crate::names::{FAMILY_NAMES, FEMALE_NAMES, MALE_NAMES, Name};
 use crate::record::{Gazetteer, INPUT_HEADER, VillageCode};
-
-/// A Khmer name and the Latin spellings in use for it (the first is the most common).
-type Name = (&'static str, &'static [&'static str]);
-
-const FAMILY_NAMES: &[Name] = &[
-    ("សុខ", &["SOK", "SOKH"]),
-    ("ចាន់", &["CHAN", "CHANN"]),
-    ("ជា", &["CHEA", "CHIA", "JEA"]),
-    ("ហេង", &["HENG"]),
-    ("លី", &["LY", "LI", "LEE"]),
-    ("ឈឹម", &["CHHIM", "CHHEUM", "CHIM"]),
-    ("ខៀវ", &["KHIEU", "KHIEV", "KIEV"]),
-    ("ស៊ុន", &["SUN", "SOUN"]),
-    ("កែវ", &["KEO", "KEV", "KAEV"]),
-    ("ពៅ", &["POV", "PAO", "PEOU"]),
-    ("ម៉ៅ", &["MAO", "MAU"]),
-    ("សួស", &["SUOS", "SOUS"]),
-    ("យឹម", &["YIM", "YEUM"]),
-    ("អ៊ុក", &["OUK", "UK"]),
-    ("ទេព", &["TEP", "TEB"]),
-    ("ហ៊ុន", &["HUN", "HUNN"]),
-    ("នួន", &["NUON", "NOUN"]),
-    ("ព្រំ", &["PROM", "PRUM"]),
-    ("មាស", &["MEAS", "MEAH"]),
-    ("ឡាយ", &["LAY", "LAI"]),
-    ("ប៉ែន", &["PEN", "PAEN"]),
-    ("ឃឹម", &["KHIM", "KHEM"]),
-    ("វង្ស", &["VONG", "VORNG"]),
-    ("ណុប", &["NOP", "NUP"]),
-    ("ធី", &["THY", "THI", "TY"]),
-    ("សេង", &["SENG"]),
-    ("ងួន", &["NGUON", "NGOUN"]),
-    ("រស់", &["ROS", "RUOS"]),
-    ("ពេជ្រ", &["PICH", "PECH"]),
-    ("លឹម", &["LIM", "LEUM"]),
-    ("អ៊ឹម", &["IM", "EUM"]),
-    ("សោម", &["SOM", "SAOM"]),
-    ("ឯក", &["EK", "AEK"]),
-    ("ញឹក", &["NHEK", "NHOEK"]),
-    ("ស៊ាង", &["SEANG", "SIENG"]),
-    ("ឈួន", &["CHHUON", "CHUON"]),
-    ("ផាន់", &["PHAN", "PHANN"]),
-    ("អ៊ាង", &["EANG", "IANG"]),
-    ("ស្រេង", &["SRENG"]),
-    ("ហ៊ាង", &["HEANG", "HIENG"]),
-    ("តាំង", &["TANG", "TAING"]),
-    ("ខាត់", &["KHAT", "KHATH"]),
-    ("ម៉ុក", &["MOK", "MUK"]),
-    ("ឡុង", &["LONG"]),
-    ("វ៉ាន់", &["VAN", "VANN"]),
-];
-
-const MALE_NAMES: &[Name] = &[
-    ("ដារ៉ា", &["DARA", "DARRA"]),
-    ("សុខា", &["SOKHA", "SOKHAR"]),
-    ("វណ្ណា", &["VANNA", "VANNAH"]),
-    ("សំណាង", &["SAMNANG", "SAMNAANG"]),
-    ("វិចិត្រ", &["VICHET", "VICHETH", "VICHEIT"]),
-    ("ពិសិដ្ឋ", &["PISETH", "PISET", "PISITH"]),
-    ("សុផល", &["SOPHAL", "SOPHALL"]),
-    ("កុសល", &["KOSAL", "KOSOL"]),
-    ("វុទ្ធី", &["VUTHY", "VUTHI", "VOTHY"]),
-    ("សម្បត្តិ", &["SAMBATH", "SAMBAT", "SAMBATT"]),
-    ("រតនា", &["RATANA", "ROTANA", "RATTANA"]),
-    ("ចន្ថា", &["CHANTHA", "CHANTA"]),
-    ("សុវណ្ណ", &["SOVANN", "SOVAN"]),
-    ("សំបូរ", &["SAMBO", "SAMBOR"]),
-    ("ភារម្យ", &["PHEAROM", "PHEARUM"]),
-    ("វិសាល", &["VISAL", "VISALL"]),
-    ("ធារ៉ា", &["THEARA", "TEARA"]),
-    ("បុរី", &["BOREY", "BOREI"]),
-    ("ចំរើន", &["CHAMROEUN", "CHAMREUN"]),
-    ("សុខុម", &["SOKHOM", "SOKHUM"]),
-    ("មុនី", &["MONY", "MUNY", "MONI"]),
-    ("សារ៉ុន", &["SARON", "SARUN"]),
-    ("វិបុល", &["VIBOL", "VIPOL"]),
-    ("សុធា", &["SOTHEA", "SOTHIA"]),
-    ("រិទ្ធី", &["RITHY", "RITHI"]),
-    ("បញ្ញា", &["PANHA", "PANNHA"]),
-    ("ហួត", &["HUOT", "HOUT"]),
-    ("ម៉េង", &["MENG"]),
-    ("ឧត្តម", &["OUDOM", "UDOM"]),
-    ("ពិសាល", &["PISAL", "PISALL"]),
-];
-
-const FEMALE_NAMES: &[Name] = &[
-    ("សុភា", &["SOPHEA", "SOPHIA"]),
-    ("ស្រីមុំ", &["SREYMOM", "SREIMOM"]),
-    ("បុប្ផា", &["BOPHA", "BUPHA"]),
-    ("ធារី", &["THEARY", "TEARY"]),
-    ("ផល្លា", &["PHALLA", "PHALA"]),
-    ("ចាន់ធី", &["CHANTHY", "CHANTHI"]),
-    ("សុគន្ធា", &["SOKUNTHEA", "SOKUNTHIA"]),
-    ("រស្មី", &["RAKSMEY", "REAKSMEY", "RASMEY"]),
-    ("ម៉ាលី", &["MALY", "MALI"]),
-    ("លក្ខិណា", &["LEAKHENA", "LEAKENA"]),
-    ("នារី", &["NEARY", "NEARI"]),
-    ("ស្រីនាង", &["SREYNEANG", "SREINEANG"]),
-    ("ដាវី", &["DAVY", "DAVI"]),
-    ("ពិសី", &["PISEY", "PISEI"]),
-    ("ចិន្តា", &["CHENDA", "CHINDA"]),
-    ("សុខលី", &["SOKLY", "SOKLI"]),
-    ("ស្រីពៅ", &["SREYPOV", "SREYPEOU", "SREIPOV"]),
-    ("គន្ធា", &["KUNTHEA", "KUNTHIA"]),
-    ("សុម៉ាលី", &["SOMALY", "SOMALI"]),
-    ("ស្រីល័ក្ខ", &["SREYLEAK", "SREILEAK"]),
-    ("ធីតា", &["THIDA", "TIDA"]),
-    ("សុជាតា", &["SOCHEATA", "SOCHIATA"]),
-    ("មករា", &["MAKARA", "MAKARAH"]),
-    ("ចរិយា", &["CHARIYA", "CHARYA"]),
-    ("សុខនី", &["SOKNY", "SOKNI"]),
-    ("កញ្ញា", &["KANHA", "KANNHA"]),
-    ("រចនា", &["RACHANA", "ROCHANA"]),
-    ("សុវណ្ណារី", &["SOVANNARY", "SOVANARY"]),
-];
 
 /// Program databases the records are said to come from.
 const SOURCES: &[&str] = &["idpoor", "cct", "hef", "nssf", "disability", "covid-cash"];
@@ -195,19 +84,41 @@ struct Person {
     national_id: Option<String>,
 }
 
-/// Picks from a list with Zipf-like weights, so some names are common and others rare, as in real registers.
-fn pick_zipf(rng: &mut ChaCha8Rng, names: &'static [Name]) -> Name {
-    // Inverse-transform sampling of weights 1/(rank+1): precision is not important here.
-    let total: f64 = (0..names.len()).map(|rank| 1.0 / (rank as f64 + 1.0)).sum();
-    let mut target = rng.random::<f64>() * total;
-    for (rank, name) in names.iter().enumerate() {
-        target -= 1.0 / (rank as f64 + 1.0);
-        if target <= 0.0 {
-            return *name;
-        }
-    }
-    names[names.len() - 1]
+/// Draws names with Zipf-like weights `1 / (rank + 1)^exponent`, so some names are common and most are rare, as
+/// in real registers.
+#[derive(Debug, Clone)]
+struct Zipf {
+    names: &'static [Name],
+    cumulative: Vec<f64>,
 }
+
+impl Zipf {
+    fn new(names: &'static [Name], exponent: f64) -> Zipf {
+        let mut total = 0.0;
+        let cumulative = (0..names.len())
+            .map(|rank| {
+                total += (rank as f64 + 1.0).powf(-exponent);
+                total
+            })
+            .collect();
+        Zipf { names, cumulative }
+    }
+
+    fn pick(&self, rng: &mut ChaCha8Rng) -> Name {
+        let total = self.cumulative.last().copied().unwrap_or(0.0);
+        let target = rng.random::<f64>() * total;
+        let rank = self.cumulative.partition_point(|&c| c < target);
+        self.names[rank.min(self.names.len() - 1)]
+    }
+}
+
+/// Exponents of the name frequencies: family names are concentrated (the most common, SOK, is carried by about
+/// one person in six), given names less so.
+const FAMILY_EXPONENT: f64 = 1.0;
+const GIVEN_EXPONENT: f64 = 0.8;
+
+/// Chance that a son gets his father's full name (a "junior"): same name, village and family, another generation.
+const JUNIOR_RATE: f64 = 0.03;
 
 fn days_in_month(year: u16, month: u8) -> u8 {
     match month {
@@ -226,18 +137,25 @@ struct Generator<'a> {
     next_record: usize,
     /// Given names already used in the household being generated.
     household_names: Vec<&'static str>,
+    family_names: Zipf,
+    male_names: Zipf,
+    female_names: Zipf,
 }
 
 impl Generator<'_> {
     fn person(&mut self, family: Name, male: bool, year: u16, village: VillageCode) -> Person {
         // Parents do not give two of their children (or a child and themselves) the same name.
-        let names = if male { MALE_NAMES } else { FEMALE_NAMES };
-        let mut given = pick_zipf(&mut self.rng, names);
+        let names = if male {
+            &self.male_names
+        } else {
+            &self.female_names
+        };
+        let mut given = names.pick(&mut self.rng);
         for _ in 0..20 {
             if !self.household_names.contains(&given.0) {
                 break;
             }
-            given = pick_zipf(&mut self.rng, names);
+            given = names.pick(&mut self.rng);
         }
         self.household_names.push(given.0);
         let month = self.rng.random_range(1..=12);
@@ -270,11 +188,11 @@ impl Generator<'_> {
             .unwrap_or(VillageCode::from_u32(1010101));
         let head_male = self.rng.random_bool(0.75);
         let head_year = CURRENT_YEAR - self.rng.random_range(20..80);
-        let family = pick_zipf(&mut self.rng, FAMILY_NAMES);
+        let family = self.family_names.pick(&mut self.rng);
         let head = self.person(family, head_male, head_year, village);
         let mut members = Vec::new();
         if self.rng.random_bool(0.8) {
-            let spouse_family = pick_zipf(&mut self.rng, FAMILY_NAMES);
+            let spouse_family = self.family_names.pick(&mut self.rng);
             let spouse_year = (head_year + self.rng.random_range(0..10)).saturating_sub(5);
             members.push(self.person(
                 spouse_family,
@@ -301,6 +219,13 @@ impl Generator<'_> {
                 .random_range((head_year + 18).min(youngest)..=youngest);
             let male = self.rng.random_bool(0.5);
             let mut child = self.person(children_family, male, year, village);
+            if male
+                && head_male
+                && children_family.0 == head.family.0
+                && self.rng.random_bool(JUNIOR_RATE)
+            {
+                child.given = head.given;
+            }
             // Twins: the same birth date, village and family name; only the given name (distinct in a household) differs.
             if let Some(previous) = &previous_child
                 && self.rng.random_bool(0.05)
@@ -316,7 +241,7 @@ impl Generator<'_> {
                 .saturating_sub(self.rng.random_range(20..35))
                 .max(1920);
             let (family, male) = (
-                pick_zipf(&mut self.rng, FAMILY_NAMES),
+                self.family_names.pick(&mut self.rng),
                 self.rng.random_bool(0.4),
             );
             members.push(self.person(family, male, year, village));
@@ -535,6 +460,9 @@ pub fn generate<W: Write, T: Write>(
         next_person: 0,
         next_record: 0,
         household_names: Vec::new(),
+        family_names: Zipf::new(FAMILY_NAMES, FAMILY_EXPONENT),
+        male_names: Zipf::new(MALE_NAMES, GIVEN_EXPONENT),
+        female_names: Zipf::new(FEMALE_NAMES, GIVEN_EXPONENT),
     };
     let mut records_writer = csv::Writer::from_writer(records);
     let mut truth_writer = csv::Writer::from_writer(truth);
