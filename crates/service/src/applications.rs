@@ -676,8 +676,7 @@ impl Registry {
                 )));
             }
             if decision.approve {
-                self.refuse_if_held(&mut tx, &line.id, &line.program_code)
-                    .await?;
+                self.refuse_if_held(&mut tx, line).await?;
             }
             let reason = decision
                 .reason

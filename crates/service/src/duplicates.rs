@@ -1000,12 +1000,14 @@ impl Registry {
     pub(crate) async fn refuse_if_held(
         &self,
         tx: &mut Tx,
-        enrolment_id: &str,
-        program_code: &str,
+        line: &dspp_store::EnrolmentRow,
     ) -> Result<(), ServiceError> {
+        let (enrolment_id, program_code) = (&line.id, &line.program_code);
         let holds = tx
             .held_enrolments(&HoldFilter {
-                enrolment: Some(enrolment_id.to_string()),
+                enrolment: Some(enrolment_id.clone()),
+                // A person's own enrolment can only be held by a case about them: look there first.
+                person: line.person_id.clone(),
                 ..HoldFilter::default()
             })
             .await?;

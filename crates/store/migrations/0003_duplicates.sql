@@ -41,5 +41,8 @@ CREATE INDEX duplicate_case_person_b ON duplicate_case (person_b);
 CREATE INDEX duplicate_case_commune_a ON duplicate_case (status, commune_a);
 CREATE INDEX duplicate_case_commune_b ON duplicate_case (status, commune_b);
 
+-- Holds: a household's household-level enrolments.
+CREATE INDEX enrolment_household ON enrolment (household_id);
+
 -- The duplicate index catches up on people changed since it last looked.
 CREATE INDEX person_updated ON person (updated_at, id);

@@ -287,18 +287,26 @@ impl Tx {
         filter: &HoldFilter,
     ) -> Result<Vec<HeldEnrolment>, StoreError> {
         let place = filter.place.as_deref().unwrap_or("");
+        // Two joins from the open cases (few) to the enrolments they hold, each on an index: the people's own
+        // enrolments, and their households' household-level ones.
         let rows = sqlx::query(
             "SELECT e.id AS enrolment_id, e.program_code, e.commune_code, e.status, e.person_id, e.household_id,
                     c.id AS case_id, c.deadline
              FROM duplicate_case c
-             JOIN enrolment e ON e.active = 1 AND (
-                  e.person_id IN (c.person_a, c.person_b)
-                  OR (e.person_id IS NULL AND e.household_id IN (SELECT q.household_id FROM person q
-                       WHERE q.id IN (c.person_a, c.person_b) AND q.household_id IS NOT NULL)))
-             WHERE c.status = 'open' AND e.commune_code >= $1 AND e.commune_code < $2
+             JOIN enrolment e ON (e.person_id = c.person_a OR e.person_id = c.person_b)
+             WHERE c.status = 'open' AND e.active = 1 AND e.commune_code >= $1 AND e.commune_code < $2
                AND ($3 = '' OR c.person_a = $3 OR c.person_b = $3)
                AND ($4 = '' OR e.id = $4)
-             ORDER BY c.deadline, e.id",
+             UNION ALL
+             SELECT e.id AS enrolment_id, e.program_code, e.commune_code, e.status, e.person_id, e.household_id,
+                    c.id AS case_id, c.deadline
+             FROM duplicate_case c
+             JOIN person q ON (q.id = c.person_a OR q.id = c.person_b)
+             JOIN enrolment e ON e.household_id = q.household_id AND e.person_id IS NULL
+             WHERE c.status = 'open' AND e.active = 1 AND e.commune_code >= $1 AND e.commune_code < $2
+               AND ($3 = '' OR c.person_a = $3 OR c.person_b = $3)
+               AND ($4 = '' OR e.id = $4)
+             ORDER BY 8, 1",
         )
         .bind(place)
         .bind(prefix_end(place))
