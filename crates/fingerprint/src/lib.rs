@@ -40,6 +40,7 @@ mod leader;
 mod mcc;
 mod quality;
 mod template;
+mod wsq;
 
 pub use calibration::ScoreCalibration;
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
