@@ -96,3 +96,22 @@ fn corrupt_streams_get_precise_errors() {
         ],
     );
 }
+
+#[test]
+fn wsq_minutiae_match_those_of_the_reference_decoding() {
+    use fingerprint::{MccMatcher, MccTemplate, ViewInfo, extract};
+    let dir = "data/fingerprints/sourceafis-samples";
+    let template =
+        |image: &FingerImage| MccTemplate::new(&extract(image, ViewInfo::default()).unwrap());
+    let wsq = template(&FingerImage::decode(&sample(), 500).unwrap());
+    let png = template(
+        &FingerImage::open(&crate::shared(&format!("{dir}/wsq-converted.png")), 500).unwrap(),
+    );
+    let other =
+        template(&FingerImage::open(&crate::shared(&format!("{dir}/probe.png")), 500).unwrap());
+    let mut matcher = MccMatcher::new();
+    let same = matcher.similarity(&wsq, &png);
+    let different = matcher.similarity(&wsq, &other);
+    assert!(same > 0.9, "same image scores {same}");
+    assert!(different < 0.2, "another finger scores {different}");
+}
