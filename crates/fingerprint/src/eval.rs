@@ -302,7 +302,7 @@ pub fn evaluate_with(
         .collect();
     let mut matcher = MccMatcher::new();
     matchers.push(score_all(
-        "MCC16b LSS-R",
+        "MCC8b LSS-R (32 cylinders)",
         &pairs,
         &finger_index,
         options,
