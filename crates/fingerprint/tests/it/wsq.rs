@@ -115,3 +115,18 @@ fn wsq_minutiae_match_those_of_the_reference_decoding() {
     assert!(same > 0.9, "same image scores {same}");
     assert!(different < 0.2, "another finger scores {different}");
 }
+
+/// FNV-1a, a checksum that does not depend on the standard library's hasher.
+fn fnv1a(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+#[test]
+fn odd_sized_sample_decodes_as_checked_against_jnbis() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/jnbis-sample.wsq");
+    let image = FingerImage::open(std::path::Path::new(path), 500).unwrap();
+    assert_eq!((image.width(), image.height()), (545, 622));
+    expect!["12bb6aa3e4a27e79"].assert_eq(&format!("{:016x}", fnv1a(image.pixels())));
+}
