@@ -83,6 +83,9 @@ struct Cylinder {
 #[derive(Clone, Debug)]
 pub struct MccTemplate {
     cylinders: Vec<Cylinder>,
+    /// For cylinders t and k, at `t * len + k`: their distance and the direction from k to t
+    /// (what relaxation compares; computed once here rather than in every comparison).
+    geometry: Vec<(f32, f32)>,
 }
 
 /// Difference of two angles, in `[-π, π)`.
@@ -289,7 +292,21 @@ impl MccTemplate {
             order.sort_unstable();
             cylinders = order.into_iter().map(|i| cylinders[i].clone()).collect();
         }
-        MccTemplate { cylinders }
+        let geometry = cylinders
+            .iter()
+            .flat_map(|m| {
+                cylinders.iter().map(move |k| {
+                    (
+                        ((m.x - k.x).powi(2) + (m.y - k.y).powi(2)).sqrt(),
+                        (m.y - k.y).atan2(m.x - k.x),
+                    )
+                })
+            })
+            .collect();
+        MccTemplate {
+            cylinders,
+            geometry,
+        }
     }
 
     /// Number of valid cylinders.
@@ -491,12 +508,17 @@ impl MccMatcher {
         self.rho.resize(nr * nr, 0.0);
         for t in 0..nr {
             let (_, at, bt) = self.selected[t];
-            let (ma, mb) = (&a.cylinders[usize::from(at)], &b.cylinders[usize::from(bt)]);
+            let (at, bt) = (usize::from(at), usize::from(bt));
+            let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
+            let (ga, gb) = (
+                &a.geometry[at * na..(at + 1) * na],
+                &b.geometry[bt * nb..(bt + 1) * nb],
+            );
             for k in (t + 1)..nr {
                 let (_, ak, bk) = self.selected[k];
-                let (ka, kb) = (&a.cylinders[usize::from(ak)], &b.cylinders[usize::from(bk)]);
-                let da = ((ma.x - ka.x).powi(2) + (ma.y - ka.y).powi(2)).sqrt();
-                let db = ((mb.x - kb.x).powi(2) + (mb.y - kb.y).powi(2)).sqrt();
+                let (ak, bk) = (usize::from(ak), usize::from(bk));
+                let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
+                let ((da, direction_a), (db, direction_b)) = (ga[ak], gb[bk]);
                 let d1 = (da - db).abs();
                 // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
                 // an f32 sum of similarities, so it is left at zero instead of computed.
@@ -511,8 +533,8 @@ impl MccMatcher {
                 if d2 > RHO_ANGLE_CUTOFF {
                     continue;
                 }
-                let radial_a = angle_diff(ma.angle, (ma.y - ka.y).atan2(ma.x - ka.x));
-                let radial_b = angle_diff(mb.angle, (mb.y - kb.y).atan2(mb.x - kb.x));
+                let radial_a = angle_diff(ma.angle, direction_a);
+                let radial_b = angle_diff(mb.angle, direction_b);
                 let d3 = angle_diff(radial_a, radial_b).abs();
                 if d3 > RHO_ANGLE_CUTOFF {
                     continue;
