@@ -86,6 +86,9 @@ pub struct MccTemplate {
     /// For cylinders t and k, at `t * len + k`: their distance and the direction from k to t
     /// (what relaxation compares; computed once here rather than in every comparison).
     geometry: Vec<(f32, f32)>,
+    /// The cylinders' directions in ascending order, with their indices, so that a comparison
+    /// visits only the direction-compatible cylinders of the other template.
+    by_angle: Vec<(f32, u16)>,
 }
 
 /// Difference of two angles, in `[-π, π)`.
@@ -303,9 +306,16 @@ impl MccTemplate {
                 })
             })
             .collect();
+        let mut by_angle: Vec<(f32, u16)> = cylinders
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.angle, i as u16))
+            .collect();
+        by_angle.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
         MccTemplate {
             cylinders,
             geometry,
+            by_angle,
         }
     }
 
@@ -319,6 +329,32 @@ impl MccTemplate {
         &self,
     ) -> impl Iterator<Item = (&[u64; LAYER_WORDS], &[[u64; LAYER_WORDS]; ND])> {
         self.cylinders.iter().map(|c| (&c.valid, &c.bits))
+    }
+
+    /// Ranges of `by_angle` holding the cylinders whose direction may be within
+    /// [`MAX_DIRECTION_DIFF`] of `angle` (a window with a small margin; the exact test is in
+    /// `local_similarity`): the window split where it wraps around 2π, ranges that never overlap.
+    fn compatible_ranges(&self, angle: f32) -> [std::ops::Range<usize>; 3] {
+        let tau = 2.0 * PI;
+        let range = |lo: f32, hi: f32| {
+            let start = self.by_angle.partition_point(|c| c.0 < lo);
+            let end = self.by_angle.partition_point(|c| c.0 <= hi);
+            (start, end.max(start))
+        };
+        let lo = angle - MAX_DIRECTION_DIFF - 1e-3;
+        let hi = angle + MAX_DIRECTION_DIFF + 1e-3;
+        let (s1, e1) = range(lo.max(0.0), hi.min(tau));
+        let (s2, e2) = if lo < 0.0 {
+            range(lo + tau, tau)
+        } else {
+            (0, 0)
+        };
+        let (s3, e3) = if hi > tau {
+            range(0.0, hi - tau)
+        } else {
+            (0, 0)
+        };
+        [s1..e1, s2.max(e1)..e2.max(e1), s3..e3.min(s1).max(s3)]
     }
 
     /// Whether no minutia produced a valid cylinder (such a template matches nothing).
@@ -458,11 +494,14 @@ impl MccMatcher {
         }
         self.pairs.clear();
         for (i, ca) in a.cylinders.iter().enumerate() {
-            for (j, cb) in b.cylinders.iter().enumerate() {
-                let s = local_similarity(ca, cb, min_common, &self.roots);
-                if s > 0.0 {
-                    // At most 255 minutiae per template, so indices fit u16.
-                    self.pairs.push(pair_key(s, i as u16, j as u16));
+            for range in b.compatible_ranges(ca.angle) {
+                for &(_, j) in &b.by_angle[range] {
+                    let cb = &b.cylinders[usize::from(j)];
+                    let s = local_similarity(ca, cb, min_common, &self.roots);
+                    if s > 0.0 {
+                        // At most 255 minutiae per template, so indices fit u16.
+                        self.pairs.push(pair_key(s, i as u16, j));
+                    }
                 }
             }
         }
@@ -660,6 +699,31 @@ mod tests {
         let impostor = matcher.similarity(&a, &other);
         assert!(genuine > 0.6, "rotated copy {genuine}");
         assert!(genuine > 3.0 * impostor, "{genuine} vs {impostor}");
+    }
+
+    #[test]
+    fn direction_window_visits_every_compatible_cylinder_once() {
+        let t = MccTemplate::new(&template(&print(5)));
+        for step in 0..=720 {
+            let angle = (step as f32 / 720.0 * 2.0 * PI).min(2.0 * PI - 1e-6);
+            let mut visited: Vec<u16> = t
+                .compatible_ranges(angle)
+                .into_iter()
+                .flat_map(|r| t.by_angle[r].iter().map(|c| c.1))
+                .collect();
+            let n = visited.len();
+            visited.sort_unstable();
+            visited.dedup();
+            assert_eq!(visited.len(), n, "a cylinder visited twice at {angle}");
+            for (i, c) in t.cylinders.iter().enumerate() {
+                if angle_diff(angle, c.angle).abs() <= MAX_DIRECTION_DIFF {
+                    assert!(
+                        visited.contains(&(i as u16)),
+                        "cylinder {i} missed at {angle}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
