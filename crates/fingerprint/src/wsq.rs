@@ -63,7 +63,7 @@ pub(crate) fn decode(
         let at = r.pos;
         match r.marker()? {
             SOF => break Frame::read(&mut r)?,
-            other => tables.read(other, at, &mut r, false)?,
+            other => tables.read(other, at, &mut r)?,
         }
     };
     check_size(u32::from(frame.width), u32::from(frame.height))?;
@@ -113,7 +113,7 @@ pub(crate) fn decode(
                 r.pos = end;
             }
             SOF => return Err(corrupt(at, "second frame header (SOF)")),
-            other => tables.read(other, at, &mut r, true)?,
+            other => tables.read(other, at, &mut r)?,
         }
     }
     if blocks == 0 {
@@ -311,13 +311,30 @@ struct Tables {
 }
 
 impl Tables {
-    fn read(
-        &mut self,
-        marker: u8,
-        at: usize,
-        r: &mut Reader<'_>,
-        after_frame: bool,
-    ) -> Result<(), Error> {
+    fn read(&mut self, marker: u8, at: usize, r: &mut Reader<'_>) -> Result<(), Error> {
+        // The markers without a segment; EOI and SOB after the frame never come here.
+        match marker {
+            COM | DRT | DTT | DQT | DHT => {}
+            SOI => return Err(corrupt(at, "second start-of-image marker (SOI)")),
+            EOI => {
+                return Err(corrupt(
+                    at,
+                    "end of image (EOI) before the frame header (SOF)",
+                ));
+            }
+            SOB => {
+                return Err(corrupt(
+                    at,
+                    "coded block (SOB) before the frame header (SOF)",
+                ));
+            }
+            other => {
+                return Err(corrupt(
+                    at,
+                    format!("unexpected marker FF{other:02X} (expected a table, SOF, SOB or EOI)"),
+                ));
+            }
+        }
         let len_at = r.pos;
         let len = usize::from(r.u16("segment length")?);
         if len < 2 {
@@ -357,24 +374,8 @@ impl Tables {
                     self.huffman[id] = Some(table);
                 }
             }
-            SOI | EOI | SOB if after_frame => {
-                return Err(corrupt(
-                    at,
-                    format!("unexpected marker FF{marker:02X} here"),
-                ));
-            }
-            SOB => {
-                return Err(corrupt(
-                    at,
-                    "coded block (SOB) before the frame header (SOF)",
-                ));
-            }
-            other => {
-                return Err(corrupt(
-                    at,
-                    format!("unexpected marker FF{other:02X} (expected a table, SOF, SOB or EOI)"),
-                ));
-            }
+            // Refused before the segment is read, below.
+            _ => {}
         }
         if s.pos != body.len() {
             return Err(corrupt(

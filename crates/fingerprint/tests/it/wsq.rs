@@ -90,6 +90,21 @@ fn corrupt_streams_get_precise_errors() {
         expect!["corrupt WSQ stream at byte 35056: second frame header (SOF)"],
     );
     check(
+        |b| {
+            b.truncate(0x29E);
+            b.extend_from_slice(&[0xFF, 0xA1]);
+        },
+        expect!["corrupt WSQ stream at byte 670: end of image (EOI) before the frame header (SOF)"],
+    );
+    check(
+        |b| b[0x2B2] = 0xA3,
+        expect!["corrupt WSQ stream at byte 691: block header length 213, expected 3"],
+    );
+    check(
+        |b| b[0x118] = 0xA3,
+        expect!["corrupt WSQ stream at byte 279: coded block (SOB) before the frame header (SOF)"],
+    );
+    check(
         |b| b[0x29F] = 0xA9,
         expect![
             "corrupt WSQ stream at byte 670: unexpected marker FFA9 (expected a table, SOF, SOB or EOI)"
