@@ -135,7 +135,7 @@ pub enum SynthCommand {
 
 #[derive(Debug, Subcommand)]
 pub enum FingerCommand {
-    /// ISO/IEC 19795-style evaluation on a folder of FINGER_IMPRESSION images
+    /// ISO/IEC 19795-style evaluation on a folder of FINGER_IMPRESSION images (WSQ, PNG, TIFF, BMP)
     Eval {
         dir: PathBuf,
         /// Resolution of the images
@@ -148,7 +148,7 @@ pub enum FingerCommand {
         #[arg(long)]
         no_bozorth3: bool,
     },
-    /// Similarity of two fingerprints (images or ISO/ANSI templates); the score is the last number printed
+    /// Similarity of two fingerprints (WSQ, PNG, TIFF or BMP images, or ISO/ANSI templates); the score is the last number printed
     Match {
         a: PathBuf,
         b: PathBuf,

@@ -83,6 +83,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             fused[a + b] += pa * pb;
         }
     }
+    // The penetration a target hit rate needs: the fused impostor tail above the score that
+    // that share of mated probes reaches.
+    let genuine_pairs: Vec<(usize, usize)> = (0..codes.len())
+        .flat_map(|i| ((i + 1)..codes.len()).map(move |j| (i, j)))
+        .filter(|&(i, j)| finger(&paths[i]) == finger(&paths[j]))
+        .collect();
+    let mut mated: Vec<usize> = Vec::new();
+    for &(i, j) in &genuine_pairs {
+        for &(k, l) in &genuine_pairs {
+            if finger(&paths[i]) != finger(&paths[k]) {
+                mated.push((codes[i].shared(&codes[j]) + codes[k].shared(&codes[l])) as usize);
+            }
+        }
+    }
+    mated.sort_unstable();
+    for hit_rate in [0.90, 0.95, 0.99, 0.995] {
+        let score = mated[((1.0 - hit_rate) * mated.len() as f64).floor() as usize];
+        let penetration: f64 = fused[score.min(max - 1)..].iter().sum();
+        println!(
+            "two thumbs, mate in short list {:.1} %: fused threshold {score}, penetration {penetration:.2e} (short list {:.0} of 10M)",
+            hit_rate * 100.0,
+            penetration * 1e7
+        );
+    }
     for penetration in [1e-3, 1e-4, 1e-5] {
         // Threshold: the lowest fused score whose impostor tail is at most the penetration.
         let mut tail = 0.0;

@@ -109,6 +109,14 @@ pub enum Error {
         /// What the decoder said.
         reason: String,
     },
+    /// A WSQ stream is corrupt or uses a feature the decoder does not support.
+    #[error("corrupt WSQ stream at byte {offset}: {reason}")]
+    Wsq {
+        /// Byte offset in the stream where decoding stopped.
+        offset: usize,
+        /// What is wrong there.
+        reason: String,
+    },
     /// An image has a size the engine refuses (too small to hold a finger or too large to be one).
     #[error("image of {width}x{height} pixels refused: {reason}")]
     ImageSize {

@@ -202,7 +202,7 @@ struct Sample {
 /// The finger and impression of a `FINGER_IMPRESSION.ext` file name, for image extensions.
 fn parse_name(path: &Path) -> Option<(String, u32)> {
     let ext = path.extension()?.to_str()?.to_ascii_lowercase();
-    if !matches!(ext.as_str(), "tif" | "tiff" | "png" | "bmp") {
+    if !matches!(ext.as_str(), "tif" | "tiff" | "png" | "bmp" | "wsq") {
         return None;
     }
     let stem = path.file_stem()?.to_str()?;
@@ -302,7 +302,7 @@ pub fn evaluate_with(
         .collect();
     let mut matcher = MccMatcher::new();
     matchers.push(score_all(
-        "MCC16b LSS-R",
+        "MCC8b LSS-R (32 cylinders)",
         &pairs,
         &finger_index,
         options,
@@ -531,7 +531,7 @@ fn bootstrap_eer(labelled: &[(usize, usize, f64)], options: &EvalOptions) -> (f6
     (at(0.025), at(0.975))
 }
 
-/// Similarity of two fingerprints given as files (PNG, TIFF, BMP images at `dpi`, or ISO 19794-2 /
+/// Similarity of two fingerprints given as files (WSQ, PNG, TIFF, BMP images at `dpi`, or ISO 19794-2 /
 /// ANSI 378 templates): the MCC score in [0, 1], higher meaning more alike.
 pub fn match_files(a: &Path, b: &Path, dpi: u16) -> Result<f64, Error> {
     let a = MccTemplate::new(&load_template(a, dpi)?);
@@ -592,6 +592,10 @@ mod tests {
         assert_eq!(
             parse_name(Path::new("d/a_b_12.PNG")),
             Some(("a_b".to_owned(), 12))
+        );
+        assert_eq!(
+            parse_name(Path::new("d/0042_1.wsq")),
+            Some(("0042".to_owned(), 1))
         );
         assert_eq!(parse_name(Path::new("d/101.tif")), None);
         assert_eq!(parse_name(Path::new("d/101_1.txt")), None);

@@ -1,4 +1,4 @@
-//! Fingerprint images: PNG, TIFF and BMP decoded into 8-bit grayscale with size and depth checks
+//! Fingerprint images: WSQ, PNG, TIFF and BMP decoded into 8-bit grayscale with size and depth checks
 //! made before the pixels are allocated.
 
 use std::io::Cursor;
@@ -65,15 +65,13 @@ impl FingerImage {
         })
     }
 
-    /// Decode a PNG, TIFF or BMP file held in memory. Image files rarely carry a trustworthy
+    /// Decode a WSQ, PNG, TIFF or BMP file held in memory (WSQ recognised by its `FF A0` start). Image files rarely carry a trustworthy
     /// resolution, so the caller states it (500 for most scanners, 569 for FVC2002 DB2).
     pub fn decode(bytes: &[u8], dpi: u16) -> Result<FingerImage, Error> {
-        // WSQ starts with its SOI marker; say so rather than "unknown format".
+        // WSQ starts with its SOI marker.
         if bytes.starts_with(&[0xFF, 0xA0]) {
-            return Err(Error::ImageDecode {
-                reason: "WSQ images are not supported yet (convert to PNG with NBIS dwsq)"
-                    .to_owned(),
-            });
+            let image = crate::wsq::decode(bytes, check_size)?;
+            return FingerImage::parse(image.width, image.height, dpi, image.pixels);
         }
         let guessed = || {
             ImageReader::new(Cursor::new(bytes))
@@ -113,7 +111,7 @@ impl FingerImage {
         FingerImage::parse(width, height, dpi, pixels)
     }
 
-    /// Read and decode an image file (PNG, TIFF, BMP).
+    /// Read and decode an image file (WSQ, PNG, TIFF, BMP).
     pub fn open(path: &Path, dpi: u16) -> Result<FingerImage, Error> {
         let io = |source| Error::Io {
             path: path.to_owned(),

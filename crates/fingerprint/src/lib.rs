@@ -40,6 +40,7 @@ mod leader;
 mod mcc;
 mod quality;
 mod template;
+mod wsq;
 
 pub use calibration::ScoreCalibration;
 pub use codec::{MAX_RECORD_LEN, MinutiaeRecord, RecordFormat};
@@ -56,7 +57,7 @@ pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SID
 pub use index::{BinaryCode, CODE_BITS, MatchCandidate, ThumbCodes, ThumbIndex, rerank};
 #[cfg(feature = "leader")]
 pub use leader::LeaderExtractor;
-pub use mcc::{MccMatcher, MccTemplate};
+pub use mcc::{MAX_CYLINDERS, MccMatcher, MccTemplate};
 pub use quality::{MIN_AREA_MM2, MIN_CLARITY, MIN_SCORE, Quality, Refusal, assess, best_capture};
 pub use template::{
     ANGLE_UNITS_PER_TURN, Angle, ExtendedData, FingerPosition, ImageGeometry, MAX_COORDINATE,

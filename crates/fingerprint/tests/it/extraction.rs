@@ -88,13 +88,3 @@ fn unreadable_files_get_precise_errors() {
         "record truncated: record length needs 4 bytes at offset 8, only 2 left"
     );
 }
-
-#[test]
-fn wsq_is_refused_with_a_precise_error_until_supported() {
-    let path = crate::shared("data/fingerprints/sourceafis-samples/wsq-original.wsq");
-    let error = FingerImage::open(&path, 500).unwrap_err().to_string();
-    assert_eq!(
-        error,
-        "cannot decode image: WSQ images are not supported yet (convert to PNG with NBIS dwsq)"
-    );
-}

@@ -5,6 +5,7 @@
 mod codec;
 mod extraction;
 mod matching;
+mod wsq;
 
 /// Shared test data: `/work/shared` beside the repository (`<clone>/../shared` in CI).
 pub(crate) fn shared(path: &str) -> std::path::PathBuf {
