@@ -611,6 +611,13 @@ mod tests {
     }
 
     #[test]
+    fn the_index_can_be_shared_between_threads() {
+        // The registry holds the index in an RwLock shared by request handlers.
+        fn shared<T: Send + Sync>() {}
+        shared::<Index>();
+    }
+
+    #[test]
     fn strings_and_interned_names_read_back() {
         let mut strings = Strings::default();
         for text in ["R1", "", "ជា សុភា", "R000000004"] {

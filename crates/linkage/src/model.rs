@@ -335,9 +335,11 @@ impl Model {
     /// The prior for two records of a population of `records` records with the same share of duplicates as the
     /// training population: a record has about `prior × (training_records − 1)` other records of the same person
     /// wherever it is, so the chance that one given other record is one of them falls as the population grows.
+    /// Never above the training prior: a register smaller than the training population (a new or a test
+    /// register) is not assumed to be more duplicated than the population the model learnt from.
     pub fn prior_for(&self, records: u64) -> f64 {
         let mates = self.lambda * (self.training_records.max(2) - 1) as f64;
-        (mates / (records.max(2) - 1) as f64).clamp(1e-15, 0.5)
+        (mates / (records.max(2) - 1) as f64).clamp(1e-15, self.lambda)
     }
 
     /// What to add to a match weight computed with the training prior to get the weight in a population of
@@ -581,6 +583,7 @@ mod tests {
     fn the_prior_scales_with_the_population() {
         let model = planted_model();
         assert!((model.prior_for(30_000) - model.lambda).abs() < 1e-15);
+        assert_eq!(model.prior_for(10), model.lambda);
         // 600 times more records: one given record is 600 times less likely to be a given person's other record.
         let ratio = model.lambda / model.prior_for(18_000_000);
         assert!((ratio - 17_999_999.0 / 29_999.0).abs() < 1e-6, "{ratio}");

@@ -129,3 +129,38 @@ fn a_corrected_record_replaces_its_old_version_and_a_removed_one_is_gone() {
     assert!(ids(&index, &records[4]).is_empty());
     assert_eq!(index.len(), records.len() - 1);
 }
+
+#[test]
+fn the_prior_follows_the_size_of_the_index() {
+    let (records, _) = read_records(REGISTER.as_bytes(), None).expect("register");
+    let model = linkage::Model::shipped().unwrap();
+    let mut index = Index::new(model.clone(), test_options());
+    for record in &records {
+        index.insert(record);
+    }
+    let weight = |index: &Index| {
+        let candidates = index.candidates(&records[0]);
+        assert_eq!(candidates.len(), 1, "{candidates:?}");
+        candidates[0].match_weight
+    };
+    let small = weight(&index);
+    // More people than the model was trained on, each without names or a date (so no block and no name frequency
+    // changes): only the size of the index changes, and with it the prior of every pair. (Below the training
+    // population the prior stays the trained one.)
+    let extra = model.training_records() + 20_000;
+    for n in 0..extra {
+        index.insert(&Record {
+            record_id: format!("other{n}"),
+            ..Record::default()
+        });
+    }
+    let large = weight(&index);
+    let odds = |p: f64| (p / (1.0 - p)).log2();
+    let expected =
+        odds(model.prior_for(index.len() as u64)) - odds(model.prior_for(records.len() as u64));
+    assert!(expected < -0.5, "{expected}");
+    assert!(
+        (large - small - expected).abs() < 1e-9,
+        "{small} -> {large}, expected a shift of {expected}"
+    );
+}

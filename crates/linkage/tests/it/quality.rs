@@ -107,3 +107,47 @@ fn linking_is_reproducible() {
         read_truth(truth.as_slice()).expect("truth").len()
     );
 }
+
+#[test]
+fn the_generated_names_are_realistic_many_and_skewed() {
+    let gazetteer = Gazetteer::from_csv(
+        File::open(shared("data/geo/CambodiaVillagesList2025.csv")).expect("village list"),
+    )
+    .expect("gazetteer");
+    let options = SynthOptions {
+        people: 20_000,
+        duplicate_rate: 0.0,
+        error_rate: 0.0,
+        seed: 5,
+        ..SynthOptions::default()
+    };
+    let (mut records, mut truth) = (Vec::new(), Vec::new());
+    generate(&gazetteer, &options, &mut records, &mut truth).expect("generate");
+    let (records, _) = linkage::read_records(records.as_slice(), None).expect("records");
+    // The Khmer name is "FAMILY GIVEN"; a zero-width space instead of the space is removed by normalization, so
+    // only names that kept their space are split.
+    let mut family: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    let mut full: std::collections::HashSet<&str> = std::collections::HashSet::new();
+    let mut with_khmer = 0;
+    for record in &records {
+        if let Some((first, _)) = record.name_km.split_once(' ') {
+            *family.entry(first.to_string()).or_default() += 1;
+            full.insert(&record.name_km);
+            with_khmer += 1;
+        }
+    }
+    let mut counts: Vec<(usize, String)> = family.into_iter().map(|(name, n)| (n, name)).collect();
+    counts.sort_unstable_by(|a, b| b.cmp(a));
+    let share = |n: usize| n as f64 / with_khmer as f64;
+    // A long tail of family names, a handful very common (SOK first), the most common well under a quarter.
+    assert!(counts.len() > 120, "{} family names", counts.len());
+    assert_eq!(counts[0].1, "សុខ", "{:?}", &counts[..3]);
+    assert!(
+        (0.10..0.25).contains(&share(counts[0].0)),
+        "{}",
+        share(counts[0].0)
+    );
+    assert!(share(counts[..5].iter().map(|c| c.0).sum()) > 0.3);
+    // Thousands of distinct full names among 20,000 people: namesakes exist but are not the rule.
+    assert!(full.len() > 5_000, "{} distinct names", full.len());
+}
