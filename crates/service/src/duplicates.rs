@@ -299,7 +299,14 @@ impl Evidence {
         let mut parts: Vec<String> = self
             .fields
             .iter()
-            .map(|line| format!("{}={} {:+.1}", line.field, line.level, line.weight))
+            .map(|line| {
+                if line.weight == 0.0 && line.level != "different" {
+                    // A name agreeing in both scripts counts once, under the stronger of the two.
+                    format!("{}={} (counted once)", line.field, line.level)
+                } else {
+                    format!("{}={} {:+.1}", line.field, line.level, line.weight)
+                }
+            })
             .collect();
         if self.names_swapped {
             parts.push("family and given names swapped".into());
