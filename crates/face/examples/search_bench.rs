@@ -93,6 +93,8 @@ fn main() {
     let mut hnsw_ef = 128usize;
     let mut exact = true;
     let mut dump: Option<PathBuf> = None;
+    let mut hnsw_m = 16usize;
+    let mut oversampling = 4.0f64;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("a value after the flag");
@@ -103,6 +105,8 @@ fn main() {
             "--server" => server = Some(value()),
             "--hnsw-ef" => hnsw_ef = value().parse().unwrap(),
             "--no-exact" => exact = false,
+            "--hnsw-m" => hnsw_m = value().parse().unwrap(),
+            "--oversampling" => oversampling = value().parse().unwrap(),
             "--dump" => dump = Some(PathBuf::from(value())),
             "--quantization" => {
                 quantization = match value().as_str() {
@@ -119,8 +123,10 @@ fn main() {
     let mut config = IndexConfig::new(DIMENSION);
     config.quantization = quantization;
     config.hnsw_ef = hnsw_ef;
+    config.hnsw_m = hnsw_m;
+    config.oversampling = oversampling;
     println!(
-        "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_ef {hnsw_ef}"
+        "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_m {hnsw_m} (0: quantized full scan), hnsw_ef {hnsw_ef}, oversampling {oversampling}"
     );
 
     let fresh = !folder.join("edge_config.json").is_file();
@@ -194,7 +200,11 @@ fn main() {
         answers.push(candidates.first().map(|c| c.id));
     }
     report(
-        "embedded, HNSW + quantized",
+        if hnsw_m == 0 {
+            "embedded, quantized scan + rescoring"
+        } else {
+            "embedded, HNSW + quantized"
+        },
         &mut times,
         mate_first,
         queries.len(),
