@@ -138,7 +138,18 @@ fn describe(name: &str, vectors: &[Vec<f32>]) {
         .map(|v| v.iter().filter(|x| **x < 0.0).count() as f64 / DIMENSION as f64)
         .sum::<f64>()
         / n as f64;
+    // Coordinates whose sign is the same for at least 90 % of faces carry almost no information
+    // in a sign bit (binary quantization).
+    let constant_sign = (0..DIMENSION)
+        .filter(|d| {
+            let negative = vectors.iter().filter(|v| v[*d] < 0.0).count() as f64 / n as f64;
+            !(0.1..=0.9).contains(&negative)
+        })
+        .count();
     println!("{name}: {n} faces, {} pairs", distances.len());
+    println!(
+        "  coordinates with the same sign in >= 90 % of faces: {constant_sign} of {DIMENSION}"
+    );
     println!(
         "  pairwise distance mean {mean_distance:.3} sd {sd:.3} min {:.3} p1 {:.3} p50 {:.3} p99 {:.3} max {:.3}",
         distances[0],

@@ -37,11 +37,17 @@ impl Normal {
     }
 }
 
+/// Added to every coordinate (`--offset`): distances do not change, but real dlib embeddings sit
+/// about 1.3 from the origin (see `embedding_stats`), which is what binary quantization's
+/// sign bits see.
+static OFFSET: std::sync::OnceLock<f32> = std::sync::OnceLock::new();
+
 fn sample(identity: u64, sample: u64) -> Vec<f32> {
+    let offset = *OFFSET.get().unwrap_or(&0.0);
     let mut centre = Normal(identity.wrapping_mul(0x2545_F491_4F6C_DD1D) ^ 0xA5A5);
     let mut noise = Normal((identity << 8 | sample).wrapping_mul(0x9E37_79B9) ^ 0x5A5A_0000);
     (0..DIMENSION)
-        .map(|_| centre.next() * CENTRE_SIGMA + noise.next() * SAMPLE_SIGMA)
+        .map(|_| centre.next() * CENTRE_SIGMA + noise.next() * SAMPLE_SIGMA + offset)
         .collect()
 }
 
@@ -105,6 +111,7 @@ fn main() {
             "--server" => server = Some(value()),
             "--hnsw-ef" => hnsw_ef = value().parse().unwrap(),
             "--no-exact" => exact = false,
+            "--offset" => OFFSET.set(value().parse().unwrap()).unwrap(),
             "--hnsw-m" => hnsw_m = value().parse().unwrap(),
             "--oversampling" => oversampling = value().parse().unwrap(),
             "--dump" => dump = Some(PathBuf::from(value())),

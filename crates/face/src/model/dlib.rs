@@ -338,8 +338,11 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Number of values in a tensor of `dims`, saturating (a view that large never fits the parameters).
 fn count(dims: [usize; 4]) -> usize {
-    dims.iter().product()
+    dims.iter()
+        .try_fold(1usize, |acc, d| acc.checked_mul(*d))
+        .unwrap_or(usize::MAX)
 }
 
 /// Splits `params` into consecutive views of the given shapes (dlib's `alias_tensor` offsets).
@@ -348,7 +351,10 @@ fn views(
     params: &[f32],
     shapes: &[[usize; 4]],
 ) -> Result<Vec<Vec<f32>>, FaceError> {
-    let total: usize = shapes.iter().map(|s| count(*s)).sum();
+    let total = shapes
+        .iter()
+        .try_fold(0usize, |acc, s| acc.checked_add(count(*s)))
+        .unwrap_or(usize::MAX);
     if total != params.len() {
         return Err(reader.error(format!(
             "parameters hold {} values, the views {shapes:?} need {total}",
@@ -398,6 +404,11 @@ fn details(reader: &mut Reader<'_>, expected: Expected) -> Result<Layer, FaceErr
                 true
             };
             let relu = name == "con_6" && reader.boolean()?;
+            if padding[0] >= rows.max(1) || padding[1] >= cols.max(1) {
+                return Err(reader.error(format!(
+                    "convolution padding {padding:?} for a {rows}x{cols} filter"
+                )));
+            }
             if filter_shape[0] != filters || filter_shape[2] != rows || filter_shape[3] != cols {
                 return Err(reader.error(format!(
                     "convolution of {filters} {rows}x{cols} filters has a filter view {filter_shape:?}"
@@ -529,7 +540,7 @@ fn details(reader: &mut Reader<'_>, expected: Expected) -> Result<Layer, FaceErr
             };
             // fc_bias_mode: FC_HAS_BIAS = 0, FC_NO_BIAS = 1.
             let has_bias = bias_mode == 0 && use_bias && count(bias_shape) > 0;
-            if count(weight_shape) != inputs * outputs {
+            if Some(count(weight_shape)) != inputs.checked_mul(outputs) {
                 return Err(reader.error(format!(
                     "fc layer {inputs}→{outputs} has a weight view {weight_shape:?}"
                 )));

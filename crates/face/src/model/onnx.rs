@@ -185,8 +185,11 @@ struct Value {
 
 /// Output side of a window sliding with a stride over `input + 2·padding` (floor, as dlib and ONNX).
 fn slide(input: usize, window: usize, stride: usize, padding: usize) -> Result<usize, FaceError> {
-    let padded = input + 2 * padding;
-    if window == 0 || stride == 0 || padded < window {
+    let padded = padding
+        .checked_mul(2)
+        .and_then(|p| p.checked_add(input))
+        .unwrap_or(usize::MAX);
+    if window == 0 || stride == 0 || padded < window || padded == usize::MAX {
         return Err(FaceError::model(format!(
             "window {window} with stride {stride} does not fit an input of {input} (padding {padding})"
         )));
