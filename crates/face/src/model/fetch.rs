@@ -108,7 +108,13 @@ fn archive(file: &RegistryFile, cache: &Path) -> Result<(Vec<u8>, bool), FaceErr
 fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), FaceError> {
     let folder = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(folder).map_err(|e| FaceError::io(folder, e))?;
-    let temporary = path.with_extension("partial");
+    // A name of its own per writer: two processes (or test threads) fetching at once never
+    // write into each other's file; the last rename wins with identical content.
+    static WRITERS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let writer = WRITERS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(format!(".{}-{writer}.partial", std::process::id()));
+    let temporary = path.with_file_name(name);
     std::fs::write(&temporary, bytes).map_err(|e| FaceError::io(&temporary, e))?;
     std::fs::rename(&temporary, path).map_err(|e| FaceError::io(path, e))
 }

@@ -84,6 +84,7 @@ fn a_damaged_archive_or_model_file_is_refused() {
         .unwrap_err()
         .to_string();
     assert!(error.contains("SHA-256"), "{error}");
+    converted(); // the archive is in the cache from here on
     let dat = face::fetch_dlib_resnet_dat(&cache()).unwrap();
     let truncated = face::dlib_resnet_to_onnx(&dat[..dat.len() / 2])
         .unwrap_err()
