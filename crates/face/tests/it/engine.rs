@@ -6,7 +6,7 @@ use std::io::Cursor;
 use face::{FaceConfig, FaceEngine, FaceError, Property, decode_photo};
 use image::{ImageFormat, Rgb, RgbImage};
 
-use crate::{astronaut, engine, models};
+use crate::{astronaut, engine, models, read_f32};
 
 fn encode(image: &RgbImage) -> Vec<u8> {
     let mut out = Vec::new();
@@ -14,14 +14,6 @@ fn encode(image: &RgbImage) -> Vec<u8> {
         .write_to(&mut Cursor::new(&mut out), ImageFormat::Png)
         .unwrap();
     out
-}
-
-fn read_f32(path: &std::path::Path) -> Vec<f32> {
-    std::fs::read(path)
-        .unwrap()
-        .chunks_exact(4)
-        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
-        .collect()
 }
 
 #[test]

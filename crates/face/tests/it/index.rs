@@ -73,6 +73,36 @@ fn edge_index_finds_the_mate_deletes_and_persists() {
     assert!(reopened.search(&faces[3].1, 0).is_err());
 }
 
+#[test]
+fn quantized_full_scan_without_a_graph_finds_the_mate() {
+    let mut config = IndexConfig::new(128);
+    config.hnsw_m = 0;
+    config.quantization = face::Quantization::Binary;
+    config.oversampling = 8.0;
+    let folder = tempfile::tempdir().unwrap();
+    let faces = population(300, 2, 11);
+    let index = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+    let enrolled: Vec<_> = faces
+        .iter()
+        .filter(|(id, _)| id % 10 == 0)
+        .cloned()
+        .collect();
+    index.upsert_batch(&enrolled).unwrap();
+    index.optimize().unwrap();
+    for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(50) {
+        let found = index.search(probe, 3).unwrap();
+        assert_eq!(found[0].id, id - 1, "{found:?}");
+        // The mate is rescored with the original vector: the same distance as the exact scan.
+        // (Farther neighbours may differ: one bit per dimension ranks them only roughly.)
+        assert_eq!(found[0], index.search_exact(probe, 3).unwrap()[0]);
+    }
+    config.hnsw_m = 2;
+    let error = EdgeIndex::open(tempfile::tempdir().unwrap().path(), config)
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("hnsw_m 2 must be 4 to 128, or 0"), "{error}");
+}
+
 /// A single Qdrant node on free loopback ports, stopped (by its process id) when dropped.
 struct QdrantNode {
     child: Child,

@@ -4,6 +4,7 @@
 
 mod engine;
 mod index;
+mod model;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -47,4 +48,13 @@ pub fn engine() -> &'static FaceEngine {
 /// The public-domain test photo.
 pub fn astronaut() -> Vec<u8> {
     std::fs::read(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/astronaut.jpg")).unwrap()
+}
+
+/// Raw little-endian float32 values of a file.
+pub fn read_f32(path: &Path) -> Vec<f32> {
+    std::fs::read(path)
+        .unwrap()
+        .chunks_exact(4)
+        .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+        .collect()
 }
