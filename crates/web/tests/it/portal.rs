@@ -86,32 +86,8 @@ async fn a_chief_sees_the_approval_queue_on_a_phone() {
     let grandmother = household["household"]["members"][0]["person"]["spid"]
         .as_str()
         .unwrap();
-    let council = server
-        .client
-        .post(format!(
-            "{}/api/v1/households/{id}/poverty-status",
-            server.base
-        ))
-        .header("dspp-actor", "council.vanna")
-        .header("dspp-role", "national_administrator")
-        .header("dspp-scope", "national")
-        .header("dspp-purpose", "administration")
-        .json(&serde_json::json!({"status": "idpoor1", "reason": "equity card"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(council.status(), 200);
-    let application: serde_json::Value = server
-        .post("/api/v1/applications")
-        .json(&serde_json::json!({"household_id": id,
-            "programs": [{"program": "elderly", "subject": grandmother}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let line = application["enrolments"][0]["id"].as_str().unwrap();
+    let line = apply_for_the_elderly_program(&server, id, grandmother).await;
+    let line = line.as_str();
 
     let dom = chromium_dom(
         &format!(
@@ -179,32 +155,8 @@ async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() 
     let copy = again["household"]["members"][0]["person"]["spid"]
         .as_str()
         .unwrap();
-    let council = server
-        .client
-        .post(format!(
-            "{}/api/v1/households/{id}/poverty-status",
-            server.base
-        ))
-        .header("dspp-actor", "council.vanna")
-        .header("dspp-role", "national_administrator")
-        .header("dspp-scope", "national")
-        .header("dspp-purpose", "administration")
-        .json(&serde_json::json!({"status": "idpoor1", "reason": "equity card"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(council.status(), 200);
-    let application: serde_json::Value = server
-        .post("/api/v1/applications")
-        .json(&serde_json::json!({"household_id": id,
-            "programs": [{"program": "elderly", "subject": copy}]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let line = application["enrolments"][0]["id"].as_str().unwrap();
+    let line = apply_for_the_elderly_program(&server, id, copy).await;
+    let line = line.as_str();
 
     let dom = chromium_dom(
         &format!(
@@ -236,4 +188,42 @@ async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() 
             && !dom.contains(&format!("data-enrolment=\"{line}\"")),
         "the held line has no approve button: {dom}"
     );
+}
+
+/// The council records the household's IDPoor card and the officer applies for the elderly program for `person`;
+/// returns the application's line.
+async fn apply_for_the_elderly_program(
+    server: &crate::support::Server,
+    household: &str,
+    person: &str,
+) -> String {
+    let council = server
+        .client
+        .post(format!(
+            "{}/api/v1/households/{household}/poverty-status",
+            server.base
+        ))
+        .header("dspp-actor", "council.vanna")
+        .header("dspp-role", "national_administrator")
+        .header("dspp-scope", "national")
+        .header("dspp-purpose", "administration")
+        .json(&serde_json::json!({"status": "idpoor1", "reason": "equity card"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(council.status(), 200);
+    let application: serde_json::Value = server
+        .post("/api/v1/applications")
+        .json(&serde_json::json!({"household_id": household,
+            "programs": [{"program": "elderly", "subject": person}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    application["enrolments"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string()
 }
