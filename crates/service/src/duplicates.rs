@@ -610,13 +610,12 @@ impl Registry {
             Scope::Program(operator) => !tx
                 .duplicate_cases(&DuplicateFilter {
                     operator: Some(operator.clone()),
-                    person: Some(row.person_a.clone()),
-                    limit: 500,
+                    case: Some(row.id.clone()),
+                    limit: 1,
                     ..DuplicateFilter::default()
                 })
                 .await?
-                .iter()
-                .all(|case| case.id != row.id),
+                .is_empty(),
             _ => false,
         };
         if !Registry::may_view_case(actor, &row, operator_sees) {
@@ -648,18 +647,13 @@ impl Registry {
         let evidence: Evidence = serde_json::from_str(&row.evidence)
             .map_err(|e| ServiceError::Internal(dspp_store::StoreError::Corrupt(e.to_string())))?;
         let holds = if row.status == CaseStatus::Open.as_str() {
-            let mut holds = Vec::new();
-            for id in [&row.person_a, &row.person_b] {
-                holds.extend(
-                    tx.held_enrolments(&HoldFilter {
-                        person: Some(id.clone()),
-                        ..HoldFilter::default()
-                    })
-                    .await?
-                    .into_iter()
-                    .filter(|hold| hold.case_id == row.id),
-                );
-            }
+            let mut holds = tx
+                .held_enrolments(&HoldFilter {
+                    case: Some(row.id.clone()),
+                    ..HoldFilter::default()
+                })
+                .await?;
+            // Two people of one household reach its household-level enrolments twice.
             holds.sort_by(|x, y| x.enrolment_id.cmp(&y.enrolment_id));
             holds.dedup_by(|x, y| x.enrolment_id == y.enrolment_id);
             holds

@@ -89,6 +89,8 @@ pub struct DuplicateFilter {
     pub operator: Option<String>,
     /// Cases involving this person id.
     pub person: Option<String>,
+    /// This case only (to ask whether it passes the other filters).
+    pub case: Option<String>,
     /// Cases opened after this one (the page cursor; ids are time-ordered).
     pub after: Option<String>,
     pub limit: u32,
@@ -102,6 +104,8 @@ pub struct HoldFilter {
     /// Holds from cases involving this person id.
     pub person: Option<String>,
     pub enrolment: Option<String>,
+    /// Holds from this case only.
+    pub case: Option<String>,
 }
 
 /// An active enrolment held because one of the people it concerns has an open duplicate case.
@@ -256,6 +260,10 @@ impl Tx {
             let p = bind(person.clone());
             conditions.push(format!("(c.person_a = {p} OR c.person_b = {p})"));
         }
+        if let Some(case) = &filter.case {
+            let p = bind(case.clone());
+            conditions.push(format!("c.id = {p}"));
+        }
         if let Some(after) = &filter.after {
             let p = bind(after.clone());
             conditions.push(format!("c.id > {p}"));
@@ -297,6 +305,7 @@ impl Tx {
              WHERE c.status = 'open' AND e.active = 1 AND e.commune_code >= $1 AND e.commune_code < $2
                AND ($3 = '' OR c.person_a = $3 OR c.person_b = $3)
                AND ($4 = '' OR e.id = $4)
+               AND ($5 = '' OR c.id = $5)
              UNION ALL
              SELECT e.id AS enrolment_id, e.program_code, e.commune_code, e.status, e.person_id, e.household_id,
                     c.id AS case_id, c.deadline
@@ -306,12 +315,14 @@ impl Tx {
              WHERE c.status = 'open' AND e.active = 1 AND e.commune_code >= $1 AND e.commune_code < $2
                AND ($3 = '' OR c.person_a = $3 OR c.person_b = $3)
                AND ($4 = '' OR e.id = $4)
+               AND ($5 = '' OR c.id = $5)
              ORDER BY 8, 1",
         )
         .bind(place)
         .bind(prefix_end(place))
         .bind(filter.person.as_deref().unwrap_or(""))
         .bind(filter.enrolment.as_deref().unwrap_or(""))
+        .bind(filter.case.as_deref().unwrap_or(""))
         .fetch_all(&mut *self.inner)
         .await
         .map_err(StoreError::from_sqlx)?;
