@@ -25,6 +25,42 @@ impl ScoreCalibration {
         Ok(ScoreCalibration { impostor })
     }
 
+    /// The calibration the crate carries: the MCC matcher's 2,880 cross-finger impostor scores on FVC2002
+    /// DB2_B (`calibration/mcc-impostor-db2b.txt`, written by `--example calibrate`). With 2,880 scores it
+    /// evidences false match rates down to about 3.5e-4 per finger, no lower.
+    pub fn shipped() -> Result<ScoreCalibration, Error> {
+        let text = include_str!("../calibration/mcc-impostor-db2b.txt");
+        let mut scores = Vec::new();
+        for (number, line) in text.lines().enumerate() {
+            let line = line.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            scores.push(line.parse::<f64>().map_err(|_| Error::Evaluation {
+                reason: format!(
+                    "shipped calibration, line {}: {line:?} is not a number",
+                    number + 1
+                ),
+            })?);
+        }
+        ScoreCalibration::from_impostor_scores(scores)
+    }
+
+    /// The highest impostor score seen.
+    pub fn highest_impostor(&self) -> f64 {
+        self.impostor.last().copied().unwrap_or(0.0)
+    }
+
+    /// How many impostor scores it rests on.
+    pub fn len(&self) -> usize {
+        self.impostor.len()
+    }
+
+    /// Always false (a calibration has at least one score); for symmetry with `len`.
+    pub fn is_empty(&self) -> bool {
+        self.impostor.is_empty()
+    }
+
     /// Estimated false match rate of accepting at `score`: the share of impostor scores at or above
     /// it, with one pseudo-count so that it is never zero (a rate below 1/(n+1) is not evidenced).
     pub fn false_match_rate(&self, score: f64) -> f64 {
@@ -76,5 +112,18 @@ mod tests {
         assert_eq!(calibration.threshold_for(0.0001), None);
         assert!(ScoreCalibration::from_impostor_scores(vec![]).is_err());
         assert!(ScoreCalibration::from_impostor_scores(vec![f64::NAN]).is_err());
+    }
+
+    #[test]
+    fn the_shipped_calibration_reads_and_is_the_db2b_impostor_set() {
+        let shipped = ScoreCalibration::shipped().unwrap();
+        assert_eq!(shipped.len(), 2880);
+        // No impostor pair of DB2_B scores above 0.05: a genuine-looking score there is evidence.
+        assert!(
+            shipped.highest_impostor() < 0.05,
+            "{}",
+            shipped.highest_impostor()
+        );
+        assert_eq!(shipped.false_match_rate(1.0), 1.0 / 2881.0);
     }
 }

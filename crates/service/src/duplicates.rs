@@ -432,7 +432,6 @@ impl Registry {
     ) -> Result<Vec<Warning>, ServiceError> {
         let index = self.duplicate_index()?;
         let mut warnings = Vec::new();
-        let own = person.id.to_string();
         for candidate in index
             .candidates(person)
             .into_iter()
@@ -450,55 +449,19 @@ impl Registry {
                 Outcome::SamePerson => "same_person",
                 _ => "needs_review",
             };
-            let (case, new_case) = match tx
-                .duplicate_case_for_pair(&own, &candidate.record_id)
+            let Some((case, new_case)) = self
+                .open_case(
+                    tx,
+                    actor,
+                    (person, &other),
+                    "biographic",
+                    candidate.match_probability,
+                    proposal,
+                    &evidence,
+                )
                 .await?
-            {
-                Some(case) if case.status != CaseStatus::Open.as_str() => continue,
-                Some(case) => (case, false),
-                None => {
-                    let now = self.now();
-                    let (a, b) = if own < candidate.record_id {
-                        (person, &other)
-                    } else {
-                        (&other, person)
-                    };
-                    let row = DuplicateCaseRow {
-                        id: self.new_id().to_string(),
-                        person_a: a.id.to_string(),
-                        person_b: b.id.to_string(),
-                        source: "biographic".into(),
-                        match_probability: candidate.match_probability,
-                        proposal: proposal.into(),
-                        evidence: serde_json::to_string(&evidence).map_err(|e| {
-                            ServiceError::invalid("evidence", format!("cannot encode: {e}"))
-                        })?,
-                        commune_a: commune_of(tx, a.record.village, "village")
-                            .await?
-                            .to_string(),
-                        commune_b: commune_of(tx, b.record.village, "village")
-                            .await?
-                            .to_string(),
-                        status: CaseStatus::Open.as_str().into(),
-                        opened_at: now,
-                        opened_by: actor.subject.clone(),
-                        deadline: now + Duration::days(REVIEW_DAYS),
-                        decided_at: None,
-                        decided_by: None,
-                        decided_role: None,
-                        on_behalf_of: None,
-                        decision_reason: None,
-                        survivor: None,
-                        merged: None,
-                        ended_enrolments: None,
-                        unmerged_at: None,
-                        unmerged_by: None,
-                        unmerge_reason: None,
-                        updated_at: now,
-                    };
-                    let new_case = tx.insert_duplicate_case(&row).await?;
-                    (row, new_case)
-                }
+            else {
+                continue;
             };
             warnings.push(Warning {
                 code: "possible_duplicate",
@@ -523,6 +486,70 @@ impl Registry {
             });
         }
         Ok(warnings)
+    }
+
+    /// Opens a case for the pair (or finds the one already open). `None` when the pair was already decided: a
+    /// decided pair is never asked again.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn open_case(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        (person, other): (&Person, &Person),
+        source: &str,
+        match_probability: f64,
+        proposal: &str,
+        evidence: &Evidence,
+    ) -> Result<Option<(DuplicateCaseRow, bool)>, ServiceError> {
+        let own = person.id.to_string();
+        let theirs = other.id.to_string();
+        match tx.duplicate_case_for_pair(&own, &theirs).await? {
+            Some(case) if case.status != CaseStatus::Open.as_str() => Ok(None),
+            Some(case) => Ok(Some((case, false))),
+            None => {
+                let now = self.now();
+                let (a, b) = if own < theirs {
+                    (person, other)
+                } else {
+                    (other, person)
+                };
+                let row = DuplicateCaseRow {
+                    id: self.new_id().to_string(),
+                    person_a: a.id.to_string(),
+                    person_b: b.id.to_string(),
+                    source: source.into(),
+                    match_probability,
+                    proposal: proposal.into(),
+                    evidence: serde_json::to_string(evidence).map_err(|e| {
+                        ServiceError::invalid("evidence", format!("cannot encode: {e}"))
+                    })?,
+                    commune_a: commune_of(tx, a.record.village, "village")
+                        .await?
+                        .to_string(),
+                    commune_b: commune_of(tx, b.record.village, "village")
+                        .await?
+                        .to_string(),
+                    status: CaseStatus::Open.as_str().into(),
+                    opened_at: now,
+                    opened_by: actor.subject.clone(),
+                    deadline: now + Duration::days(REVIEW_DAYS),
+                    decided_at: None,
+                    decided_by: None,
+                    decided_role: None,
+                    on_behalf_of: None,
+                    decision_reason: None,
+                    survivor: None,
+                    merged: None,
+                    ended_enrolments: None,
+                    unmerged_at: None,
+                    unmerged_by: None,
+                    unmerge_reason: None,
+                    updated_at: now,
+                };
+                let new_case = tx.insert_duplicate_case(&row).await?;
+                Ok(Some((row, new_case)))
+            }
+        }
     }
 
     /// People in the duplicate index (after catching up with the store).

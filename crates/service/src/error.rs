@@ -36,6 +36,9 @@ pub enum ServiceError {
     Forbidden(String),
     #[error("{0}")]
     Exhausted(String),
+    /// A capability this server was not configured with (a biometric key, the face model).
+    #[error("not configured: {0}")]
+    NotConfigured(String),
     #[error("the database is unavailable")]
     Unavailable(#[source] StoreError),
     #[error("internal error")]

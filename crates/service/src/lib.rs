@@ -4,6 +4,7 @@
 //! seeded generator, so tests control both.
 
 mod applications;
+mod biometrics;
 mod csv_io;
 mod delegations;
 mod demo;
@@ -31,6 +32,11 @@ use rand::{Rng, SeedableRng};
 pub use applications::{
     Answer, ApplicationView, Decision, DeliveryView, EnrolmentView, NewApplication, ProgramCheck,
     ProgramChoice, SubjectAnswers, SubjectRef,
+};
+pub use biometrics::{
+    BiometricPartView, BiometricSettings, CaptureOutcome, ExceptionReason, FaceSettings,
+    MAX_CAPTURES, MIN_MINUTIAE, TEMPLATE_FORMAT, Thumb, ThumbInput, ThumbsInput,
+    VerificationOutcome,
 };
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
 pub use delegations::NewDelegation;
@@ -95,6 +101,7 @@ pub struct Registry {
     last_id: Arc<Mutex<u128>>,
     definitions: Arc<programs::DefinitionCache>,
     duplicates: Arc<std::sync::OnceLock<Result<duplicates::DuplicateIndex, String>>>,
+    biometrics: Option<Arc<biometrics::Biometrics>>,
 }
 
 /// How many times a freshly drawn SPID may collide before the registry gives up. With 900 million
@@ -115,7 +122,17 @@ impl Registry {
             last_id: Arc::default(),
             definitions: Arc::default(),
             duplicates: Arc::default(),
+            biometrics: None,
         }
+    }
+
+    /// The registry with biometrics: captures sealed with `settings.keyring`, checked and verified.
+    pub fn with_biometrics(
+        mut self,
+        settings: BiometricSettings,
+    ) -> Result<Registry, ServiceError> {
+        self.biometrics = Some(Arc::new(biometrics::Biometrics::new(settings)?));
+        Ok(self)
     }
 
     /// The biographic duplicate index, created on first use (it then fills itself from the store).

@@ -5,6 +5,7 @@
 //! **A write is durable before it is acknowledged**: SQLite runs in WAL mode with `synchronous=FULL`,
 //! PostgreSQL with its default `synchronous_commit=on`, and every use case commits before it answers.
 
+mod biometrics;
 mod changes;
 mod duplicates;
 mod enrolments;
@@ -23,6 +24,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
+pub use biometrics::{BiometricCheckRow, BiometricRow};
 pub use changes::{Change, ChangeRecord};
 pub use duplicates::{DuplicateCaseRow, DuplicateFilter, HeldEnrolment, HoldFilter};
 pub use enrolments::{

@@ -28,6 +28,11 @@ const MIGRATIONS: &[Migration] = &[
         name: "duplicates",
         sql: include_str!("../migrations/0003_duplicates.sql"),
     },
+    Migration {
+        version: 4,
+        name: "biometrics",
+        sql: include_str!("../migrations/0004_biometrics.sql"),
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq)]

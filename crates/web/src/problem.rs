@@ -198,6 +198,12 @@ impl From<ServiceError> for ApiError {
                 "The registry cannot do this now",
                 detail,
             ),
+            ServiceError::NotConfigured(detail) => ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not-configured",
+                "This server is not configured for that",
+                detail,
+            ),
             ServiceError::Unavailable(ref source) => {
                 tracing::warn!(cause = %source, "database unavailable");
                 ApiError::new(

@@ -1,0 +1,1326 @@
+//! Biometrics in the registry: each person's two thumbs (or an approved exception for a thumb that cannot be
+//! captured) and face, stored only sealed; the 1:N duplicate check of every capture against the registry, whose
+//! likely duplicates open cases in the same adjudication queue as the biographic ones (`source` fingerprint or
+//! face) and hold enrolments the same way; and 1:1 verification of a person at a service point, each recorded.
+//!
+//! The fingerprint index (`fingerprint::ThumbIndex`: a fixed-length code per thumb, scanned) is held in memory and
+//! catches up on captures changed in the store since it last looked, like the biographic index; its short list is
+//! re-ranked with MCC on templates read from the store and opened for that search only. Faces are searched in the
+//! configured `face::FaceIndex` (embedded Qdrant Edge by default), kept up to date the same way.
+//!
+//! Scores are turned into decisions with thresholds measured, not chosen: a thumb pair matches above the highest
+//! impostor score of the matcher's shipped calibration (FVC2002 DB2_B); a two-thumb case opens when the thumbs
+//! together score above twice that. See BENCHMARKS.md for the error rates behind them.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Duration, Utc};
+use dspp_domain::{Actor, BiometricStatus, Person, PersonId, Spid};
+use dspp_store::{BiometricCheckRow, BiometricRow, Change, Store, Tx};
+use dspp_vault::Keyring;
+use fingerprint::{
+    BinaryCode, MccMatcher, MccTemplate, MinutiaeRecord, RecordFormat, ScoreCalibration,
+    ThumbCodes, ThumbIndex,
+};
+use rand::Rng;
+
+use crate::duplicates::{Evidence, EvidenceLine};
+use crate::outbox::parse_uuid;
+use crate::people::{Warning, check_live, required_reason};
+use crate::{Registry, ServiceError, authorize_read, authorize_write, commune_of};
+
+/// The format every stored template is written in, whatever the scanner sent.
+pub const TEMPLATE_FORMAT: &str = "iso-19794-2:2005";
+
+/// Fewest minutiae a thumb template may have: below it the capture matches nothing reliably, and the officer
+/// captures again or records an exception.
+pub const MIN_MINUTIAE: usize = 12;
+
+/// Most captures of one thumb an enrolment sends (the best usable one is kept).
+pub const MAX_CAPTURES: usize = 6;
+
+/// Candidates of the fingerprint index re-ranked with MCC per search.
+const SHORT_LIST: usize = 200;
+
+/// At most this many candidates per capture open cases (the best ones).
+const MAX_CASES_PER_CHECK: usize = 5;
+
+/// Face distances are not calibrated to probabilities (no labelled set of Cambodian faces yet): a face case is
+/// opened as undetermined, 0.5, and the reviewer reads the distance in its evidence.
+const FACE_CASE_PROBABILITY: f64 = 0.5;
+
+/// Captures read per round trip when an index catches up.
+const CATCH_UP_PAGE: u32 = 1_000;
+
+/// See `duplicates::CATCH_UP_OVERLAP`: commits land out of timestamp order.
+const CATCH_UP_OVERLAP: Duration = Duration::seconds(5);
+
+const THUMBS: [Thumb; 2] = [Thumb::Right, Thumb::Left];
+
+/// What the registry needs to handle biometrics.
+#[derive(Debug, Clone)]
+pub struct BiometricSettings {
+    /// Seals templates, embeddings and photos at rest.
+    pub keyring: Keyring,
+    /// The face engine and index; without them face captures are refused as not configured.
+    pub face: Option<FaceSettings>,
+}
+
+/// The face engine, where faces are searched, and how long photos are kept.
+#[derive(Debug, Clone)]
+pub struct FaceSettings {
+    pub engine: Arc<face::FaceEngine>,
+    pub index: Arc<dyn face::FaceIndex>,
+    /// A photo is kept (sealed) this long after capture, then deleted; its embedding stays.
+    pub photo_retention: Duration,
+}
+
+/// A thumb.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Thumb {
+    Right,
+    Left,
+}
+
+impl Thumb {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Thumb::Right => "right_thumb",
+            Thumb::Left => "left_thumb",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Thumb, ServiceError> {
+        match text {
+            "right_thumb" => Ok(Thumb::Right),
+            "left_thumb" => Ok(Thumb::Left),
+            other => Err(ServiceError::invalid(
+                "thumb",
+                format!("{other:?} is not a thumb; right_thumb or left_thumb"),
+            )),
+        }
+    }
+}
+
+/// Why a thumb has no capture. The person still enrols; their other thumb and face carry the check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExceptionReason {
+    /// Congenitally missing.
+    Missing,
+    Amputated,
+    /// Present, but no usable capture in the allowed attempts (worn, scarred, calloused ridges).
+    Unreadable,
+    /// Bandaged or injured: to be captured again later.
+    Temporary,
+}
+
+impl ExceptionReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExceptionReason::Missing => "missing",
+            ExceptionReason::Amputated => "amputated",
+            ExceptionReason::Unreadable => "unreadable",
+            ExceptionReason::Temporary => "temporary",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<ExceptionReason, ServiceError> {
+        match text {
+            "missing" => Ok(ExceptionReason::Missing),
+            "amputated" => Ok(ExceptionReason::Amputated),
+            "unreadable" => Ok(ExceptionReason::Unreadable),
+            "temporary" => Ok(ExceptionReason::Temporary),
+            other => Err(ServiceError::invalid(
+                "exception.reason",
+                format!("{other:?}: missing, amputated, unreadable or temporary"),
+            )),
+        }
+    }
+}
+
+/// One thumb as an enrolment sends it.
+#[derive(Debug, Clone)]
+pub enum ThumbInput {
+    /// A minutiae template from the scanner's SDK.
+    Template {
+        format: RecordFormat,
+        bytes: Vec<u8>,
+    },
+    /// Up to [`MAX_CAPTURES`] images of the thumb (PNG, TIFF, BMP or WSQ) at `dpi`: each is scored for quality, the
+    /// best usable one is kept and its minutiae extracted.
+    Images { images: Vec<Vec<u8>>, dpi: u16 },
+    /// No capture, and why (recorded with the officer who approved it).
+    Exception {
+        reason: ExceptionReason,
+        note: String,
+    },
+}
+
+/// Both thumbs of one person.
+#[derive(Debug, Clone)]
+pub struct ThumbsInput {
+    pub right: ThumbInput,
+    pub left: ThumbInput,
+}
+
+/// A thumb ready to store: its template (with the MCC form used for matching) or an exception.
+enum PreparedThumb {
+    Captured {
+        template: Vec<u8>,
+        mcc: Box<MccTemplate>,
+        quality: u8,
+    },
+    Exception {
+        reason: ExceptionReason,
+        note: String,
+    },
+}
+
+/// What is on record for one part of a person.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BiometricPartView {
+    /// `right_thumb`, `left_thumb` or `face`.
+    pub part: String,
+    /// `captured` or `exception`.
+    pub status: String,
+    pub format: Option<String>,
+    pub quality: Option<u8>,
+    pub exception_reason: Option<String>,
+    pub note: Option<String>,
+    /// Face: whether the photo is still kept, and until when.
+    pub photo_kept_until: Option<DateTime<Utc>>,
+    pub captured_at: DateTime<Utc>,
+}
+
+/// The answer to a capture: what was stored, the duplicate check's outcome and its warnings.
+#[derive(Debug, Clone)]
+pub struct CaptureOutcome {
+    pub spid: Spid,
+    pub parts: Vec<BiometricPartView>,
+    /// `unique` or `possible_duplicate`.
+    pub status: BiometricStatus,
+    /// One per likely duplicate, each naming its case.
+    pub warnings: Vec<Warning>,
+    /// People compared with MCC (or faces searched) in the check.
+    pub compared: usize,
+}
+
+/// The answer to a 1:1 verification.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VerificationOutcome {
+    pub spid: Spid,
+    pub part: String,
+    /// Higher means more alike for fingerprints (MCC similarity); for faces, the distance (lower means more alike).
+    pub score: f64,
+    pub threshold: f64,
+    pub matched: bool,
+    /// Fingerprints: the estimated false match rate of accepting at this score (from the shipped calibration).
+    pub false_match_rate: Option<f64>,
+    pub check_id: String,
+}
+
+/// The registry's biometric state: the keys, the fingerprint index, the face settings.
+pub(crate) struct Biometrics {
+    keyring: Keyring,
+    calibration: ScoreCalibration,
+    fingers: RwLock<FingerState>,
+    face: Option<FaceState>,
+}
+
+struct FaceState {
+    settings: FaceSettings,
+    /// Index keys of people (faces are keyed by a number) and how far the index has read the store.
+    keys: RwLock<FaceKeys>,
+}
+
+#[derive(Default)]
+struct FaceKeys {
+    people: Vec<PersonId>,
+    key_of: HashMap<PersonId, u64>,
+    mark: Option<(DateTime<Utc>, String)>,
+}
+
+impl FaceKeys {
+    fn key(&mut self, person: PersonId) -> u64 {
+        if let Some(&key) = self.key_of.get(&person) {
+            return key;
+        }
+        let key = self.people.len() as u64;
+        self.people.push(person);
+        self.key_of.insert(person, key);
+        key
+    }
+}
+
+impl std::fmt::Debug for Biometrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Biometrics")
+            .field("keyring", &self.keyring)
+            .field("face", &self.face.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct FingerState {
+    index: ThumbIndex,
+    people: Vec<PersonId>,
+    key_of: HashMap<PersonId, u64>,
+    codes: HashMap<PersonId, ThumbCodes>,
+    mark: Option<(DateTime<Utc>, String)>,
+}
+
+impl FingerState {
+    fn key(&mut self, person: PersonId) -> u64 {
+        if let Some(&key) = self.key_of.get(&person) {
+            return key;
+        }
+        let key = self.people.len() as u64;
+        self.people.push(person);
+        self.key_of.insert(person, key);
+        key
+    }
+}
+
+impl Biometrics {
+    pub(crate) fn new(settings: BiometricSettings) -> Result<Biometrics, ServiceError> {
+        let calibration = ScoreCalibration::shipped().map_err(|e| {
+            ServiceError::Internal(dspp_store::StoreError::Corrupt(format!(
+                "the fingerprint matcher's calibration: {e}"
+            )))
+        })?;
+        Ok(Biometrics {
+            keyring: settings.keyring,
+            calibration,
+            fingers: RwLock::default(),
+            face: settings.face.map(|settings| FaceState {
+                settings,
+                keys: RwLock::default(),
+            }),
+        })
+    }
+
+    /// A thumb pair matches at or above this MCC score: just above the highest impostor score of the shipped
+    /// calibration (2,880 impostor pairs; on FVC2002 DB2_B 1.8 % of genuine pairs fall below it).
+    pub(crate) fn thumb_threshold(&self) -> f64 {
+        self.calibration.highest_impostor().next_up()
+    }
+
+    /// A fingerprint case opens when the thumbs together score at or above this: twice the thumb threshold, so one
+    /// strongly matching thumb (a person whose other thumb is an exception) can open one too.
+    fn case_threshold(&self) -> f64 {
+        2.0 * self.thumb_threshold()
+    }
+
+    fn seal(&self, plain: &[u8], record: &str) -> Result<Vec<u8>, ServiceError> {
+        let nonce: [u8; dspp_vault::NONCE_LEN] = rand::thread_rng().r#gen();
+        self.keyring
+            .seal(plain, record.as_bytes(), nonce)
+            .map_err(|e| internal(format!("sealing: {e}")))
+    }
+
+    fn open(&self, sealed: &[u8], record: &str) -> Result<Vec<u8>, ServiceError> {
+        self.keyring
+            .open(sealed, record.as_bytes())
+            .map_err(|e| internal(format!("{record}: {e}")))
+    }
+
+    fn finger_read<T>(&self, f: impl FnOnce(&FingerState) -> T) -> T {
+        match self.fingers.read() {
+            Ok(state) => f(&state),
+            Err(poisoned) => f(&poisoned.into_inner()),
+        }
+    }
+
+    fn finger_write<T>(&self, f: impl FnOnce(&mut FingerState) -> T) -> T {
+        match self.fingers.write() {
+            Ok(mut state) => f(&mut state),
+            Err(poisoned) => f(&mut poisoned.into_inner()),
+        }
+    }
+
+    /// Opens a stored thumb row into its MCC template (`None` for an exception).
+    fn thumb_template(&self, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
+        let Some(sealed) = &row.sealed else {
+            return Ok(None);
+        };
+        let plain = self.open(sealed, &sealing_record(&row.person_id, &row.part))?;
+        let record = MinutiaeRecord::decode_iso(&plain)
+            .map_err(|e| internal(format!("stored template of {}: {e}", row.person_id)))?;
+        Ok(record.views().first().map(MccTemplate::new))
+    }
+
+    /// Reads every thumb capture changed since the last look and applies it to the fingerprint index.
+    async fn catch_up_fingers(&self, store: &Store) -> Result<(), ServiceError> {
+        let mut after = self.finger_read(|state| {
+            state
+                .mark
+                .clone()
+                .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()))
+        });
+        loop {
+            let mut tx = store.begin().await?;
+            let rows = tx
+                .biometrics_changed_since(
+                    &[Thumb::Right.as_str(), Thumb::Left.as_str()],
+                    after.clone(),
+                    CATCH_UP_PAGE,
+                )
+                .await?;
+            tx.commit().await?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = Some((last.updated_at, last.id.clone()));
+            let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            let mut updates = Vec::new();
+            for row in rows.iter().filter(|row| row.replaced_at.is_none()) {
+                let person = PersonId(parse_uuid(&row.person_id)?);
+                let thumb = Thumb::parse(&row.part)?;
+                let code = match self.thumb_template(row) {
+                    Ok(template) => template.map(|t| BinaryCode::from_mcc(&t)),
+                    Err(error) => {
+                        // A row that does not open (a key missing from the configuration) must not stop enrolment
+                        // everywhere: it is left out of the index and reported.
+                        tracing::error!(%error, row = %row.id, "a stored thumb template does not open; not indexed");
+                        None
+                    }
+                };
+                updates.push((person, thumb, code));
+            }
+            self.finger_write(|state| {
+                for (person, thumb, code) in updates {
+                    let key = state.key(person);
+                    let codes = state.codes.entry(person).or_insert(ThumbCodes {
+                        right: None,
+                        left: None,
+                    });
+                    match thumb {
+                        Thumb::Right => codes.right = code,
+                        Thumb::Left => codes.left = code,
+                    }
+                    let codes = codes.clone();
+                    state.index.insert(key, codes);
+                }
+                if state
+                    .mark
+                    .as_ref()
+                    .is_none_or(|mark| after.as_ref() > Some(mark))
+                {
+                    state.mark = after.clone();
+                }
+            });
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Reads every face capture changed since the last look and applies it to the face index.
+    async fn catch_up_faces(&self, store: &Store) -> Result<(), ServiceError> {
+        let Some(face) = &self.face else {
+            return Ok(());
+        };
+        let mut after = read_lock(&face.keys, |keys| {
+            keys.mark
+                .clone()
+                .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()))
+        });
+        loop {
+            let mut tx = store.begin().await?;
+            let rows = tx
+                .biometrics_changed_since(&["face"], after.clone(), CATCH_UP_PAGE)
+                .await?;
+            tx.commit().await?;
+            let Some(last) = rows.last() else {
+                return Ok(());
+            };
+            after = Some((last.updated_at, last.id.clone()));
+            let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            let mut batch = Vec::new();
+            for row in rows.iter().filter(|row| row.replaced_at.is_none()) {
+                let person = PersonId(parse_uuid(&row.person_id)?);
+                let Some(sealed) = &row.sealed else { continue };
+                let embedding = self
+                    .open(sealed, &sealing_record(&row.person_id, &row.part))
+                    .and_then(|plain| {
+                        face::Embedding::from_bytes(&plain)
+                            .map_err(|e| internal(format!("stored embedding: {e}")))
+                    });
+                match embedding {
+                    Ok(embedding) => {
+                        let key = write_lock(&face.keys, |keys| keys.key(person));
+                        batch.push((key, embedding));
+                    }
+                    Err(error) => {
+                        tracing::error!(%error, row = %row.id, "a stored face embedding does not open; not indexed");
+                    }
+                }
+            }
+            if !batch.is_empty() {
+                let index = face.settings.index.clone();
+                tokio::task::spawn_blocking(move || index.upsert_batch(&batch))
+                    .await
+                    .map_err(|e| internal(format!("face index: {e}")))?
+                    .map_err(|e| internal(format!("face index: {e}")))?;
+            }
+            write_lock(&face.keys, |keys| {
+                if keys
+                    .mark
+                    .as_ref()
+                    .is_none_or(|mark| after.as_ref() > Some(mark))
+                {
+                    keys.mark = after.clone();
+                }
+            });
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+}
+
+fn read_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&S) -> T) -> T {
+    match lock.read() {
+        Ok(state) => f(&state),
+        Err(poisoned) => f(&poisoned.into_inner()),
+    }
+}
+
+fn write_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&mut S) -> T) -> T {
+    match lock.write() {
+        Ok(mut state) => f(&mut state),
+        Err(poisoned) => f(&mut poisoned.into_inner()),
+    }
+}
+
+fn internal(reason: String) -> ServiceError {
+    ServiceError::Internal(dspp_store::StoreError::Corrupt(reason))
+}
+
+/// What a sealed value is bound to: the person and the part, so a value copied to another row does not open.
+fn sealing_record(person_id: &str, part: &str) -> String {
+    format!("biometric/{person_id}/{part}")
+}
+
+fn not_configured(what: &str) -> ServiceError {
+    ServiceError::NotConfigured(format!(
+        "{what} are not configured on this server (no biometric key, or no face model)"
+    ))
+}
+
+/// Checks and prepares one thumb, or says precisely what is wrong with it.
+fn prepare_thumb(field: &str, input: ThumbInput) -> Result<PreparedThumb, ServiceError> {
+    let bad = |reason: String| ServiceError::invalid(field, reason);
+    let template = match input {
+        ThumbInput::Exception { reason, note } => {
+            let note = note.trim().to_string();
+            if note.chars().count() > 500 {
+                return Err(bad("the exception's note: at most 500 characters".into()));
+            }
+            if note.is_empty() {
+                return Err(bad(
+                    "an exception needs a note saying what the officer saw".into()
+                ));
+            }
+            return Ok(PreparedThumb::Exception { reason, note });
+        }
+        ThumbInput::Template { format, bytes } => {
+            let record = MinutiaeRecord::decode_zero_padded(&bytes, format)
+                .map_err(|e| bad(format!("template: {e}")))?;
+            let Some(view) = record.into_views().into_iter().next() else {
+                return Err(bad("the template has no finger view".into()));
+            };
+            let quality = view.info().quality;
+            (view, quality)
+        }
+        ThumbInput::Images { images, dpi } => {
+            if images.is_empty() || images.len() > MAX_CAPTURES {
+                return Err(bad(format!(
+                    "{} images sent; send 1 to {MAX_CAPTURES} captures of the thumb",
+                    images.len()
+                )));
+            }
+            let mut decoded = Vec::new();
+            for (n, bytes) in images.iter().enumerate() {
+                let image = fingerprint::FingerImage::decode(bytes, dpi)
+                    .map_err(|e| bad(format!("image {}: {e}", n + 1)))?;
+                decoded.push(image);
+            }
+            let qualities: Vec<fingerprint::Quality> =
+                decoded.iter().map(fingerprint::assess).collect();
+            let best = fingerprint::best_capture(&qualities).map_err(|refusals| {
+                let reasons: Vec<String> = refusals
+                    .iter()
+                    .enumerate()
+                    .map(|(n, refusal)| format!("image {}: {refusal}", n + 1))
+                    .collect();
+                bad(format!(
+                    "no usable capture ({}); capture again, or record an exception if the print cannot be read",
+                    reasons.join("; ")
+                ))
+            })?;
+            let image = decoded
+                .get(best)
+                .ok_or_else(|| bad("no usable capture".into()))?;
+            let quality = qualities.get(best).map_or(0, |q| q.score);
+            let view = fingerprint::extract(image, fingerprint::ViewInfo::default())
+                .map_err(|e| bad(format!("minutiae extraction: {e}")))?;
+            (view, quality)
+        }
+    };
+    let (template, quality) = template;
+    let minutiae = template.minutiae().len();
+    if minutiae < MIN_MINUTIAE {
+        return Err(bad(format!(
+            "{minutiae} minutiae found, at least {MIN_MINUTIAE} needed: capture again (clean the finger and the \
+             scanner, press flat), or record an exception if the print cannot be read"
+        )));
+    }
+    let mcc = Box::new(MccTemplate::new(&template));
+    let stored = MinutiaeRecord::parse(0, 0, vec![template])
+        .map_err(|e| bad(format!("template: {e}")))?
+        .encode(RecordFormat::Iso19794_2_2005);
+    Ok(PreparedThumb::Captured {
+        template: stored,
+        mcc,
+        quality,
+    })
+}
+
+fn part_view(row: &BiometricRow) -> BiometricPartView {
+    BiometricPartView {
+        part: row.part.clone(),
+        status: row.status.clone(),
+        format: row.format.clone(),
+        quality: row.quality.and_then(|q| u8::try_from(q).ok()),
+        exception_reason: row.exception_reason.clone(),
+        note: row.note.clone(),
+        photo_kept_until: row.photo.as_ref().and(row.photo_expires_at),
+        captured_at: row.captured_at,
+    }
+}
+
+/// A person's fingerprint match with another: each thumb's MCC score and what it weighs.
+struct FingerMatch {
+    other: PersonId,
+    right: Option<f64>,
+    left: Option<f64>,
+}
+
+impl FingerMatch {
+    fn fused(&self) -> f64 {
+        self.right.unwrap_or(0.0) + self.left.unwrap_or(0.0)
+    }
+}
+
+impl Registry {
+    pub(crate) fn biometrics(&self) -> Result<&Biometrics, ServiceError> {
+        self.biometrics
+            .as_deref()
+            .ok_or_else(|| not_configured("biometrics"))
+    }
+
+    /// Records a person's two thumbs (each a template, images, or an exception), checks them against everyone's
+    /// in the registry, opens a case for each likely duplicate (holding both people's enrolments until a reviewer
+    /// decides), and sets the person's biometric status. A new capture replaces the current one; the old is kept
+    /// on record.
+    pub async fn record_fingerprints(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+        input: ThumbsInput,
+        reason: &str,
+    ) -> Result<CaptureOutcome, ServiceError> {
+        let reason = required_reason(reason)?;
+        let biometrics = self.biometrics()?;
+        let (right, left) = (
+            prepare_thumb("right_thumb", input.right),
+            prepare_thumb("left_thumb", input.left),
+        );
+        let (right, left) = match (right, left) {
+            (Ok(right), Ok(left)) => (right, left),
+            (right, left) => {
+                let mut problems = Vec::new();
+                for result in [right.err(), left.err()].into_iter().flatten() {
+                    match result {
+                        ServiceError::Invalid(list) => problems.extend(list),
+                        other => return Err(other),
+                    }
+                }
+                return Err(ServiceError::Invalid(problems));
+            }
+        };
+        if matches!(
+            (&right, &left),
+            (
+                PreparedThumb::Exception { .. },
+                PreparedThumb::Exception { .. }
+            )
+        ) {
+            tracing::info!("both thumbs recorded as exceptions; the face carries the check");
+        }
+        biometrics.catch_up_fingers(self.store()).await?;
+        let mut tx = self.store().begin().await?;
+        let current = self.resolve(&mut tx, spid).await?.person;
+        authorize_write(
+            actor,
+            commune_of(&mut tx, current.record.village, "village").await?,
+        )?;
+        check_live(&current)?;
+        let now = self.now();
+        let change = Change {
+            at: now,
+            actor,
+            reason: Some(reason),
+        };
+        let person_id = current.id.to_string();
+        let change_id = tx
+            .log_change(
+                &change,
+                "capture_fingerprints",
+                "person",
+                &person_id,
+                current.version,
+            )
+            .await?;
+        let mut probe: [Option<Box<MccTemplate>>; 2] = [None, None];
+        for (slot, (thumb, prepared)) in THUMBS.into_iter().zip([right, left]).enumerate() {
+            let part = thumb.as_str();
+            let row = match prepared {
+                PreparedThumb::Captured {
+                    template,
+                    mcc,
+                    quality,
+                } => {
+                    probe[slot] = Some(mcc);
+                    BiometricRow {
+                        id: self.new_id().to_string(),
+                        person_id: person_id.clone(),
+                        part: part.into(),
+                        status: "captured".into(),
+                        format: Some(TEMPLATE_FORMAT.into()),
+                        sealed: Some(
+                            biometrics.seal(&template, &sealing_record(&person_id, part))?,
+                        ),
+                        quality: Some(i64::from(quality)),
+                        exception_reason: None,
+                        note: None,
+                        photo: None,
+                        photo_expires_at: None,
+                        change_id: change_id.clone(),
+                        captured_at: now,
+                        replaced_at: None,
+                        updated_at: now,
+                    }
+                }
+                PreparedThumb::Exception { reason, note } => BiometricRow {
+                    id: self.new_id().to_string(),
+                    person_id: person_id.clone(),
+                    part: part.into(),
+                    status: "exception".into(),
+                    format: None,
+                    sealed: None,
+                    quality: None,
+                    exception_reason: Some(reason.as_str().into()),
+                    note: Some(note),
+                    photo: None,
+                    photo_expires_at: None,
+                    change_id: change_id.clone(),
+                    captured_at: now,
+                    replaced_at: None,
+                    updated_at: now,
+                },
+            };
+            tx.put_biometric(&row).await?;
+        }
+        let [probe_right, probe_left] = probe;
+        let (matches, compared) = self
+            .search_fingers(
+                &mut tx,
+                biometrics,
+                current.id,
+                probe_right.as_deref(),
+                probe_left.as_deref(),
+            )
+            .await?;
+        let mut warnings = Vec::new();
+        for found in matches.iter().take(MAX_CASES_PER_CHECK) {
+            let Some(other) = tx.person(found.other).await? else {
+                continue;
+            };
+            if other.merged_into.is_some() {
+                continue;
+            }
+            let evidence = self.finger_evidence(biometrics, found);
+            let both = [found.right, found.left]
+                .iter()
+                .all(|score| score.is_some_and(|s| s >= biometrics.thumb_threshold()));
+            let proposal = if both { "same_person" } else { "needs_review" };
+            let probability = self.finger_probability(biometrics, found).await?;
+            if let Some((case, new_case)) = self
+                .open_case(
+                    &mut tx,
+                    actor,
+                    (&current, &other),
+                    "fingerprint",
+                    probability,
+                    proposal,
+                    &evidence,
+                )
+                .await?
+            {
+                warnings.push(Warning {
+                    code: "possible_duplicate",
+                    message: format!(
+                        "fingerprints possibly of the same person as {} ({}, {}). Case {} holds both people's \
+                         enrolments until a reviewer decides (by {}).",
+                        other.spid,
+                        proposal.replace('_', " "),
+                        evidence.summary(),
+                        case.id,
+                        case.deadline.format("%Y-%m-%d"),
+                    ),
+                    spids: vec![other.spid],
+                    duplicate: Some(crate::DuplicateHint {
+                        case_id: case.id.clone(),
+                        new_case,
+                        match_probability: probability,
+                        proposal: if both { "same_person" } else { "needs_review" },
+                        evidence,
+                    }),
+                });
+            }
+        }
+        let status = self
+            .set_biometric_status(&mut tx, actor, current, !warnings.is_empty(), reason)
+            .await?;
+        let parts = tx.current_biometrics(&person_id).await?;
+        tx.commit().await?;
+        Ok(CaptureOutcome {
+            spid,
+            parts: parts.iter().map(part_view).collect(),
+            status,
+            warnings,
+            compared,
+        })
+    }
+
+    /// Everyone whose thumbs score at or above the case threshold against the probe, best first, and how many
+    /// people were compared with MCC.
+    async fn search_fingers(
+        &self,
+        tx: &mut Tx,
+        biometrics: &Biometrics,
+        own: PersonId,
+        right: Option<&MccTemplate>,
+        left: Option<&MccTemplate>,
+    ) -> Result<(Vec<FingerMatch>, usize), ServiceError> {
+        if right.is_none() && left.is_none() {
+            return Ok((Vec::new(), 0));
+        }
+        let probe = ThumbCodes {
+            right: right.map(BinaryCode::from_mcc),
+            left: left.map(BinaryCode::from_mcc),
+        };
+        let short_list: Vec<PersonId> = biometrics.finger_read(|state| {
+            state
+                .index
+                .search(&probe, SHORT_LIST, 2)
+                .into_iter()
+                .filter_map(|candidate| {
+                    usize::try_from(candidate.person)
+                        .ok()
+                        .and_then(|key| state.people.get(key).copied())
+                })
+                .filter(|person| *person != own)
+                .collect()
+        });
+        let mut matcher = MccMatcher::new();
+        let mut found = Vec::new();
+        for other in &short_list {
+            let rows = tx.current_biometrics(&other.to_string()).await?;
+            let mut scores = [None, None];
+            for row in rows {
+                let Ok(thumb) = Thumb::parse(&row.part) else {
+                    continue;
+                };
+                let (slot, probe) = match thumb {
+                    Thumb::Right => (0, right),
+                    Thumb::Left => (1, left),
+                };
+                if let (Some(probe), Some(enrolled)) = (probe, biometrics.thumb_template(&row)?) {
+                    scores[slot] = Some(matcher.similarity(probe, &enrolled));
+                }
+            }
+            let candidate = FingerMatch {
+                other: *other,
+                right: scores[0],
+                left: scores[1],
+            };
+            if candidate.fused() >= biometrics.case_threshold() {
+                found.push(candidate);
+            }
+        }
+        found.sort_by(|a, b| b.fused().total_cmp(&a.fused()));
+        Ok((found, short_list.len()))
+    }
+
+    fn finger_evidence(&self, biometrics: &Biometrics, found: &FingerMatch) -> Evidence {
+        let mut fields = Vec::new();
+        for (thumb, score) in [(Thumb::Right, found.right), (Thumb::Left, found.left)] {
+            let Some(score) = score else { continue };
+            let fmr = biometrics.calibration.false_match_rate(score);
+            fields.push(EvidenceLine {
+                field: thumb.as_str().into(),
+                level: format!("MCC {score:.3}, false match rate at most {fmr:.1e}"),
+                weight: -fmr.log2(),
+            });
+        }
+        Evidence {
+            match_weight: fields.iter().map(|line| line.weight).sum(),
+            names_swapped: false,
+            fields,
+        }
+    }
+
+    /// How likely the pair is one person: one true mate against the false matches expected from the registry's
+    /// size at the thumbs' estimated false match rates (independent thumbs). The calibration evidences rates
+    /// down to about 3.5e-4 per thumb, so in a large registry this stays modest: it is a floor, not a verdict.
+    async fn finger_probability(
+        &self,
+        biometrics: &Biometrics,
+        found: &FingerMatch,
+    ) -> Result<f64, ServiceError> {
+        let population = biometrics.finger_read(|state| state.index.len()).max(1) as f64;
+        let fmr: f64 = [found.right, found.left]
+            .iter()
+            .flatten()
+            .map(|score| biometrics.calibration.false_match_rate(*score))
+            .product();
+        Ok(1.0 / (1.0 + population * fmr))
+    }
+
+    /// Writes the outcome of a biometric check on the person's record (a new version: it moves the identity-
+    /// assurance category) and returns it.
+    async fn set_biometric_status(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        current: Person,
+        possible_duplicate: bool,
+        reason: &str,
+    ) -> Result<BiometricStatus, ServiceError> {
+        let now = self.now();
+        let status = if possible_duplicate {
+            BiometricStatus::PossibleDuplicate { since: now }
+        } else {
+            BiometricStatus::Unique { checked_at: now }
+        };
+        let expected = current.version;
+        let mut record = current.record.clone();
+        record.biometric_status = status.clone();
+        let person = Person {
+            version: current.version + 1,
+            record,
+            updated_at: now,
+            ..current
+        };
+        let change = Change {
+            at: now,
+            actor,
+            reason: Some(reason),
+        };
+        tx.update_person(&person, expected, "biometric_check", &change)
+            .await?;
+        Ok(status)
+    }
+
+    /// What is on record for a person's biometrics (never the templates themselves).
+    pub async fn biometrics_of(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+    ) -> Result<Vec<BiometricPartView>, ServiceError> {
+        let mut tx = self.store().begin().await?;
+        let person = self.resolve(&mut tx, spid).await?.person;
+        authorize_read(
+            actor,
+            commune_of(&mut tx, person.record.village, "village").await?,
+        )?;
+        let rows = tx.current_biometrics(&person.id.to_string()).await?;
+        tx.commit().await?;
+        Ok(rows.iter().map(part_view).collect())
+    }
+
+    /// 1:1 verification at a service point: is this thumb the one on record for `spid`? Every check is recorded
+    /// with who asked and why.
+    pub async fn verify_fingerprint(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+        thumb: Thumb,
+        input: ThumbInput,
+    ) -> Result<VerificationOutcome, ServiceError> {
+        let biometrics = self.biometrics()?;
+        if matches!(input, ThumbInput::Exception { .. }) {
+            return Err(ServiceError::invalid(
+                thumb.as_str(),
+                "verification needs a capture, not an exception",
+            ));
+        }
+        let PreparedThumb::Captured { mcc: probe, .. } = prepare_thumb(thumb.as_str(), input)?
+        else {
+            return Err(ServiceError::invalid(thumb.as_str(), "no capture"));
+        };
+        let mut tx = self.store().begin().await?;
+        let person = self.resolve(&mut tx, spid).await?.person;
+        authorize_read(
+            actor,
+            commune_of(&mut tx, person.record.village, "village").await?,
+        )?;
+        let person_id = person.id.to_string();
+        let rows = tx.current_biometrics(&person_id).await?;
+        let row = rows
+            .iter()
+            .find(|row| row.part == thumb.as_str())
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!(
+                    "no {} on record for {spid}: verify with the other thumb or the face",
+                    thumb.as_str().replace('_', " ")
+                ))
+            })?;
+        let enrolled = biometrics.thumb_template(row)?.ok_or_else(|| {
+            ServiceError::Conflict(format!(
+                "the {} of {spid} is recorded as an exception ({}): verify with the other thumb or the face",
+                thumb.as_str().replace('_', " "),
+                row.exception_reason.as_deref().unwrap_or("no reason")
+            ))
+        })?;
+        let score = MccMatcher::new().similarity(&probe, &enrolled);
+        let threshold = biometrics.thumb_threshold();
+        let outcome = self
+            .record_check(
+                &mut tx,
+                actor,
+                &person,
+                thumb.as_str(),
+                score,
+                threshold,
+                score >= threshold,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(VerificationOutcome {
+            false_match_rate: Some(biometrics.calibration.false_match_rate(score)),
+            ..outcome
+        })
+    }
+
+    fn face(&self) -> Result<(&Biometrics, &FaceState), ServiceError> {
+        let biometrics = self.biometrics()?;
+        let face = biometrics
+            .face
+            .as_ref()
+            .ok_or_else(|| not_configured("face captures"))?;
+        Ok((biometrics, face))
+    }
+
+    /// Runs the face engine on a photo off the async threads; a photo the engine cannot use is refused with
+    /// every reason an officer can act on.
+    async fn face_capture(
+        face: &FaceState,
+        photo: Vec<u8>,
+    ) -> Result<(face::Embedding, face::QualityReport), ServiceError> {
+        let engine = face.settings.engine.clone();
+        let capture = tokio::task::spawn_blocking(move || engine.capture(&photo))
+            .await
+            .map_err(|e| internal(format!("face engine: {e}")))?
+            .map_err(|e| match e {
+                face::FaceError::Model { .. } | face::FaceError::Config { .. } => {
+                    internal(format!("face engine: {e}"))
+                }
+                other => ServiceError::invalid("photo", other.to_string()),
+            })?;
+        match capture.embedding {
+            Some(embedding) => Ok((embedding, capture.report)),
+            None => Err(ServiceError::invalid(
+                "photo",
+                format!(
+                    "the photo cannot be used: {}",
+                    capture.report.reasons().join("; ")
+                ),
+            )),
+        }
+    }
+
+    /// Records a person's face: the photo is checked for quality (every failed check with its reason), its
+    /// embedding sealed and searched against every face in the registry; a face closer than the engine's threshold
+    /// opens a case. The photo itself is kept sealed only until the retention deadline.
+    pub async fn record_face(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+        photo: Vec<u8>,
+        reason: &str,
+    ) -> Result<CaptureOutcome, ServiceError> {
+        let reason = required_reason(reason)?;
+        let (biometrics, face) = self.face()?;
+        let sealed_photo_source = photo.clone();
+        let (embedding, report) = Registry::face_capture(face, photo).await?;
+        if !report.acceptable_for_enrolment() {
+            return Err(ServiceError::invalid(
+                "photo",
+                format!(
+                    "not good enough to enrol: {}; take the photo again",
+                    report.reasons().join("; ")
+                ),
+            ));
+        }
+        biometrics.catch_up_faces(self.store()).await?;
+        let index = face.settings.index.clone();
+        let probe = embedding.clone();
+        let nearest = tokio::task::spawn_blocking(move || index.search(&probe, 10))
+            .await
+            .map_err(|e| internal(format!("face index: {e}")))?
+            .map_err(|e| internal(format!("face index: {e}")))?;
+        let threshold = face.settings.engine.config().threshold;
+        let mut tx = self.store().begin().await?;
+        let current = self.resolve(&mut tx, spid).await?.person;
+        authorize_write(
+            actor,
+            commune_of(&mut tx, current.record.village, "village").await?,
+        )?;
+        check_live(&current)?;
+        let now = self.now();
+        let change = Change {
+            at: now,
+            actor,
+            reason: Some(reason),
+        };
+        let person_id = current.id.to_string();
+        let change_id = tx
+            .log_change(
+                &change,
+                "capture_face",
+                "person",
+                &person_id,
+                current.version,
+            )
+            .await?;
+        let model = face
+            .settings
+            .engine
+            .config()
+            .embedder
+            .file_name()
+            .map(|name| name.to_string_lossy().into_owned());
+        let row = BiometricRow {
+            id: self.new_id().to_string(),
+            person_id: person_id.clone(),
+            part: "face".into(),
+            status: "captured".into(),
+            format: model,
+            sealed: Some(
+                biometrics.seal(&embedding.to_bytes(), &sealing_record(&person_id, "face"))?,
+            ),
+            quality: Some(i64::from(report.score())),
+            exception_reason: None,
+            note: None,
+            photo: Some(biometrics.seal(
+                &sealed_photo_source,
+                &sealing_record(&person_id, "face/photo"),
+            )?),
+            photo_expires_at: Some(now + face.settings.photo_retention),
+            change_id,
+            captured_at: now,
+            replaced_at: None,
+            updated_at: now,
+        };
+        tx.put_biometric(&row).await?;
+        let others: Vec<(PersonId, f32)> = read_lock(&face.keys, |keys| {
+            nearest
+                .iter()
+                .filter(|candidate| candidate.distance < threshold)
+                .filter_map(|candidate| {
+                    usize::try_from(candidate.id)
+                        .ok()
+                        .and_then(|key| keys.people.get(key))
+                        .map(|person| (*person, candidate.distance))
+                })
+                .filter(|(person, _)| *person != current.id)
+                .collect()
+        });
+        let mut warnings = Vec::new();
+        for (other_id, distance) in others.into_iter().take(MAX_CASES_PER_CHECK) {
+            let Some(other) = tx.person(other_id).await? else {
+                continue;
+            };
+            if other.merged_into.is_some() {
+                continue;
+            }
+            let evidence = Evidence {
+                match_weight: 0.0,
+                names_swapped: false,
+                fields: vec![EvidenceLine {
+                    field: "face".into(),
+                    level: format!(
+                        "distance {distance:.3}, below the same-person threshold {threshold:.2}"
+                    ),
+                    weight: 0.0,
+                }],
+            };
+            if let Some((case, new_case)) = self
+                .open_case(
+                    &mut tx,
+                    actor,
+                    (&current, &other),
+                    "face",
+                    FACE_CASE_PROBABILITY,
+                    "needs_review",
+                    &evidence,
+                )
+                .await?
+            {
+                warnings.push(Warning {
+                    code: "possible_duplicate",
+                    message: format!(
+                        "the face is possibly the same person's as {} (distance {distance:.3}, threshold \
+                         {threshold:.2}). Case {} holds both people's enrolments until a reviewer decides (by {}).",
+                        other.spid,
+                        case.id,
+                        case.deadline.format("%Y-%m-%d"),
+                    ),
+                    spids: vec![other.spid],
+                    duplicate: Some(crate::DuplicateHint {
+                        case_id: case.id.clone(),
+                        new_case,
+                        match_probability: FACE_CASE_PROBABILITY,
+                        proposal: "needs_review",
+                        evidence,
+                    }),
+                });
+            }
+        }
+        let status = self
+            .set_biometric_status(&mut tx, actor, current, !warnings.is_empty(), reason)
+            .await?;
+        let parts = tx.current_biometrics(&person_id).await?;
+        tx.commit().await?;
+        Ok(CaptureOutcome {
+            spid,
+            parts: parts.iter().map(part_view).collect(),
+            status,
+            warnings,
+            compared: nearest.len(),
+        })
+    }
+
+    /// 1:1 verification of a face at a service point: the distance between the photo and the face on record.
+    pub async fn verify_face(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+        photo: Vec<u8>,
+    ) -> Result<VerificationOutcome, ServiceError> {
+        let (biometrics, face) = self.face()?;
+        let (probe, _) = Registry::face_capture(face, photo).await?;
+        let mut tx = self.store().begin().await?;
+        let person = self.resolve(&mut tx, spid).await?.person;
+        authorize_read(
+            actor,
+            commune_of(&mut tx, person.record.village, "village").await?,
+        )?;
+        let person_id = person.id.to_string();
+        let rows = tx.current_biometrics(&person_id).await?;
+        let sealed = rows
+            .iter()
+            .find(|row| row.part == "face")
+            .and_then(|row| row.sealed.as_ref())
+            .ok_or_else(|| {
+                ServiceError::Conflict(format!("no face on record for {spid}: verify with a thumb"))
+            })?;
+        let enrolled = face::Embedding::from_bytes(
+            &biometrics.open(sealed, &sealing_record(&person_id, "face"))?,
+        )
+        .map_err(|e| internal(format!("stored embedding: {e}")))?;
+        let decision = face
+            .settings
+            .engine
+            .verify(&probe, &enrolled)
+            .map_err(|e| ServiceError::invalid("photo", e.to_string()))?;
+        let threshold = f64::from(face.settings.engine.config().threshold);
+        let outcome = self
+            .record_check(
+                &mut tx,
+                actor,
+                &person,
+                "face",
+                f64::from(decision.distance),
+                threshold,
+                decision.same,
+            )
+            .await?;
+        tx.commit().await?;
+        Ok(outcome)
+    }
+
+    /// Deletes the face photos past their retention deadline (embeddings stay); run by the worker. Returns how
+    /// many were deleted.
+    pub async fn purge_expired_photos(&self) -> Result<u64, ServiceError> {
+        let mut tx = self.store().begin().await?;
+        let purged = tx.purge_expired_photos(self.now()).await?;
+        tx.commit().await?;
+        Ok(purged)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn record_check(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        person: &Person,
+        part: &str,
+        score: f64,
+        threshold: f64,
+        matched: bool,
+    ) -> Result<VerificationOutcome, ServiceError> {
+        let now = self.now();
+        let change = Change {
+            at: now,
+            actor,
+            reason: None,
+        };
+        let person_id = person.id.to_string();
+        let change_id = tx
+            .log_change(
+                &change,
+                &format!("verify_{part}"),
+                "person",
+                &person_id,
+                person.version,
+            )
+            .await?;
+        let row = BiometricCheckRow {
+            id: self.new_id().to_string(),
+            person_id,
+            part: part.into(),
+            score,
+            threshold,
+            matched,
+            change_id,
+            checked_at: now,
+        };
+        tx.insert_biometric_check(&row).await?;
+        Ok(VerificationOutcome {
+            spid: person.spid,
+            part: part.into(),
+            score,
+            threshold,
+            matched,
+            false_match_rate: None,
+            check_id: row.id,
+        })
+    }
+}
