@@ -245,7 +245,11 @@ async fn open(config: &Config) -> anyhow::Result<Registry> {
     {
         tracing::info!(version = applied.version, name = %applied.name, "migrated");
     }
-    let registry = Registry::new(store, Arc::new(SystemClock), None);
+    let settings = crate::biometrics::settings(&config.biometrics, &config.data_dir)
+        .context("while setting up biometrics ([biometrics])")?;
+    let registry = Registry::new(store, Arc::new(SystemClock), None)
+        .with_biometrics(settings)
+        .context("while setting up biometrics")?;
     let (_, villages) = registry
         .counts()
         .await
@@ -792,6 +796,26 @@ async fn outbox_worker(
     }
 }
 
+/// Deletes face photos past their retention deadline, at start and every hour.
+async fn retention_worker(registry: Registry, shutdown: CancellationToken) {
+    const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
+    while !shutdown.is_cancelled() {
+        match registry.purge_expired_photos().await {
+            Ok(0) => {}
+            Ok(purged) => {
+                tracing::info!(purged, "deleted face photos past their retention deadline")
+            }
+            Err(error) => {
+                tracing::warn!(%error, "deleting expired face photos failed; trying again later")
+            }
+        }
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tokio::time::sleep(EVERY) => {}
+        }
+    }
+}
+
 async fn serve(
     registry: Registry,
     listen: SocketAddr,
@@ -819,6 +843,7 @@ async fn serve(
         connectors,
         shutdown.clone(),
     ));
+    let retention = tokio::spawn(retention_worker(registry.clone(), shutdown.clone()));
     println!(
         "dspp is serving the registry at http://{address}/ (store: {})",
         config.describe_store()
@@ -831,6 +856,7 @@ async fn serve(
     shutdown.cancel();
     let _ = signals.await;
     let _ = worker.await;
+    let _ = retention.await;
     registry.store().close().await;
     served.context("while serving")?;
     eprintln!("stopped");

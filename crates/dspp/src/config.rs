@@ -48,6 +48,8 @@ struct FileConfig {
     listen: Option<String>,
     #[serde(default)]
     exchange: ExchangeConfig,
+    #[serde(default)]
+    biometrics: crate::biometrics::BiometricsConfig,
 }
 
 /// The outside systems: the national ID service and the program operators' endpoints, reached directly
@@ -126,6 +128,7 @@ pub struct Config {
     pub database_url: Option<Secret>,
     pub listen: SocketAddr,
     pub exchange: ExchangeConfig,
+    pub biometrics: crate::biometrics::BiometricsConfig,
 }
 
 impl Config {
@@ -195,6 +198,7 @@ impl Config {
             database_url: database_url.map(Secret),
             listen,
             exchange: file.exchange,
+            biometrics: file.biometrics,
         })
     }
 

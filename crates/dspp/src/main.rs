@@ -1,5 +1,6 @@
 //! `dspp`: parse the command line, start logging, load the configuration, run the command.
 
+mod biometrics;
 mod commands;
 mod config;
 

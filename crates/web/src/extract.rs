@@ -141,7 +141,11 @@ fn json_rejection(rejection: JsonRejection) -> ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "too-large",
                 "The body is too large",
-                format!("a request body is at most {} bytes", crate::MAX_BODY_BYTES),
+                format!(
+                    "a request body is at most {} bytes ({} for biometric captures)",
+                    crate::MAX_BODY_BYTES,
+                    crate::MAX_CAPTURE_BODY_BYTES
+                ),
             )
         }
         other => ApiError::bad_request(other.body_text()),

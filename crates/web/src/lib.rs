@@ -28,6 +28,9 @@ use crate::problem::ApiError;
 /// The largest request body accepted (a household of 60 members is about 40 KB).
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
 
+/// Largest body of a biometric capture: six fingerprint images or a face photo, base64.
+pub const MAX_CAPTURE_BODY_BYTES: usize = 16 * 1024 * 1024;
+
 #[derive(Debug, Clone)]
 pub struct AppState {
     pub registry: Registry,
@@ -122,6 +125,30 @@ pub fn router(state: AppState) -> Router {
             get(routes::enrolment::durations),
         )
         .route("/outbox", get(routes::enrolment::outbox))
+        .route(
+            "/people/{spid}/fingerprints",
+            post(routes::biometrics::record_fingerprints)
+                .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
+        )
+        .route(
+            "/people/{spid}/fingerprints/verification",
+            post(routes::biometrics::verify_fingerprint)
+                .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
+        )
+        .route(
+            "/people/{spid}/face",
+            post(routes::biometrics::record_face)
+                .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
+        )
+        .route(
+            "/people/{spid}/face/verification",
+            post(routes::biometrics::verify_face)
+                .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
+        )
+        .route(
+            "/people/{spid}/biometrics",
+            get(routes::biometrics::on_record),
+        )
         .route("/duplicates", get(routes::duplicates::list))
         .route("/duplicates/{id}", get(routes::duplicates::get))
         .route(

@@ -30,6 +30,8 @@ use crate::{dto, problem, routes};
         routes::enrolment::recertify, routes::enrolment::recertifications_due, routes::enrolment::outbox,
         routes::duplicates::list, routes::duplicates::get, routes::duplicates::decide, routes::duplicates::unmerge,
         routes::duplicates::holds,
+        routes::biometrics::record_fingerprints, routes::biometrics::record_face, routes::biometrics::on_record,
+        routes::biometrics::verify_fingerprint, routes::biometrics::verify_face,
         crate::health,
     ),
     components(schemas(problem::Problem, problem::FieldError, dto::PersonIn, dto::PersonOut, dto::HouseholdOut)),
@@ -42,6 +44,7 @@ use crate::{dto, problem, routes};
         (name = "enrolment", description = "Eligibility, applications, approvals and delegations"),
         (name = "life events", description = "Births, moves and yearly recertification"),
         (name = "duplicates", description = "Suspected duplicates: the adjudication queue, decisions and unmerges"),
+        (name = "biometrics", description = "Thumbs and faces: captures with the duplicate check, exceptions, 1:1 verification"),
         (name = "reports", description = "Durations, counts and holds"),
         (name = "operations", description = "Health and the outbox"),
     )

@@ -1,6 +1,7 @@
 //! The API's JSON shapes and their conversions from and to the service's types. DTOs live here and
 //! nowhere else; field names are the domain's words.
 
+pub mod biometrics;
 pub mod duplicates;
 pub mod enrolment;
 

@@ -1,5 +1,6 @@
 //! Route handlers: each reads the request into service input, calls one use case and writes the DTO.
 
+pub mod biometrics;
 pub mod duplicates;
 pub mod enrolment;
 pub mod households;

@@ -11,12 +11,15 @@ pub struct Server {
 }
 
 pub async fn start(h: &Harness) -> Server {
+    start_with(h.registry.clone()).await
+}
+
+/// A server over a registry set up by the test (e.g. with biometrics).
+pub async fn start_with(registry: dspp_service::Registry) -> Server {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let shutdown = tokio_util::sync::CancellationToken::new();
-    let state = dspp_web::AppState {
-        registry: h.registry.clone(),
-    };
+    let state = dspp_web::AppState { registry };
     tokio::spawn(dspp_web::serve(listener, state, shutdown.clone()));
     Server {
         base: format!("http://{address}"),

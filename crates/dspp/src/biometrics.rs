@@ -1,0 +1,143 @@
+//! The registry's biometric settings from the configuration: the sealing key (a key file, created with a random
+//! key on first start when none is configured) and, when its models are present, the face engine and index.
+//!
+//! ```toml
+//! [biometrics]
+//! key_file = "/etc/dspp/biometric.key"        # "KEY-ID 64-hex-digits"; default DATA_DIR/keys/biometric.key
+//! older_key_files = ["/etc/dspp/2025.key"]    # still open what they sealed (rotation)
+//!
+//! [biometrics.face]
+//! models = "/var/lib/dspp/models"             # face-detect-yunet.onnx and face-dlib-resnet-v1.onnx
+//! onnxruntime = "/usr/lib/libonnxruntime.so"  # or ORT_DYLIB_PATH
+//! photo_retention_days = 90
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use serde::Deserialize;
+
+/// `[biometrics]` in dspp.toml.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BiometricsConfig {
+    pub key_file: Option<PathBuf>,
+    #[serde(default)]
+    pub older_key_files: Vec<PathBuf>,
+    pub face: Option<FaceConfig>,
+}
+
+/// `[biometrics.face]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FaceConfig {
+    pub models: PathBuf,
+    pub onnxruntime: Option<PathBuf>,
+    #[serde(default = "default_retention")]
+    pub photo_retention_days: u32,
+}
+
+/// The dlib model's embedding size.
+const DLIB_DIMENSION: usize = 128;
+
+fn default_retention() -> u32 {
+    90
+}
+
+fn read_key(path: &Path) -> anyhow::Result<dspp_vault::Key> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("while reading {}", path.display()))?;
+    let mut words = text.split_whitespace();
+    let (Some(id), Some(hex), None) = (words.next(), words.next(), words.next()) else {
+        bail!(
+            "{}: a key file holds one line, \"KEY-ID HEX\" (64 hexadecimal digits)",
+            path.display()
+        );
+    };
+    dspp_vault::Key::parse(id, hex).with_context(|| format!("in {}", path.display()))
+}
+
+/// Creates a key file with a fresh random key, readable by its owner only.
+fn create_key(path: &Path) -> anyhow::Result<dspp_vault::Key> {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    let id = format!("dspp-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"));
+    let key = dspp_vault::Key::from_bytes(&id, bytes)?;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("while creating {}", parent.display()))?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options
+        .open(path)
+        .with_context(|| format!("while creating {}", path.display()))?;
+    std::io::Write::write_all(&mut file, format!("{id} {}\n", key.to_hex()).as_bytes())?;
+    file.sync_all()?;
+    Ok(key)
+}
+
+/// The settings, or why face captures are off (logged, not fatal: fingerprints still work).
+pub fn settings(
+    config: &BiometricsConfig,
+    data_dir: &Path,
+) -> anyhow::Result<dspp_service::BiometricSettings> {
+    let key = match &config.key_file {
+        Some(path) => read_key(path)?,
+        None => {
+            let path = data_dir.join("keys/biometric.key");
+            if path.exists() {
+                read_key(&path)?
+            } else {
+                let key = create_key(&path)?;
+                tracing::warn!(
+                    path = %path.display(),
+                    "created a biometric sealing key; back it up: without it no template or face on record opens"
+                );
+                key
+            }
+        }
+    };
+    let older = config
+        .older_key_files
+        .iter()
+        .map(|path| read_key(path))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let face = match &config.face {
+        None => {
+            tracing::info!("face captures are off: no [biometrics.face] in the configuration");
+            None
+        }
+        Some(face) => Some(face_settings(face, data_dir)?),
+    };
+    Ok(dspp_service::BiometricSettings {
+        keyring: dspp_vault::Keyring::new(key, older),
+        face,
+    })
+}
+
+fn face_settings(
+    config: &FaceConfig,
+    data_dir: &Path,
+) -> anyhow::Result<dspp_service::FaceSettings> {
+    let mut engine_config = face::FaceConfig::dlib(&config.models);
+    engine_config.onnxruntime = config.onnxruntime.clone();
+    let engine = face::FaceEngine::from_config(&engine_config)
+        .context("while starting the face engine ([biometrics.face])")?;
+    let index = face::EdgeIndex::open(
+        &data_dir.join("faces"),
+        face::IndexConfig::new(DLIB_DIMENSION),
+    )
+    .context("while opening the face index")?;
+    Ok(dspp_service::FaceSettings {
+        engine: Arc::new(engine),
+        index: Arc::new(index),
+        photo_retention: chrono::Duration::days(i64::from(
+            config.photo_retention_days.clamp(1, 3650),
+        )),
+    })
+}
