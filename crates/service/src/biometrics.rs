@@ -937,6 +937,32 @@ impl Registry {
         Ok(status)
     }
 
+    /// After a decision: a person marked as a possible biometric duplicate with no biometric case left open is
+    /// unique again (a new version of the record, so the assurance category follows).
+    pub(crate) async fn settle_biometric_status(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        person: PersonId,
+        reason: &str,
+    ) -> Result<(), ServiceError> {
+        let Some(current) = tx.person(person).await? else {
+            return Ok(());
+        };
+        if current.merged_into.is_some()
+            || !matches!(
+                current.record.biometric_status,
+                BiometricStatus::PossibleDuplicate { .. }
+            )
+            || tx.open_biometric_cases_of(&current.id.to_string()).await? > 0
+        {
+            return Ok(());
+        }
+        self.set_biometric_status(tx, actor, current, false, reason)
+            .await?;
+        Ok(())
+    }
+
     /// What is on record for a person's biometrics (never the templates themselves).
     pub async fn biometrics_of(
         &self,

@@ -789,6 +789,16 @@ impl Registry {
         row.decision_reason = Some(reason.to_string());
         row.updated_at = now;
         tx.update_duplicate_case(&row).await?;
+        // A person held as a possible biometric duplicate is unique again once no biometric case about them is
+        // open: the decision settled what the check found.
+        let remaining = match &row.survivor {
+            Some(survivor) => vec![survivor.clone()],
+            None => vec![row.person_a.clone(), row.person_b.clone()],
+        };
+        for id in remaining {
+            self.settle_biometric_status(&mut tx, actor, PersonId(parse_uuid(&id)?), reason)
+                .await?;
+        }
         let view = self.case_view(&mut tx, row).await?;
         tx.commit().await?;
         Ok(view)

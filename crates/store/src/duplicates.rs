@@ -343,6 +343,19 @@ impl Tx {
             .collect()
     }
 
+    /// How many open cases from the biometric engines (fingerprint, face) involve the person.
+    pub async fn open_biometric_cases_of(&mut self, person_id: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query(
+            "SELECT COUNT(*) AS n FROM duplicate_case
+             WHERE status = 'open' AND source IN ('fingerprint', 'face') AND (person_a = $1 OR person_b = $1)",
+        )
+        .bind(person_id)
+        .fetch_one(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        Ok(u64::try_from(Cols(&row).int("n")?).unwrap_or(0))
+    }
+
     /// People (merged ones included) changed after `(at, id)`, in that order: how the duplicate index catches up
     /// with writes made by any path or any server.
     pub async fn people_changed_since(

@@ -199,6 +199,28 @@ async fn a_person_enrolled_twice_under_another_name_is_found_by_fingerprints(h: 
             && [case.a.person.spid, case.b.person.spid].contains(&again)
     );
 
+    // Suppose the reviewer finds two people (twins, say): the new record is unique again, its assurance follows.
+    registry
+        .decide_duplicate(
+            &crate::enrolment::chief(),
+            &hint.case_id,
+            &dspp_service::CaseDecision::DifferentPeople,
+            "twins, seen together at the commune office",
+        )
+        .await
+        .unwrap();
+    let record = registry
+        .person(&officer(), again)
+        .await
+        .unwrap()
+        .person
+        .record;
+    assert!(
+        matches!(record.biometric_status, BiometricStatus::Unique { .. }),
+        "{:?}",
+        record.biometric_status
+    );
+
     // Templates are sealed at rest: no ISO record in the clear, and a sealed value moved to another person's row
     // does not open.
     let mut tx = h.registry.store().begin().await.unwrap();

@@ -7,6 +7,7 @@ mod biometrics;
 mod csv;
 mod duplicates;
 mod enrolment;
+mod faces;
 mod households;
 mod leases;
 mod life_events;
