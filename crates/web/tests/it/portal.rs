@@ -180,6 +180,10 @@ async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() 
         "both records side by side: {dom}"
     );
     assert!(
+        dom.contains("Names and dates") || dom.contains("ឈ្មោះ និងថ្ងៃកំណើត"),
+        "which engine found it: {dom}"
+    );
+    assert!(
         dom.contains(&format!("data-keep=\"{copy}\"")),
         "a button to keep either SPID: {dom}"
     );
