@@ -837,33 +837,36 @@ impl Registry {
                 .filter(|person| *person != own)
                 .collect()
         });
+        let ids: Vec<String> = short_list.iter().map(ToString::to_string).collect();
+        let rows = tx
+            .current_biometrics_of(&ids, &[Thumb::Right.as_str(), Thumb::Left.as_str()])
+            .await?;
+        let mut scores: HashMap<PersonId, [Option<f64>; 2]> = HashMap::new();
         let mut matcher = MccMatcher::new();
-        let mut found = Vec::new();
-        for other in &short_list {
-            let rows = tx.current_biometrics(&other.to_string()).await?;
-            let mut scores = [None, None];
-            for row in rows {
-                let Ok(thumb) = Thumb::parse(&row.part) else {
-                    continue;
-                };
-                let (slot, probe) = match thumb {
-                    Thumb::Right => (0, right),
-                    Thumb::Left => (1, left),
-                };
-                if let (Some(probe), Some(enrolled)) = (probe, biometrics.thumb_template(&row)?) {
-                    scores[slot] = Some(matcher.similarity(probe, &enrolled));
-                }
-            }
-            let candidate = FingerMatch {
-                other: *other,
-                right: scores[0],
-                left: scores[1],
+        for row in rows {
+            let (Ok(thumb), Ok(other)) = (Thumb::parse(&row.part), parse_uuid(&row.person_id))
+            else {
+                continue;
             };
-            if candidate.fused() >= biometrics.case_threshold() {
-                found.push(candidate);
+            let (slot, probe) = match thumb {
+                Thumb::Right => (0, right),
+                Thumb::Left => (1, left),
+            };
+            if let (Some(probe), Some(enrolled)) = (probe, biometrics.thumb_template(&row)?) {
+                scores.entry(PersonId(other)).or_default()[slot] =
+                    Some(matcher.similarity(probe, &enrolled));
             }
         }
-        found.sort_by(|a, b| b.fused().total_cmp(&a.fused()));
+        let mut found: Vec<FingerMatch> = scores
+            .into_iter()
+            .map(|(other, [right, left])| FingerMatch { other, right, left })
+            .filter(|candidate| candidate.fused() >= biometrics.case_threshold())
+            .collect();
+        found.sort_by(|a, b| {
+            b.fused()
+                .total_cmp(&a.fused())
+                .then(a.other.0.cmp(&b.other.0))
+        });
         Ok((found, short_list.len()))
     }
 
@@ -1079,6 +1082,32 @@ impl Registry {
                 ),
             )),
         }
+    }
+
+    /// The quality of a photo, without storing anything: what the capture page shows live while the officer frames
+    /// the face. Only people who may enrol may ask.
+    pub async fn face_quality(
+        &self,
+        actor: &Actor,
+        photo: Vec<u8>,
+    ) -> Result<face::QualityReport, ServiceError> {
+        if !actor.role.may_register() {
+            return Err(ServiceError::Forbidden(format!(
+                "a {} does not capture faces",
+                actor.role.as_str().replace('_', " ")
+            )));
+        }
+        let (_, face) = self.face()?;
+        let engine = face.settings.engine.clone();
+        tokio::task::spawn_blocking(move || engine.quality(&photo))
+            .await
+            .map_err(|e| internal(format!("face engine: {e}")))?
+            .map_err(|e| match e {
+                face::FaceError::Model { .. } | face::FaceError::Config { .. } => {
+                    internal(format!("face engine: {e}"))
+                }
+                other => ServiceError::invalid("photo", other.to_string()),
+            })
     }
 
     /// Records a person's face: the photo is checked for quality (every failed check with its reason), its

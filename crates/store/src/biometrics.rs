@@ -128,6 +128,43 @@ impl Tx {
         rows.iter().map(biometric_from_row).collect()
     }
 
+    /// The current captures of `parts` of many people at once (a short list to re-rank), in no particular order.
+    pub async fn current_biometrics_of(
+        &mut self,
+        person_ids: &[String],
+        parts: &[&str],
+    ) -> Result<Vec<BiometricRow>, StoreError> {
+        let mut rows = Vec::new();
+        // Bounded statements: PostgreSQL and SQLite both take a few hundred parameters comfortably.
+        for chunk in person_ids.chunks(200) {
+            let people: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 1)).collect();
+            let kinds: Vec<String> = (0..parts.len())
+                .map(|i| format!("${}", chunk.len() + i + 1))
+                .collect();
+            let sql = format!(
+                "SELECT {COLUMNS} FROM biometric
+                 WHERE person_id IN ({}) AND part IN ({}) AND replaced_at IS NULL",
+                people.join(", "),
+                kinds.join(", ")
+            );
+            let mut query = sqlx::query(&sql);
+            for id in chunk {
+                query = query.bind(id);
+            }
+            for part in parts {
+                query = query.bind(*part);
+            }
+            let found = query
+                .fetch_all(&mut *self.inner)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+            for row in &found {
+                rows.push(biometric_from_row(row)?);
+            }
+        }
+        Ok(rows)
+    }
+
     /// Captures (current and replaced) of `parts` changed after `(at, id)`, in that order: how the in-memory
     /// indexes catch up with writes made by any path or any server.
     pub async fn biometrics_changed_since(

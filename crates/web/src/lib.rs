@@ -146,6 +146,11 @@ pub fn router(state: AppState) -> Router {
                 .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
         )
         .route(
+            "/face/quality",
+            post(routes::biometrics::face_quality)
+                .layer(DefaultBodyLimit::max(MAX_CAPTURE_BODY_BYTES)),
+        )
+        .route(
             "/people/{spid}/biometrics",
             get(routes::biometrics::on_record),
         )
@@ -167,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .route("/", get(portal::home))
         .route("/approvals", get(portal::approvals))
+        .route("/capture", get(portal::capture))
         .route("/health", get(health))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

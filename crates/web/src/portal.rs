@@ -25,3 +25,11 @@ const APPROVALS: &str = include_str!("approvals.html");
 pub async fn approvals() -> Html<&'static str> {
     Html(APPROVALS)
 }
+
+const CAPTURE: &str = include_str!("capture.html");
+
+/// The officer's capture page: the camera with live face quality (every check and what to do), saving the face,
+/// and both thumbs as templates, images or exceptions, with the duplicate check's answer.
+pub async fn capture() -> Html<&'static str> {
+    Html(CAPTURE)
+}

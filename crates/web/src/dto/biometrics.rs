@@ -228,3 +228,70 @@ impl From<&VerificationOutcome> for VerificationOut {
         }
     }
 }
+
+/// A photo to check, nothing stored.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct QualityIn {
+    /// JPEG or PNG, base64
+    pub photo: String,
+}
+
+impl QualityIn {
+    pub fn photo(&self) -> Result<Vec<u8>, ApiError> {
+        decode("photo", &self.photo)
+    }
+}
+
+/// One quality check.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QualityCheckOut {
+    /// face_count, face_size, pose, brightness, contrast, sharpness, lighting_evenness or eyes_visible
+    pub property: String,
+    /// 0-100
+    pub score: u8,
+    pub passed: bool,
+    /// A failure that refuses the capture outright
+    pub blocking: bool,
+    /// What the officer should do, when it failed
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// A photo's quality, in the spirit of ISO/IEC 29794-5.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct QualityOut {
+    pub faces: usize,
+    /// The lowest check score
+    pub score: u8,
+    /// No blocking failure: usable for verification and search
+    pub usable: bool,
+    /// Every check passed: good enough to enrol
+    pub acceptable_for_enrolment: bool,
+    pub checks: Vec<QualityCheckOut>,
+}
+
+impl From<&face::QualityReport> for QualityOut {
+    fn from(report: &face::QualityReport) -> Self {
+        QualityOut {
+            faces: report.faces,
+            score: report.score(),
+            usable: report.usable(),
+            acceptable_for_enrolment: report.acceptable_for_enrolment(),
+            checks: report
+                .checks
+                .iter()
+                .map(|check| QualityCheckOut {
+                    property: serde_json::to_value(check.property)
+                        .ok()
+                        .and_then(|v| v.as_str().map(str::to_string))
+                        .unwrap_or_default(),
+                    score: check.score,
+                    passed: check.passed,
+                    blocking: check.blocking,
+                    reason: check.reason.clone(),
+                })
+                .collect(),
+        }
+    }
+}

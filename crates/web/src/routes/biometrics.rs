@@ -8,8 +8,8 @@ use axum::response::Response;
 use super::{json_with_etag, parse_spid};
 use crate::AppState;
 use crate::dto::biometrics::{
-    BiometricPartOut, BiometricsOut, CaptureOut, FaceIn, FingerprintsIn, VerificationOut,
-    VerifyFaceIn, VerifyFingerprintIn,
+    BiometricPartOut, BiometricsOut, CaptureOut, FaceIn, FingerprintsIn, QualityIn, QualityOut,
+    VerificationOut, VerifyFaceIn, VerifyFingerprintIn,
 };
 use crate::extract::{ActingAs, Body};
 use crate::problem::{ApiError, Problem};
@@ -129,6 +129,23 @@ pub async fn verify_face(
     Ok(json_with_etag(
         StatusCode::OK,
         &VerificationOut::from(&outcome),
+        None,
+        None,
+    ))
+}
+
+/// The quality of a photo, nothing stored: the capture page calls it live while the officer frames the face.
+#[utoipa::path(post, path = "/api/v1/face/quality", tag = "biometrics", request_body = QualityIn,
+    responses((status = 200, body = QualityOut), (status = 422, body = Problem), (status = 503, body = Problem)))]
+pub async fn face_quality(
+    State(state): State<AppState>,
+    ActingAs(actor): ActingAs,
+    Body(body): Body<QualityIn>,
+) -> Result<Response, ApiError> {
+    let report = state.registry.face_quality(&actor, body.photo()?).await?;
+    Ok(json_with_etag(
+        StatusCode::OK,
+        &QualityOut::from(&report),
         None,
         None,
     ))

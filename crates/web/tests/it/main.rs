@@ -4,6 +4,7 @@
 
 mod api;
 mod biometrics;
+mod browser;
 mod duplicates;
 mod enrolment;
 mod portal;

@@ -37,6 +37,11 @@ async fn the_portal_lists_people_in_a_real_browser() {
 /// Runs headless Chromium on `url` (at a phone's window size when given) and returns the DOM after the
 /// page's scripts ran.
 async fn chromium_dom(url: &str, window: Option<(u32, u32)>) -> String {
+    chromium_dom_with(url, window, &[]).await
+}
+
+/// The same with more Chromium switches (e.g. a fake camera).
+async fn chromium_dom_with(url: &str, window: Option<(u32, u32)>, extra: &[String]) -> String {
     let profile = tempfile::tempdir().unwrap();
     let chromium = ["chromium", "/usr/bin/chromium"]
         .into_iter()
@@ -59,6 +64,7 @@ async fn chromium_dom(url: &str, window: Option<(u32, u32)>) -> String {
             ])
             .arg(format!("--user-data-dir={}", profile.path().display()))
             .args(window.map(|(w, h)| format!("--window-size={w},{h}")))
+            .args(extra)
             .arg(url)
             .kill_on_drop(true)
             .output(),
@@ -230,4 +236,121 @@ async fn apply_for_the_elderly_program(
         .as_str()
         .unwrap()
         .to_string()
+}
+
+/// A Y4M video (what Chromium's fake camera plays) showing `photo` still, for a few frames.
+fn y4m_of(photo: &image::RgbImage) -> Vec<u8> {
+    let (w, h) = (photo.width() & !1, photo.height() & !1);
+    let mut out = format!("YUV4MPEG2 W{w} H{h} F10:1 Ip A1:1 C420jpeg\n").into_bytes();
+    let luma = |p: &image::Rgb<u8>| {
+        0.299 * f32::from(p[0]) + 0.587 * f32::from(p[1]) + 0.114 * f32::from(p[2])
+    };
+    for _ in 0..5 {
+        out.extend_from_slice(b"FRAME\n");
+        for y in 0..h {
+            for x in 0..w {
+                out.push(luma(photo.get_pixel(x, y)).round().clamp(0.0, 255.0) as u8);
+            }
+        }
+        for (channel, scale) in [(2usize, 0.564f32), (0, 0.713)] {
+            for y in (0..h).step_by(2) {
+                for x in (0..w).step_by(2) {
+                    let p = photo.get_pixel(x, y);
+                    let value = 128.0 + scale * (f32::from(p[channel]) - luma(p));
+                    out.push(value.round().clamp(0.0, 255.0) as u8);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_frames_a_face_with_live_quality_and_saves_it() {
+    use std::time::Duration;
+
+    use crate::browser::Browser;
+
+    let h = harness(Backend::Sqlite).await;
+    let faces = tempfile::tempdir().unwrap();
+    let server = crate::support::start_with(crate::support::with_faces(&h, faces.path())).await;
+    let household: serde_json::Value = server
+        .post("/api/v1/households")
+        .json(&household_of_three())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grandmother = household["household"]["members"][0]["person"]["spid"]
+        .as_str()
+        .unwrap();
+    let url = format!(
+        "{}/capture?spid={grandmother}&actor=officer.sokha&scope=commune:120101",
+        server.base
+    );
+    let camera = [
+        "--use-fake-ui-for-media-stream".to_string(),
+        "--use-fake-device-for-media-stream".to_string(),
+    ];
+
+    // Chromium's own test pattern has no face: the live check says so, in words an officer can act on, and the
+    // face cannot be saved.
+    let browser = Browser::launch(&camera).await;
+    let mut page = browser.open(&url).await;
+    let reason = page
+        .wait_for(
+            "document.querySelector('[data-property=face_count][data-passed=false]')?.textContent",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert!(reason.as_str().unwrap().contains("no face"), "{reason}");
+    assert_eq!(
+        page.eval("document.getElementById('save-face').disabled")
+            .await,
+        true
+    );
+    drop(browser);
+
+    // The camera shows a face: every check passes, the officer presses save, the registry answers.
+    let video = faces.path().join("astronaut.y4m");
+    let photo = image::load_from_memory(&crate::support::astronaut())
+        .unwrap()
+        .to_rgb8();
+    std::fs::write(&video, y4m_of(&photo)).unwrap();
+    let mut with_face = camera.to_vec();
+    with_face.push(format!(
+        "--use-file-for-fake-video-capture={}",
+        video.display()
+    ));
+    let browser = Browser::launch(&with_face).await;
+    let mut page = browser.open(&url).await;
+    page.wait_for(
+        "document.getElementById('face').dataset.acceptable === 'true'",
+        Duration::from_secs(60),
+    )
+    .await;
+    let passed = page
+        .eval("[...document.querySelectorAll('#checks li')].every(li => li.dataset.passed === 'true')")
+        .await;
+    assert_eq!(passed, true);
+    page.eval("document.getElementById('save-face').click()")
+        .await;
+    let status = page
+        .wait_for(
+            "document.querySelector('#face-outcome [data-status]')?.dataset.status",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(status, "unique");
+    let on_record: serde_json::Value = server
+        .get(&format!("/api/v1/people/{grandmother}/biometrics"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(on_record["parts"][0]["part"], "face", "{on_record}");
 }

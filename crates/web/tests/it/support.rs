@@ -93,3 +93,61 @@ pub async fn problem(response: reqwest::Response, status: u16) -> Value {
     assert!(body["type"].as_str().unwrap().starts_with("https://"));
     body
 }
+
+fn onnxruntime() -> std::path::PathBuf {
+    if let Some(path) = face::default_runtime_path() {
+        return path;
+    }
+    let script =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/fetch-onnxruntime");
+    let output = std::process::Command::new(&script).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::path::PathBuf::from(String::from_utf8(output.stdout).unwrap().trim())
+}
+
+/// One face engine per test process (ONNX Runtime allows one environment per process), with the shared models.
+pub fn face_engine() -> std::sync::Arc<face::FaceEngine> {
+    static ENGINE: std::sync::OnceLock<std::sync::Arc<face::FaceEngine>> =
+        std::sync::OnceLock::new();
+    ENGINE
+        .get_or_init(|| {
+            let mut config = face::FaceConfig::dlib(
+                &std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/models"),
+            );
+            config.onnxruntime = Some(onnxruntime());
+            std::sync::Arc::new(face::FaceEngine::from_config(&config).unwrap())
+        })
+        .clone()
+}
+
+/// The harness's registry with biometrics and faces (an embedded Qdrant Edge index in `folder`).
+pub fn with_faces(h: &Harness, folder: &std::path::Path) -> dspp_service::Registry {
+    h.registry
+        .clone()
+        .with_biometrics(dspp_service::BiometricSettings {
+            keyring: dspp_vault::Keyring::new(
+                dspp_vault::Key::parse("web-tests", &"6d".repeat(32)).unwrap(),
+                vec![],
+            ),
+            face: Some(dspp_service::FaceSettings {
+                engine: face_engine(),
+                index: std::sync::Arc::new(
+                    face::EdgeIndex::open(folder, face::IndexConfig::new(128)).unwrap(),
+                ),
+                photo_retention: chrono::Duration::days(90),
+            }),
+        })
+        .unwrap()
+}
+
+/// The public-domain test photo of the face engine.
+pub fn astronaut() -> Vec<u8> {
+    std::fs::read(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../face/tests/data/astronaut.jpg"),
+    )
+    .unwrap()
+}
