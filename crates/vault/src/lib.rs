@@ -242,6 +242,23 @@ mod tests {
         assert!(keyring().open(&sealed, b"p").is_err());
     }
 
+    proptest::proptest! {
+        /// Whatever bytes a row holds, opening them is an answer or an error, never a panic, and never opens
+        /// under the wrong record.
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..200)) {
+            let _ = keyring().open(&bytes, b"p");
+            let _ = Keyring::key_id_of(&bytes);
+        }
+
+        #[test]
+        fn any_value_round_trips(plain in proptest::collection::vec(proptest::num::u8::ANY, 0..500), nonce in proptest::array::uniform12(proptest::num::u8::ANY)) {
+            let sealed = keyring().seal(&plain, b"row", nonce).unwrap();
+            proptest::prop_assert_eq!(keyring().open(&sealed, b"row").unwrap(), plain);
+            proptest::prop_assert!(keyring().open(&sealed, b"other").is_err());
+        }
+    }
+
     #[test]
     fn keys_are_checked() {
         assert!(Key::parse("", &"00".repeat(32)).is_err());
