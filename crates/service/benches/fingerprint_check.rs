@@ -10,6 +10,8 @@
 //!
 //!     cargo bench -p dspp-service --bench fingerprint_check -- [N]
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::Arc;
