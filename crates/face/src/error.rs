@@ -72,12 +72,6 @@ pub enum FaceError {
         /// Why it cannot be used.
         reason: String,
     },
-    /// Encryption or decryption of an embedding failed (wrong key, tampered or truncated ciphertext).
-    #[error("embedding encryption: {reason}")]
-    Crypto {
-        /// What failed.
-        reason: String,
-    },
     /// The vector index (embedded Qdrant Edge or a Qdrant server) failed.
     #[error("face index: {reason}")]
     Index {

@@ -1,5 +1,6 @@
 //! Face engine of dspp: capture quality, detection and alignment, embeddings, Qdrant-backed 1:N
-//! search, calibrated 1:1 verification, embeddings encrypted at rest, and evaluation.
+//! search, calibrated 1:1 verification, and evaluation. (The registry seals embeddings at rest with
+//! `dspp-vault`; this crate stores nothing.)
 //!
 //! The pipeline: [`decode_photo`] (bounded) → YuNet detection with five landmarks → a similarity
 //! transform to the model's chip (dlib's 150x150) → the embedding model through ONNX Runtime →
@@ -27,7 +28,6 @@
 #![cfg_attr(test, allow(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
 
 mod align;
-mod crypt;
 mod decode;
 mod detect;
 mod embed;
@@ -40,7 +40,6 @@ mod quality;
 mod runtime;
 
 pub use align::{ChipTemplate, face_chip};
-pub use crypt::{EmbeddingKey, Keyring};
 pub use decode::{MAX_PHOTO_BYTES, MAX_PHOTO_MEGAPIXELS, MIN_PHOTO_SIDE, decode_photo};
 pub use detect::{DETECTOR_SIDE, Detection, Point};
 pub use embed::{Embedding, MAX_DIMENSION, euclidean};
