@@ -1,7 +1,7 @@
 //! The portal in a real browser (headless Chromium from Debian's packages): the page loads, calls the
 //! API with its actor headers and shows people in Khmer script.
 
-use dspp_testkit::{Backend, harness};
+use dspp_testkit::{Backend, Harness, harness};
 
 use crate::support::{household_of_three, start};
 
@@ -126,10 +126,12 @@ async fn a_chief_sees_the_approval_queue_on_a_phone() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() {
-    let h = harness(Backend::Sqlite).await;
-    let server = start(&h).await;
+/// The grandmother enrolled twice (the second time spelled SREIMOM, in a household of her own) and an elderly
+/// application for the copy: returns the server, the case, the copy's SPID and the held line.
+async fn a_duplicate_holding_a_line(
+    h: &Harness,
+) -> (crate::support::Server, String, String, String) {
+    let server = start(h).await;
     assert_eq!(
         server
             .post("/api/v1/households")
@@ -160,9 +162,17 @@ async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() 
     let id = again["household"]["id"].as_str().unwrap();
     let copy = again["household"]["members"][0]["person"]["spid"]
         .as_str()
-        .unwrap();
-    let line = apply_for_the_elderly_program(&server, id, copy).await;
-    let line = line.as_str();
+        .unwrap()
+        .to_string();
+    let line = apply_for_the_elderly_program(&server, id, &copy).await;
+    (server, case, copy, line)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chief_sees_a_possible_duplicate_side_by_side_and_the_line_it_holds() {
+    let h = harness(Backend::Sqlite).await;
+    let (server, case, copy, line) = a_duplicate_holding_a_line(&h).await;
+    let (copy, line) = (copy.as_str(), line.as_str());
 
     let dom = chromium_dom(
         &format!(
@@ -353,4 +363,83 @@ async fn an_officer_frames_a_face_with_live_quality_and_saves_it() {
         .await
         .unwrap();
     assert_eq!(on_record["parts"][0]["part"], "face", "{on_record}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chief_decides_the_case_then_approves_the_line_it_held_by_tapping() {
+    use std::time::Duration;
+
+    use crate::browser::Browser;
+
+    let h = harness(Backend::Sqlite).await;
+    let (server, case, _, line) = a_duplicate_holding_a_line(&h).await;
+    let browser = Browser::launch(&[]).await;
+    let mut page = browser
+        .open(&format!(
+            "{}/approvals?actor=chief.sophal&scope=commune:120101",
+            server.base
+        ))
+        .await;
+    let limit = Duration::from_secs(60);
+    page.wait_for(
+        &format!("document.querySelector('[data-held=\"{line}\"]')"),
+        limit,
+    )
+    .await;
+
+    // "Different people": the first tap asks for the reason, the second decides.
+    let different = format!("document.querySelector('[data-case=\"{case}\"] .different')");
+    page.eval(&format!("{different}.click()")).await;
+    page.eval(&format!(
+        "document.querySelector('[data-case=\"{case}\"] textarea').value = 'two sisters, both came to the office'"
+    ))
+    .await;
+    page.eval(&format!("{different}.click()")).await;
+
+    // The case leaves the page and the line gets its approve button; the chief taps it.
+    let approve = format!("document.querySelector('[data-enrolment=\"{line}\"]')");
+    page.wait_for(
+        &format!("!document.querySelector('[data-case=\"{case}\"]') && {approve}"),
+        limit,
+    )
+    .await;
+    page.eval(&format!("{approve}.click()")).await;
+    page.wait_for(
+        &format!("document.body.dataset.loaded && !{approve}"),
+        limit,
+    )
+    .await;
+
+    // What the registry recorded: the chief's decision with the reason typed, and the approval.
+    let decided: serde_json::Value = server
+        .get(&format!("/api/v1/duplicates/{case}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(decided["status"], "different_people", "{decided}");
+    assert_eq!(decided["decided_by"], "chief.sophal", "{decided}");
+    assert_eq!(
+        decided["decision_reason"], "two sisters, both came to the office",
+        "{decided}"
+    );
+    let approved: serde_json::Value = server
+        .get("/api/v1/applications?commune=120101&status=approved")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let lines: Vec<&serde_json::Value> = approved
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|application| application["enrolments"].as_array().unwrap())
+        .filter(|enrolment| enrolment["id"] == line.as_str())
+        .collect();
+    assert_eq!(lines.len(), 1, "{approved}");
+    assert_eq!(lines[0]["status"], "approved", "{approved}");
 }
