@@ -236,12 +236,19 @@ struct FaceState {
 
 #[derive(Default)]
 struct FaceKeys {
-    people: Vec<PersonId>,
-    key_of: HashMap<PersonId, u64>,
+    keys: Keys,
     mark: Option<(DateTime<Utc>, String)>,
 }
 
-impl FaceKeys {
+/// The numbers the indexes know people by, given in the order people are first seen (the indexes are rebuilt from
+/// the store at start, so the numbers need not outlive the process).
+#[derive(Default)]
+struct Keys {
+    people: Vec<PersonId>,
+    key_of: HashMap<PersonId, u64>,
+}
+
+impl Keys {
     fn key(&mut self, person: PersonId) -> u64 {
         if let Some(&key) = self.key_of.get(&person) {
             return key;
@@ -250,6 +257,13 @@ impl FaceKeys {
         self.people.push(person);
         self.key_of.insert(person, key);
         key
+    }
+
+    fn person(&self, key: u64) -> Option<PersonId> {
+        usize::try_from(key)
+            .ok()
+            .and_then(|key| self.people.get(key))
+            .copied()
     }
 }
 
@@ -265,22 +279,9 @@ impl std::fmt::Debug for Biometrics {
 #[derive(Default)]
 struct FingerState {
     index: ThumbIndex,
-    people: Vec<PersonId>,
-    key_of: HashMap<PersonId, u64>,
+    keys: Keys,
     codes: HashMap<PersonId, ThumbCodes>,
     mark: Option<(DateTime<Utc>, String)>,
-}
-
-impl FingerState {
-    fn key(&mut self, person: PersonId) -> u64 {
-        if let Some(&key) = self.key_of.get(&person) {
-            return key;
-        }
-        let key = self.people.len() as u64;
-        self.people.push(person);
-        self.key_of.insert(person, key);
-        key
-    }
 }
 
 impl Biometrics {
@@ -391,7 +392,7 @@ impl Biometrics {
             }
             self.finger_write(|state| {
                 for (person, thumb, code) in updates {
-                    let key = state.key(person);
+                    let key = state.keys.key(person);
                     let codes = state.codes.entry(person).or_insert(ThumbCodes {
                         right: None,
                         left: None,
@@ -450,7 +451,7 @@ impl Biometrics {
                     });
                 match embedding {
                     Ok(embedding) => {
-                        let key = write_lock(&face.keys, |keys| keys.key(person));
+                        let key = write_lock(&face.keys, |keys| keys.keys.key(person));
                         batch.push((key, embedding));
                     }
                     Err(error) => {
@@ -602,6 +603,16 @@ fn part_view(row: &BiometricRow) -> BiometricPartView {
     }
 }
 
+/// A likely duplicate an engine found, ready to open a case.
+struct Found {
+    other: PersonId,
+    probability: f64,
+    proposal: &'static str,
+    /// How it was found, for the officer: "fingerprints (right_thumb=…)".
+    what: String,
+    evidence: Evidence,
+}
+
 /// A person's fingerprint match with another: each thumb's MCC score and what it weighs.
 struct FingerMatch {
     other: PersonId,
@@ -662,29 +673,10 @@ impl Registry {
             tracing::info!("both thumbs recorded as exceptions; the face carries the check");
         }
         biometrics.catch_up_fingers(self.store()).await?;
-        let mut tx = self.store().begin().await?;
-        let current = self.resolve(&mut tx, spid).await?.person;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.record.village, "village").await?,
-        )?;
-        check_live(&current)?;
-        let now = self.now();
-        let change = Change {
-            at: now,
-            actor,
-            reason: Some(reason),
-        };
-        let person_id = current.id.to_string();
-        let change_id = tx
-            .log_change(
-                &change,
-                "capture_fingerprints",
-                "person",
-                &person_id,
-                current.version,
-            )
+        let (mut tx, current, now, change_id) = self
+            .begin_capture(actor, spid, "capture_fingerprints", reason)
             .await?;
+        let person_id = current.id.to_string();
         let mut probe: [Option<Box<MccTemplate>>; 2] = [None, None];
         for (slot, (thumb, prepared)) in THUMBS.into_iter().zip([right, left]).enumerate() {
             let part = thumb.as_str();
@@ -745,54 +737,117 @@ impl Registry {
                 probe_left.as_deref(),
             )
             .await?;
+        let mut found = Vec::new();
+        for candidate in &matches {
+            let both = [candidate.right, candidate.left]
+                .iter()
+                .all(|score| score.is_some_and(|s| s >= biometrics.thumb_threshold()));
+            let proposal = if both { "same_person" } else { "needs_review" };
+            let evidence = self.finger_evidence(biometrics, candidate);
+            found.push(Found {
+                other: candidate.other,
+                probability: self.finger_probability(biometrics, candidate).await?,
+                proposal,
+                what: format!("fingerprints ({})", evidence.summary()),
+                evidence,
+            });
+        }
+        self.finish_capture(tx, actor, current, "fingerprint", found, reason, compared)
+            .await
+    }
+
+    /// Opens a capture's transaction: the person (live, in the actor's reach) and the change-log row the
+    /// captured rows point to.
+    async fn begin_capture(
+        &self,
+        actor: &Actor,
+        spid: Spid,
+        action: &str,
+        reason: &str,
+    ) -> Result<(Tx, Person, DateTime<Utc>, String), ServiceError> {
+        let mut tx = self.store().begin().await?;
+        let current = self.resolve(&mut tx, spid).await?.person;
+        authorize_write(
+            actor,
+            commune_of(&mut tx, current.record.village, "village").await?,
+        )?;
+        check_live(&current)?;
+        let now = self.now();
+        let change = Change {
+            at: now,
+            actor,
+            reason: Some(reason),
+        };
+        let change_id = tx
+            .log_change(
+                &change,
+                action,
+                "person",
+                &current.id.to_string(),
+                current.version,
+            )
+            .await?;
+        Ok((tx, current, now, change_id))
+    }
+
+    /// Ends a capture: a case for each likely duplicate still live (the best few), the person's biometric
+    /// status, the commit.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_capture(
+        &self,
+        mut tx: Tx,
+        actor: &Actor,
+        current: Person,
+        source: &str,
+        found: Vec<Found>,
+        reason: &str,
+        compared: usize,
+    ) -> Result<CaptureOutcome, ServiceError> {
         let mut warnings = Vec::new();
-        for found in matches.iter().take(MAX_CASES_PER_CHECK) {
+        for found in found.into_iter().take(MAX_CASES_PER_CHECK) {
             let Some(other) = tx.person(found.other).await? else {
                 continue;
             };
             if other.merged_into.is_some() {
                 continue;
             }
-            let evidence = self.finger_evidence(biometrics, found);
-            let both = [found.right, found.left]
-                .iter()
-                .all(|score| score.is_some_and(|s| s >= biometrics.thumb_threshold()));
-            let proposal = if both { "same_person" } else { "needs_review" };
-            let probability = self.finger_probability(biometrics, found).await?;
-            if let Some((case, new_case)) = self
+            let Some((case, new_case)) = self
                 .open_case(
                     &mut tx,
                     actor,
                     (&current, &other),
-                    "fingerprint",
-                    probability,
-                    proposal,
-                    &evidence,
+                    source,
+                    found.probability,
+                    found.proposal,
+                    &found.evidence,
                 )
                 .await?
-            {
-                warnings.push(Warning {
-                    code: "possible_duplicate",
-                    message: format!(
-                        "fingerprints possibly of the same person as {} ({}, {}). Case {} holds both people's \
-                         enrolments until a reviewer decides (by {}).",
-                        other.spid,
-                        proposal.replace('_', " "),
-                        evidence.summary(),
-                        case.id,
-                        case.deadline.format("%Y-%m-%d"),
-                    ),
-                    spids: vec![other.spid],
-                    duplicate: Some(crate::DuplicateHint {
-                        case_id: case.id.clone(),
-                        new_case,
-                        match_probability: probability,
-                        proposal: if both { "same_person" } else { "needs_review" },
-                        evidence,
-                    }),
-                });
-            }
+            else {
+                continue;
+            };
+            warnings.push(Warning {
+                code: "possible_duplicate",
+                message: format!(
+                    "possibly the same person as {} ({}), found by {}. Case {} holds both people's enrolments \
+                     until a reviewer decides (by {}).",
+                    other.spid,
+                    found.proposal.replace('_', " "),
+                    found.what,
+                    case.id,
+                    case.deadline.format("%Y-%m-%d"),
+                ),
+                spids: vec![other.spid],
+                duplicate: Some(crate::DuplicateHint {
+                    case_id: case.id.clone(),
+                    new_case,
+                    match_probability: found.probability,
+                    proposal: found.proposal,
+                    evidence: found.evidence,
+                }),
+            });
         }
+        let spid = current.spid;
+        let person_id = current.id.to_string();
         let status = self
             .set_biometric_status(&mut tx, actor, current, !warnings.is_empty(), reason)
             .await?;
@@ -829,11 +884,7 @@ impl Registry {
                 .index
                 .search(&probe, SHORT_LIST, 2)
                 .into_iter()
-                .filter_map(|candidate| {
-                    usize::try_from(candidate.person)
-                        .ok()
-                        .and_then(|key| state.people.get(key).copied())
-                })
+                .filter_map(|candidate| state.keys.person(candidate.person))
                 .filter(|person| *person != own)
                 .collect()
         });
@@ -1141,29 +1192,10 @@ impl Registry {
             .map_err(|e| internal(format!("face index: {e}")))?
             .map_err(|e| internal(format!("face index: {e}")))?;
         let threshold = face.settings.engine.config().threshold;
-        let mut tx = self.store().begin().await?;
-        let current = self.resolve(&mut tx, spid).await?.person;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.record.village, "village").await?,
-        )?;
-        check_live(&current)?;
-        let now = self.now();
-        let change = Change {
-            at: now,
-            actor,
-            reason: Some(reason),
-        };
-        let person_id = current.id.to_string();
-        let change_id = tx
-            .log_change(
-                &change,
-                "capture_face",
-                "person",
-                &person_id,
-                current.version,
-            )
+        let (mut tx, current, now, change_id) = self
+            .begin_capture(actor, spid, "capture_face", reason)
             .await?;
+        let person_id = current.id.to_string();
         let model = face
             .settings
             .engine
@@ -1199,77 +1231,35 @@ impl Registry {
                 .iter()
                 .filter(|candidate| candidate.distance < threshold)
                 .filter_map(|candidate| {
-                    usize::try_from(candidate.id)
-                        .ok()
-                        .and_then(|key| keys.people.get(key))
-                        .map(|person| (*person, candidate.distance))
+                    keys.keys
+                        .person(candidate.id)
+                        .map(|person| (person, candidate.distance))
                 })
                 .filter(|(person, _)| *person != current.id)
                 .collect()
         });
-        let mut warnings = Vec::new();
-        for (other_id, distance) in others.into_iter().take(MAX_CASES_PER_CHECK) {
-            let Some(other) = tx.person(other_id).await? else {
-                continue;
-            };
-            if other.merged_into.is_some() {
-                continue;
-            }
-            let evidence = Evidence {
-                match_weight: 0.0,
-                names_swapped: false,
-                fields: vec![EvidenceLine {
-                    field: "face".into(),
-                    level: format!(
-                        "distance {distance:.3}, below the same-person threshold {threshold:.2}"
-                    ),
-                    weight: 0.0,
-                }],
-            };
-            if let Some((case, new_case)) = self
-                .open_case(
-                    &mut tx,
-                    actor,
-                    (&current, &other),
-                    "face",
-                    FACE_CASE_PROBABILITY,
-                    "needs_review",
-                    &evidence,
-                )
-                .await?
-            {
-                warnings.push(Warning {
-                    code: "possible_duplicate",
-                    message: format!(
-                        "the face is possibly the same person's as {} (distance {distance:.3}, threshold \
-                         {threshold:.2}). Case {} holds both people's enrolments until a reviewer decides (by {}).",
-                        other.spid,
-                        case.id,
-                        case.deadline.format("%Y-%m-%d"),
-                    ),
-                    spids: vec![other.spid],
-                    duplicate: Some(crate::DuplicateHint {
-                        case_id: case.id.clone(),
-                        new_case,
-                        match_probability: FACE_CASE_PROBABILITY,
-                        proposal: "needs_review",
-                        evidence,
-                    }),
-                });
-            }
-        }
-        let status = self
-            .set_biometric_status(&mut tx, actor, current, !warnings.is_empty(), reason)
-            .await?;
-        let parts = tx.current_biometrics(&person_id).await?;
-        tx.commit().await?;
-        Ok(CaptureOutcome {
-            spid,
-            parts: parts.iter().map(part_view).collect(),
-            status,
-            warnings,
-            compared: nearest.len(),
-        })
+        let found = others
+            .into_iter()
+            .map(|(other, distance)| Found {
+                other,
+                probability: FACE_CASE_PROBABILITY,
+                proposal: "needs_review",
+                what: format!("the face (distance {distance:.3}, threshold {threshold:.2})"),
+                evidence: Evidence {
+                    match_weight: 0.0,
+                    names_swapped: false,
+                    fields: vec![EvidenceLine {
+                        field: "face".into(),
+                        level: format!(
+                            "distance {distance:.3}, below the same-person threshold {threshold:.2}"
+                        ),
+                        weight: 0.0,
+                    }],
+                },
+            })
+            .collect();
+        self.finish_capture(tx, actor, current, "face", found, reason, nearest.len())
+            .await
     }
 
     /// 1:1 verification of a face at a service point: the distance between the photo and the face on record.
