@@ -156,6 +156,11 @@ impl ThumbIndex {
         }
     }
 
+    /// A person's codes, if enrolled.
+    pub fn codes(&self, person: u64) -> Option<&ThumbCodes> {
+        self.slot_of.get(&person).map(|&slot| &self.codes[slot])
+    }
+
     /// Remove a person; returns whether they were enrolled.
     pub fn remove(&mut self, person: u64) -> bool {
         let Some(slot) = self.slot_of.remove(&person) else {
@@ -404,6 +409,11 @@ mod tests {
             right: Some(code(2 * 417)),
             left: None,
         };
+        assert_eq!(
+            index.codes(417).and_then(|c| c.right.clone()),
+            Some(code(2 * 417))
+        );
+        assert_eq!(index.codes(5000), None);
         let found = index.search(&probe, 5, 2);
         assert_eq!(found.len(), 5);
         assert_eq!(found[0].person, 417);

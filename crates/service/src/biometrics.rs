@@ -280,7 +280,6 @@ impl std::fmt::Debug for Biometrics {
 struct FingerState {
     index: ThumbIndex,
     keys: Keys,
-    codes: HashMap<PersonId, ThumbCodes>,
     mark: Option<(DateTime<Utc>, String)>,
 }
 
@@ -393,7 +392,8 @@ impl Biometrics {
             self.finger_write(|state| {
                 for (person, thumb, code) in updates {
                     let key = state.keys.key(person);
-                    let codes = state.codes.entry(person).or_insert(ThumbCodes {
+                    // One thumb changes at a time: the other keeps what the index has.
+                    let mut codes = state.index.codes(key).cloned().unwrap_or(ThumbCodes {
                         right: None,
                         left: None,
                     });
@@ -401,7 +401,6 @@ impl Biometrics {
                         Thumb::Right => codes.right = code,
                         Thumb::Left => codes.left = code,
                     }
-                    let codes = codes.clone();
                     state.index.insert(key, codes);
                 }
                 if state
