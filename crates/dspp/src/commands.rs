@@ -836,6 +836,15 @@ async fn serve(
         "duplicate index: {indexed} people in {:.1} s",
         started.elapsed().as_secs_f64()
     );
+    let started = std::time::Instant::now();
+    let (fingers, faces) = registry
+        .biometric_index_sizes()
+        .await
+        .context("while loading the fingerprint and face indexes")?;
+    eprintln!(
+        "biometric indexes: {fingers} people's thumbs, {faces} faces in {:.1} s",
+        started.elapsed().as_secs_f64()
+    );
     let shutdown = CancellationToken::new();
     let signals = tokio::spawn(wait_for_signal(shutdown.clone()));
     let worker = tokio::spawn(outbox_worker(

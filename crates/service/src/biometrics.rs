@@ -632,6 +632,22 @@ impl Registry {
             .ok_or_else(|| not_configured("biometrics"))
     }
 
+    /// Brings the fingerprint and face indexes up to date with the store (all of it, at start) and returns how many
+    /// people each holds: `dspp serve` calls it before serving, so the first capture does not pay for the load.
+    pub async fn biometric_index_sizes(&self) -> Result<(usize, usize), ServiceError> {
+        let Some(biometrics) = self.biometrics.as_deref() else {
+            return Ok((0, 0));
+        };
+        biometrics.catch_up_fingers(self.store()).await?;
+        biometrics.catch_up_faces(self.store()).await?;
+        let fingers = biometrics.finger_read(|state| state.index.len());
+        let faces = biometrics
+            .face
+            .as_ref()
+            .map_or(0, |face| read_lock(&face.keys, |keys| keys.keys.people.len()));
+        Ok((fingers, faces))
+    }
+
     /// Records a person's two thumbs (each a template, images, or an exception), checks them against everyone's
     /// in the registry, opens a case for each likely duplicate (holding both people's enrolments until a reviewer
     /// decides), and sets the person's biometric status. A new capture replaces the current one; the old is kept
