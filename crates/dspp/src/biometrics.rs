@@ -141,3 +141,40 @@ fn face_settings(
         )),
     })
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_key_file_is_created_once_then_read_and_a_bad_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = BiometricsConfig::default();
+        let first = settings(&config, dir.path()).unwrap();
+        let path = dir.path().join("keys/biometric.key");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "only its owner reads the key");
+        }
+        // The second start reads the same key: what the first sealed, the second opens.
+        let sealed = first.keyring.seal(b"template", b"row", [1; 12]).unwrap();
+        let second = settings(&config, dir.path()).unwrap();
+        assert_eq!(second.keyring.open(&sealed, b"row").unwrap(), b"template");
+
+        std::fs::write(&path, "only-an-id\n").unwrap();
+        let error = settings(&config, dir.path()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("holds one line, \"KEY-ID HEX\""),
+            "{error:#}"
+        );
+        std::fs::write(&path, format!("k1 {}", "zz".repeat(32))).unwrap();
+        let error = settings(&config, dir.path()).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("not hexadecimal"),
+            "{error:#}"
+        );
+    }
+}

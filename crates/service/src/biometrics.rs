@@ -641,10 +641,9 @@ impl Registry {
         biometrics.catch_up_fingers(self.store()).await?;
         biometrics.catch_up_faces(self.store()).await?;
         let fingers = biometrics.finger_read(|state| state.index.len());
-        let faces = biometrics
-            .face
-            .as_ref()
-            .map_or(0, |face| read_lock(&face.keys, |keys| keys.keys.people.len()));
+        let faces = biometrics.face.as_ref().map_or(0, |face| {
+            read_lock(&face.keys, |keys| keys.keys.people.len())
+        });
         Ok((fingers, faces))
     }
 
