@@ -796,8 +796,28 @@ async fn outbox_worker(
     }
 }
 
-/// Deletes face photos past their retention deadline, at start and every hour.
-async fn retention_worker(registry: Registry, shutdown: CancellationToken) {
+/// Saves the fingerprint index (sealed) beside the data: written to a temporary file, synced, then renamed, so a
+/// crash leaves the previous copy whole.
+async fn save_fingerprint_index(registry: &Registry, path: &std::path::Path) -> anyhow::Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let temporary = path.with_extension("partial");
+    let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
+    registry.save_fingerprint_index(&mut file).await?;
+    file.into_inner()
+        .map_err(|e| anyhow::anyhow!("{}", e.error()))?
+        .sync_all()?;
+    std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+/// Deletes face photos past their retention deadline and saves the fingerprint index, at start and every hour.
+async fn retention_worker(
+    registry: Registry,
+    saved_index: std::path::PathBuf,
+    shutdown: CancellationToken,
+) {
     const EVERY: std::time::Duration = std::time::Duration::from_secs(3600);
     while !shutdown.is_cancelled() {
         match registry.purge_expired_photos().await {
@@ -808,6 +828,9 @@ async fn retention_worker(registry: Registry, shutdown: CancellationToken) {
             Err(error) => {
                 tracing::warn!(%error, "deleting expired face photos failed; trying again later")
             }
+        }
+        if let Err(error) = save_fingerprint_index(&registry, &saved_index).await {
+            tracing::warn!(%error, "saving the fingerprint index failed; trying again later");
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -837,6 +860,25 @@ async fn serve(
         started.elapsed().as_secs_f64()
     );
     let started = std::time::Instant::now();
+    let saved_index = config.data_dir.join("indexes/fingerprints.sealed");
+    if saved_index.exists() {
+        let loaded = match std::fs::File::open(&saved_index) {
+            Ok(file) => registry
+                .load_fingerprint_index(&mut std::io::BufReader::new(file))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded {
+            Ok(people) => eprintln!(
+                "fingerprint index: {people} people loaded from {}",
+                saved_index.display()
+            ),
+            Err(error) => {
+                tracing::warn!(%error, path = %saved_index.display(), "the saved fingerprint index is not used; rebuilding it from the store")
+            }
+        }
+    }
     let (fingers, faces) = registry
         .biometric_index_sizes()
         .await
@@ -852,7 +894,11 @@ async fn serve(
         connectors,
         shutdown.clone(),
     ));
-    let retention = tokio::spawn(retention_worker(registry.clone(), shutdown.clone()));
+    let retention = tokio::spawn(retention_worker(
+        registry.clone(),
+        saved_index.clone(),
+        shutdown.clone(),
+    ));
     println!(
         "dspp is serving the registry at http://{address}/ (store: {})",
         config.describe_store()
@@ -866,6 +912,9 @@ async fn serve(
     let _ = signals.await;
     let _ = worker.await;
     let _ = retention.await;
+    if let Err(error) = save_fingerprint_index(&registry, &saved_index).await {
+        tracing::warn!(%error, "the fingerprint index was not saved; the next start rebuilds it");
+    }
     registry.store().close().await;
     served.context("while serving")?;
     eprintln!("stopped");

@@ -50,6 +50,10 @@ const MAX_CASES_PER_CHECK: usize = 5;
 /// opened as undetermined, 0.5, and the reviewer reads the distance in its evidence.
 const FACE_CASE_PROBABILITY: f64 = 0.5;
 
+/// The saved fingerprint index: its magic, and the plain bytes sealed per chunk.
+const SAVED_INDEX_MAGIC: &[u8; 8] = b"DSPPBIX1";
+const SAVED_INDEX_CHUNK: usize = 1 << 20;
+
 /// Captures read per round trip when an index catches up.
 const CATCH_UP_PAGE: u32 = 1_000;
 
@@ -481,6 +485,109 @@ impl Biometrics {
     }
 }
 
+/// Seals what is written to it in chunks of [`SAVED_INDEX_CHUNK`] bytes, each framed by its length and bound to its
+/// position, so a saved index is never all in memory twice and chunks cannot be reordered.
+struct SealingWriter<'a, W: std::io::Write> {
+    biometrics: &'a Biometrics,
+    out: &'a mut W,
+    buffer: Vec<u8>,
+    chunk: usize,
+    failed: Option<ServiceError>,
+}
+
+impl<W: std::io::Write> SealingWriter<'_, W> {
+    fn seal_buffer(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let sealed = match self
+            .biometrics
+            .seal(&self.buffer, &format!("fingerprint-index/{}", self.chunk))
+        {
+            Ok(sealed) => sealed,
+            Err(e) => {
+                self.failed = Some(e);
+                return Err(std::io::Error::other("sealing failed"));
+            }
+        };
+        self.out.write_all(&(sealed.len() as u32).to_le_bytes())?;
+        self.out.write_all(&sealed)?;
+        self.buffer.clear();
+        self.chunk += 1;
+        Ok(())
+    }
+
+    fn finish(mut self) -> Result<(), ServiceError> {
+        let done = self.seal_buffer().and_then(|()| self.out.flush());
+        match (done, self.failed.take()) {
+            (_, Some(e)) => Err(e),
+            (Err(e), None) => Err(internal(format!("writing the fingerprint index: {e}"))),
+            (Ok(()), None) => Ok(()),
+        }
+    }
+}
+
+impl<W: std::io::Write> std::io::Write for SealingWriter<'_, W> {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        let room = SAVED_INDEX_CHUNK - self.buffer.len();
+        let taken = bytes.len().min(room);
+        self.buffer.extend_from_slice(&bytes[..taken]);
+        if self.buffer.len() == SAVED_INDEX_CHUNK {
+            self.seal_buffer()?;
+        }
+        Ok(taken)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Reads what [`SealingWriter`] wrote, opening one chunk at a time.
+struct OpeningReader<'a, R: std::io::Read> {
+    biometrics: &'a Biometrics,
+    input: &'a mut R,
+    plain: Vec<u8>,
+    at: usize,
+    chunk: usize,
+}
+
+impl<R: std::io::Read> std::io::Read for OpeningReader<'_, R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.at == self.plain.len() {
+            let mut length = [0u8; 4];
+            match self.input.read_exact(&mut length) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(0),
+                Err(e) => return Err(e),
+            }
+            let length = u32::from_le_bytes(length) as usize;
+            if length > SAVED_INDEX_CHUNK + 256 {
+                return Err(std::io::Error::other(format!(
+                    "chunk {} claims {length} bytes",
+                    self.chunk
+                )));
+            }
+            let mut sealed = vec![0u8; length];
+            self.input.read_exact(&mut sealed)?;
+            self.plain = self
+                .biometrics
+                .keyring
+                .open(
+                    &sealed,
+                    format!("fingerprint-index/{}", self.chunk).as_bytes(),
+                )
+                .map_err(|e| std::io::Error::other(format!("chunk {}: {e}", self.chunk)))?;
+            self.at = 0;
+            self.chunk += 1;
+        }
+        let n = out.len().min(self.plain.len() - self.at);
+        out[..n].copy_from_slice(&self.plain[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
+    }
+}
+
 fn read_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&S) -> T) -> T {
     match lock.read() {
         Ok(state) => f(&state),
@@ -645,6 +752,125 @@ impl Registry {
             read_lock(&face.keys, |keys| keys.keys.people.len())
         });
         Ok((fingers, faces))
+    }
+
+    /// Brings the fingerprint index up to date and writes it with how far it has read the store, sealed chunk by chunk (the codes derive from
+    /// fingerprints), so that a restart loads it and reads only what changed since instead of opening every
+    /// template again.
+    pub async fn save_fingerprint_index(
+        &self,
+        out: &mut impl std::io::Write,
+    ) -> Result<(), ServiceError> {
+        let biometrics = self.biometrics()?;
+        biometrics.catch_up_fingers(self.store()).await?;
+        let io = |e: std::io::Error| internal(format!("writing the fingerprint index: {e}"));
+        let mut sealed = SealingWriter {
+            biometrics,
+            out,
+            buffer: Vec::with_capacity(SAVED_INDEX_CHUNK),
+            chunk: 0,
+            failed: None,
+        };
+        biometrics.finger_read(|state| -> Result<(), ServiceError> {
+            use std::io::Write as _;
+            sealed.write_all(SAVED_INDEX_MAGIC).map_err(io)?;
+            let (at, id) = state
+                .mark
+                .as_ref()
+                .map(|(at, id)| {
+                    (
+                        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                        id.clone(),
+                    )
+                })
+                .unwrap_or_default();
+            for text in [&at, &id] {
+                sealed
+                    .write_all(&(text.len() as u32).to_le_bytes())
+                    .map_err(io)?;
+                sealed.write_all(text.as_bytes()).map_err(io)?;
+            }
+            sealed
+                .write_all(&(state.keys.people.len() as u64).to_le_bytes())
+                .map_err(io)?;
+            for person in &state.keys.people {
+                sealed.write_all(person.0.as_bytes()).map_err(io)?;
+            }
+            state
+                .index
+                .write_to(&mut sealed)
+                .map_err(|e| internal(format!("fingerprint index: {e}")))
+        })?;
+        sealed.finish()
+    }
+
+    /// Loads what [`Registry::save_fingerprint_index`] wrote, if it belongs to this database (the last capture it had
+    /// read exists here); the next catch-up reads only what changed since. Returns the people loaded.
+    pub async fn load_fingerprint_index(
+        &self,
+        input: &mut impl std::io::Read,
+    ) -> Result<usize, ServiceError> {
+        use std::io::Read as _;
+        let biometrics = self.biometrics()?;
+        let bad = |reason: String| ServiceError::invalid("fingerprint index", reason);
+        let mut reader = OpeningReader {
+            biometrics,
+            input,
+            plain: Vec::new(),
+            at: 0,
+            chunk: 0,
+        };
+        let mut take = |len: usize, what: &str| -> Result<Vec<u8>, ServiceError> {
+            let mut bytes = vec![0u8; len];
+            reader
+                .read_exact(&mut bytes)
+                .map_err(|e| bad(format!("at the {what}: {e}")))?;
+            Ok(bytes)
+        };
+        if take(8, "magic")? != SAVED_INDEX_MAGIC {
+            return Err(bad("not a saved fingerprint index".into()));
+        }
+        let mut texts = Vec::new();
+        for what in ["mark time", "mark id"] {
+            let len = u32::from_le_bytes(take(4, what)?.try_into().unwrap_or_default()) as usize;
+            if len > 64 {
+                return Err(bad(format!("the {what} claims {len} bytes")));
+            }
+            texts.push(
+                String::from_utf8(take(len, what)?)
+                    .map_err(|_| bad(format!("the {what} is not text")))?,
+            );
+        }
+        let count = u64::from_le_bytes(take(8, "key count")?.try_into().unwrap_or_default());
+        let mut keys = Keys::default();
+        for _ in 0..count {
+            let bytes: [u8; 16] = take(16, "keys")?.try_into().unwrap_or_default();
+            keys.key(PersonId(uuid::Uuid::from_bytes(bytes)));
+        }
+        let index = ThumbIndex::read_from(&mut reader).map_err(|e| bad(e.to_string()))?;
+        let mark = match (texts[0].as_str(), texts[1].as_str()) {
+            ("", _) => None,
+            (at, id) => {
+                let at = DateTime::parse_from_rfc3339(at)
+                    .map_err(|e| bad(format!("mark time: {e}")))?
+                    .with_timezone(&Utc);
+                let mut tx = self.store().begin().await?;
+                let ours = tx.biometric_exists(id).await?;
+                tx.commit().await?;
+                if !ours {
+                    return Err(bad(
+                        "it was saved from another database (its last capture is not in this one)"
+                            .into(),
+                    ));
+                }
+                Some((at, id.to_string()))
+            }
+        };
+        let loaded = index.len();
+        biometrics.finger_write(|state| {
+            *state = FingerState { index, keys, mark };
+        });
+        Ok(loaded)
     }
 
     /// Records a person's two thumbs (each a template, images, or an exception), checks them against everyone's

@@ -193,6 +193,17 @@ impl Tx {
         rows.iter().map(biometric_from_row).collect()
     }
 
+    /// Whether a capture row with this id exists (ids are never reused: a saved index that names one belongs to this
+    /// database).
+    pub async fn biometric_exists(&mut self, id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM biometric WHERE id = $1")
+            .bind(id)
+            .fetch_one(&mut *self.inner)
+            .await
+            .map_err(StoreError::from_sqlx)?;
+        Ok(Cols(&row).int("n")? > 0)
+    }
+
     /// Deletes the photos whose retention deadline is at or before `now` (the sealed embedding stays); returns
     /// how many.
     pub async fn purge_expired_photos(&mut self, now: DateTime<Utc>) -> Result<u64, StoreError> {

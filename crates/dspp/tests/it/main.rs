@@ -77,7 +77,23 @@ fn household() -> Value {
     })
 }
 
-async fn enrol_then_restart(extra: &[&str]) {
+/// Both thumbs of FVC2002 DB2_B fingers `right` and `left` (impression `n`) as the API takes them.
+fn thumbs(right: &str, left: &str, n: u8) -> Value {
+    use base64::Engine as _;
+    let image = |finger: &str| {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
+            "../../../shared/data/fingerprints/fvc2002-db2b/{finger}_{n}.tif"
+        ));
+        base64::engine::general_purpose::STANDARD.encode(std::fs::read(path).unwrap())
+    };
+    json!({
+        "right_thumb": { "images": { "dpi": 569, "data": [image(right)] } },
+        "left_thumb": { "images": { "dpi": 569, "data": [image(left)] } },
+        "reason": "enrolment"
+    })
+}
+
+async fn enrol_then_restart(extra: &[&str], data: &std::path::Path) {
     let client = reqwest::Client::new();
     let officer = |b: reqwest::RequestBuilder| {
         b.header("dspp-actor", "officer.sokha")
@@ -100,7 +116,19 @@ async fn enrol_then_restart(extra: &[&str]) {
         .map(|m| m["person"]["spid"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(spids.len(), 3);
+    let response = officer(client.post(format!(
+        "{}/api/v1/people/{}/fingerprints",
+        running.base, spids[0]
+    )))
+    .json(&thumbs("105", "106", 1))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
     stop(running);
+    // The fingerprint index was saved, sealed, beside the data (the next start loads it).
+    assert!(data.join("indexes/fingerprints.sealed").exists());
+    assert!(data.join("keys/biometric.key").exists());
 
     let running = serve(extra);
     for spid in &spids {
@@ -119,6 +147,18 @@ async fn enrol_then_restart(extra: &[&str]) {
         .await
         .unwrap();
     assert_eq!(health["database"], "reachable");
+    // The grandmother's thumbs are still known: her other impressions, on her grandson's record, open a case.
+    let response = officer(client.post(format!(
+        "{}/api/v1/people/{}/fingerprints",
+        running.base, spids[2]
+    )))
+    .json(&thumbs("105", "106", 3))
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(response.status(), 201);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["warnings"][0]["spids"][0], spids[0].as_str(), "{body}");
     stop(running);
 }
 
@@ -126,14 +166,25 @@ async fn enrol_then_restart(extra: &[&str]) {
 async fn the_embedded_store_keeps_what_was_acknowledged_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    enrol_then_restart(&["--data-dir", data.to_str().unwrap()]).await;
+    enrol_then_restart(&["--data-dir", data.to_str().unwrap()], &data).await;
     assert!(data.join("registry.sqlite").exists());
 }
 
 #[tokio::test]
 async fn postgresql_keeps_what_was_acknowledged_across_a_restart() {
     let url = dspp_testkit::postgres().create_database(None).await;
-    enrol_then_restart(&["--database-url", &url]).await;
+    // The database is PostgreSQL; keys and the saved index still live in the data folder.
+    let data = tempfile::tempdir().unwrap();
+    enrol_then_restart(
+        &[
+            "--database-url",
+            &url,
+            "--data-dir",
+            data.path().to_str().unwrap(),
+        ],
+        data.path(),
+    )
+    .await;
 }
 
 #[test]

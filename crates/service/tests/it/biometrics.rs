@@ -390,7 +390,100 @@ async fn bad_captures_are_refused_with_what_to_do(h: Harness) {
     assert!(matches!(error, ServiceError::NotConfigured(_)), "{error}");
 }
 
+async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
+    let registry = with_biometrics(&h);
+    let (_, grandmother, daughter, _) = the_family(&h).await;
+    for (spid, right, left) in [
+        (grandmother, "101_1", "102_1"),
+        (daughter, "103_1", "104_1"),
+    ] {
+        registry
+            .record_fingerprints(
+                &officer(),
+                spid,
+                ThumbsInput {
+                    right: template(right),
+                    left: template(left),
+                },
+                "enrolment",
+            )
+            .await
+            .unwrap();
+    }
+    let mut saved = Vec::new();
+    registry.save_fingerprint_index(&mut saved).await.unwrap();
+    // Sealed: no code word of the index in the clear (the magic of the engine's format is not visible either).
+    assert!(!saved.windows(8).any(|w| w == b"DSPPFIX1"));
+
+    // A restarted server loads it and finds the grandmother enrolled again.
+    let restarted = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(5))
+        .with_biometrics(BiometricSettings {
+            keyring: keyring(),
+            face: None,
+        })
+        .unwrap();
+    assert_eq!(
+        restarted
+            .load_fingerprint_index(&mut saved.as_slice())
+            .await
+            .unwrap(),
+        2
+    );
+    let again = stranger(&restarted, "សុភាព", "SOPHEAP").await;
+    let found = restarted
+        .record_fingerprints(
+            &officer(),
+            again,
+            ThumbsInput {
+                right: template("101_2"),
+                left: template("102_2"),
+            },
+            "enrolment",
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        found.warnings[0].spids,
+        vec![grandmother],
+        "{:?}",
+        found.warnings
+    );
+
+    // Refused: a damaged file, another key, another database.
+    let mut damaged = saved.clone();
+    let middle = damaged.len() / 2;
+    damaged[middle] ^= 1;
+    assert!(
+        restarted
+            .load_fingerprint_index(&mut damaged.as_slice())
+            .await
+            .is_err()
+    );
+    let other_key = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(6))
+        .with_biometrics(BiometricSettings {
+            keyring: dspp_vault::Keyring::new(
+                dspp_vault::Key::parse("other", &"99".repeat(32)).unwrap(),
+                vec![],
+            ),
+            face: None,
+        })
+        .unwrap();
+    assert!(
+        other_key
+            .load_fingerprint_index(&mut saved.as_slice())
+            .await
+            .is_err()
+    );
+    let elsewhere = crate::support::harness_like(&h).await;
+    let error = with_biometrics(&elsewhere)
+        .load_fingerprint_index(&mut saved.as_slice())
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("another database"), "{error}");
+}
+
 on_both_stores!(
+    the_fingerprint_index_is_saved_sealed_and_loaded_again,
     a_person_enrolled_twice_under_another_name_is_found_by_fingerprints,
     verification_at_a_service_point_is_decided_and_recorded,
     bad_captures_are_refused_with_what_to_do,
