@@ -796,19 +796,39 @@ async fn outbox_worker(
     }
 }
 
-/// Saves the fingerprint index (sealed) beside the data: written to a temporary file, synced, then renamed, so a
-/// crash leaves the previous copy whole.
-async fn save_fingerprint_index(registry: &Registry, path: &std::path::Path) -> anyhow::Result<()> {
+/// Writes a saved index beside the data: to a temporary file, synced, then renamed, so a crash leaves the previous
+/// copy whole.
+async fn write_atomically<F, Fut>(path: &std::path::Path, write: F) -> anyhow::Result<()>
+where
+    F: FnOnce(std::io::BufWriter<std::fs::File>) -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<std::io::BufWriter<std::fs::File>>>,
+{
     if let Some(parent) = path.parent() {
         std::fs::create_dir_all(parent)?;
     }
     let temporary = path.with_extension("partial");
-    let mut file = std::io::BufWriter::new(std::fs::File::create(&temporary)?);
-    registry.save_fingerprint_index(&mut file).await?;
+    let file = write(std::io::BufWriter::new(std::fs::File::create(&temporary)?)).await?;
     file.into_inner()
         .map_err(|e| anyhow::anyhow!("{}", e.error()))?
         .sync_all()?;
     std::fs::rename(&temporary, path)?;
+    Ok(())
+}
+
+/// Saves the fingerprint index and the face index's keys (both sealed) under `DATA_DIR/indexes`.
+async fn save_indexes(registry: &Registry, folder: &std::path::Path) -> anyhow::Result<()> {
+    write_atomically(&folder.join("fingerprints.sealed"), |mut file| async move {
+        registry.save_fingerprint_index(&mut file).await?;
+        Ok(file)
+    })
+    .await?;
+    if registry.faces_configured() {
+        write_atomically(&folder.join("face-keys.sealed"), |mut file| async move {
+            registry.save_face_keys(&mut file).await?;
+            Ok(file)
+        })
+        .await?;
+    }
     Ok(())
 }
 
@@ -829,8 +849,8 @@ async fn retention_worker(
                 tracing::warn!(%error, "deleting expired face photos failed; trying again later")
             }
         }
-        if let Err(error) = save_fingerprint_index(&registry, &saved_index).await {
-            tracing::warn!(%error, "saving the fingerprint index failed; trying again later");
+        if let Err(error) = save_indexes(&registry, &saved_index).await {
+            tracing::warn!(%error, "saving the biometric indexes failed; trying again later");
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -860,9 +880,10 @@ async fn serve(
         started.elapsed().as_secs_f64()
     );
     let started = std::time::Instant::now();
-    let saved_index = config.data_dir.join("indexes/fingerprints.sealed");
-    if saved_index.exists() {
-        let loaded = match std::fs::File::open(&saved_index) {
+    let saved_index = config.data_dir.join("indexes");
+    let fingerprints = saved_index.join("fingerprints.sealed");
+    if fingerprints.exists() {
+        let loaded = match std::fs::File::open(&fingerprints) {
             Ok(file) => registry
                 .load_fingerprint_index(&mut std::io::BufReader::new(file))
                 .await
@@ -872,10 +893,29 @@ async fn serve(
         match loaded {
             Ok(people) => eprintln!(
                 "fingerprint index: {people} people loaded from {}",
-                saved_index.display()
+                fingerprints.display()
             ),
             Err(error) => {
-                tracing::warn!(%error, path = %saved_index.display(), "the saved fingerprint index is not used; rebuilding it from the store")
+                tracing::warn!(%error, path = %fingerprints.display(), "the saved fingerprint index is not used; rebuilding it from the store")
+            }
+        }
+    }
+    let face_keys = saved_index.join("face-keys.sealed");
+    if registry.faces_configured() && face_keys.exists() {
+        let loaded = match std::fs::File::open(&face_keys) {
+            Ok(file) => registry
+                .load_face_keys(&mut std::io::BufReader::new(file))
+                .await
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        match loaded {
+            Ok(faces) => eprintln!(
+                "face index: {faces} faces known from {}",
+                face_keys.display()
+            ),
+            Err(error) => {
+                tracing::warn!(%error, path = %face_keys.display(), "the saved face keys are not used; the face index is filled again from the store")
             }
         }
     }
@@ -912,8 +952,8 @@ async fn serve(
     let _ = signals.await;
     let _ = worker.await;
     let _ = retention.await;
-    if let Err(error) = save_fingerprint_index(&registry, &saved_index).await {
-        tracing::warn!(%error, "the fingerprint index was not saved; the next start rebuilds it");
+    if let Err(error) = save_indexes(&registry, &saved_index).await {
+        tracing::warn!(%error, "the biometric indexes were not saved; the next start rebuilds them");
     }
     registry.store().close().await;
     served.context("while serving")?;

@@ -52,6 +52,7 @@ const FACE_CASE_PROBABILITY: f64 = 0.5;
 
 /// The saved fingerprint index: its magic, and the plain bytes sealed per chunk.
 const SAVED_INDEX_MAGIC: &[u8; 8] = b"DSPPBIX1";
+const SAVED_FACE_KEYS_MAGIC: &[u8; 8] = b"DSPPFKY1";
 const SAVED_INDEX_CHUNK: usize = 1 << 20;
 
 /// Captures read per round trip when an index catches up.
@@ -485,6 +486,37 @@ impl Biometrics {
     }
 }
 
+/// What every saved index starts with: its magic, how far it had read the store, and the people its numbers name.
+fn write_saved_head(
+    out: &mut impl std::io::Write,
+    magic: &[u8; 8],
+    mark: &Option<(DateTime<Utc>, String)>,
+    keys: &Keys,
+) -> Result<(), ServiceError> {
+    let io = |e: std::io::Error| internal(format!("writing a saved index: {e}"));
+    out.write_all(magic).map_err(io)?;
+    let (at, id) = mark
+        .as_ref()
+        .map(|(at, id)| {
+            (
+                at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                id.clone(),
+            )
+        })
+        .unwrap_or_default();
+    for text in [&at, &id] {
+        out.write_all(&(text.len() as u32).to_le_bytes())
+            .map_err(io)?;
+        out.write_all(text.as_bytes()).map_err(io)?;
+    }
+    out.write_all(&(keys.people.len() as u64).to_le_bytes())
+        .map_err(io)?;
+    for person in &keys.people {
+        out.write_all(person.0.as_bytes()).map_err(io)?;
+    }
+    Ok(())
+}
+
 /// Seals what is written to it in chunks of [`SAVED_INDEX_CHUNK`] bytes, each framed by its length and bound to its
 /// position, so a saved index is never all in memory twice and chunks cannot be reordered.
 struct SealingWriter<'a, W: std::io::Write> {
@@ -495,7 +527,17 @@ struct SealingWriter<'a, W: std::io::Write> {
     failed: Option<ServiceError>,
 }
 
-impl<W: std::io::Write> SealingWriter<'_, W> {
+impl<'a, W: std::io::Write> SealingWriter<'a, W> {
+    fn new(biometrics: &'a Biometrics, out: &'a mut W) -> SealingWriter<'a, W> {
+        SealingWriter {
+            biometrics,
+            out,
+            buffer: Vec::with_capacity(SAVED_INDEX_CHUNK),
+            chunk: 0,
+            failed: None,
+        }
+    }
+
     fn seal_buffer(&mut self) -> std::io::Result<()> {
         if self.buffer.is_empty() {
             return Ok(());
@@ -550,6 +592,18 @@ struct OpeningReader<'a, R: std::io::Read> {
     plain: Vec<u8>,
     at: usize,
     chunk: usize,
+}
+
+impl<'a, R: std::io::Read> OpeningReader<'a, R> {
+    fn new(biometrics: &'a Biometrics, input: &'a mut R) -> OpeningReader<'a, R> {
+        OpeningReader {
+            biometrics,
+            input,
+            plain: Vec::new(),
+            at: 0,
+            chunk: 0,
+        }
+    }
 }
 
 impl<R: std::io::Read> std::io::Read for OpeningReader<'_, R> {
@@ -733,6 +787,13 @@ impl FingerMatch {
 }
 
 impl Registry {
+    /// Whether this server captures and searches faces.
+    pub fn faces_configured(&self) -> bool {
+        self.biometrics
+            .as_deref()
+            .is_some_and(|biometrics| biometrics.face.is_some())
+    }
+
     pub(crate) fn biometrics(&self) -> Result<&Biometrics, ServiceError> {
         self.biometrics
             .as_deref()
@@ -754,48 +815,18 @@ impl Registry {
         Ok((fingers, faces))
     }
 
-    /// Brings the fingerprint index up to date and writes it with how far it has read the store, sealed chunk by chunk (the codes derive from
-    /// fingerprints), so that a restart loads it and reads only what changed since instead of opening every
-    /// template again.
+    /// Brings the fingerprint index up to date and writes it with how far it has read the store, sealed chunk by
+    /// chunk (the codes derive from fingerprints), so that a restart loads it and reads only what changed since
+    /// instead of opening every template again.
     pub async fn save_fingerprint_index(
         &self,
         out: &mut impl std::io::Write,
     ) -> Result<(), ServiceError> {
         let biometrics = self.biometrics()?;
         biometrics.catch_up_fingers(self.store()).await?;
-        let io = |e: std::io::Error| internal(format!("writing the fingerprint index: {e}"));
-        let mut sealed = SealingWriter {
-            biometrics,
-            out,
-            buffer: Vec::with_capacity(SAVED_INDEX_CHUNK),
-            chunk: 0,
-            failed: None,
-        };
+        let mut sealed = SealingWriter::new(biometrics, out);
         biometrics.finger_read(|state| -> Result<(), ServiceError> {
-            use std::io::Write as _;
-            sealed.write_all(SAVED_INDEX_MAGIC).map_err(io)?;
-            let (at, id) = state
-                .mark
-                .as_ref()
-                .map(|(at, id)| {
-                    (
-                        at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                        id.clone(),
-                    )
-                })
-                .unwrap_or_default();
-            for text in [&at, &id] {
-                sealed
-                    .write_all(&(text.len() as u32).to_le_bytes())
-                    .map_err(io)?;
-                sealed.write_all(text.as_bytes()).map_err(io)?;
-            }
-            sealed
-                .write_all(&(state.keys.people.len() as u64).to_le_bytes())
-                .map_err(io)?;
-            for person in &state.keys.people {
-                sealed.write_all(person.0.as_bytes()).map_err(io)?;
-            }
+            write_saved_head(&mut sealed, SAVED_INDEX_MAGIC, &state.mark, &state.keys)?;
             state
                 .index
                 .write_to(&mut sealed)
@@ -810,16 +841,53 @@ impl Registry {
         &self,
         input: &mut impl std::io::Read,
     ) -> Result<usize, ServiceError> {
-        use std::io::Read as _;
         let biometrics = self.biometrics()?;
-        let bad = |reason: String| ServiceError::invalid("fingerprint index", reason);
-        let mut reader = OpeningReader {
-            biometrics,
-            input,
-            plain: Vec::new(),
-            at: 0,
-            chunk: 0,
-        };
+        let mut reader = OpeningReader::new(biometrics, input);
+        let (mark, keys) = self.read_saved_head(&mut reader, SAVED_INDEX_MAGIC).await?;
+        let index = ThumbIndex::read_from(&mut reader)
+            .map_err(|e| ServiceError::invalid("saved index", e.to_string()))?;
+        let loaded = index.len();
+        biometrics.finger_write(|state| {
+            *state = FingerState { index, keys, mark };
+        });
+        Ok(loaded)
+    }
+
+    /// Brings the face index up to date and writes which person each of its points is and how far it has read the
+    /// store (the points themselves persist in the face index's own files), sealed like the fingerprint index.
+    pub async fn save_face_keys(&self, out: &mut impl std::io::Write) -> Result<(), ServiceError> {
+        let (biometrics, face) = self.face()?;
+        biometrics.catch_up_faces(self.store()).await?;
+        let mut sealed = SealingWriter::new(biometrics, out);
+        read_lock(&face.keys, |keys| {
+            write_saved_head(&mut sealed, SAVED_FACE_KEYS_MAGIC, &keys.mark, &keys.keys)
+        })?;
+        sealed.finish()
+    }
+
+    /// Loads what [`Registry::save_face_keys`] wrote, if it belongs to this database; the next catch-up upserts only
+    /// the faces changed since. Returns the faces known.
+    pub async fn load_face_keys(
+        &self,
+        input: &mut impl std::io::Read,
+    ) -> Result<usize, ServiceError> {
+        let (biometrics, face) = self.face()?;
+        let mut reader = OpeningReader::new(biometrics, input);
+        let (mark, keys) = self
+            .read_saved_head(&mut reader, SAVED_FACE_KEYS_MAGIC)
+            .await?;
+        let known = keys.people.len();
+        write_lock(&face.keys, |state| *state = FaceKeys { keys, mark });
+        Ok(known)
+    }
+
+    /// Reads the head [`write_saved_head`] wrote and checks that it belongs to this database.
+    async fn read_saved_head(
+        &self,
+        reader: &mut impl std::io::Read,
+        magic: &[u8; 8],
+    ) -> Result<(Option<(DateTime<Utc>, String)>, Keys), ServiceError> {
+        let bad = |reason: String| ServiceError::invalid("saved index", reason);
         let mut take = |len: usize, what: &str| -> Result<Vec<u8>, ServiceError> {
             let mut bytes = vec![0u8; len];
             reader
@@ -827,8 +895,8 @@ impl Registry {
                 .map_err(|e| bad(format!("at the {what}: {e}")))?;
             Ok(bytes)
         };
-        if take(8, "magic")? != SAVED_INDEX_MAGIC {
-            return Err(bad("not a saved fingerprint index".into()));
+        if take(8, "magic")? != magic {
+            return Err(bad("not what this server saved there".into()));
         }
         let mut texts = Vec::new();
         for what in ["mark time", "mark id"] {
@@ -847,7 +915,6 @@ impl Registry {
             let bytes: [u8; 16] = take(16, "keys")?.try_into().unwrap_or_default();
             keys.key(PersonId(uuid::Uuid::from_bytes(bytes)));
         }
-        let index = ThumbIndex::read_from(&mut reader).map_err(|e| bad(e.to_string()))?;
         let mark = match (texts[0].as_str(), texts[1].as_str()) {
             ("", _) => None,
             (at, id) => {
@@ -866,11 +933,7 @@ impl Registry {
                 Some((at, id.to_string()))
             }
         };
-        let loaded = index.len();
-        biometrics.finger_write(|state| {
-            *state = FingerState { index, keys, mark };
-        });
-        Ok(loaded)
+        Ok((mark, keys))
     }
 
     /// Records a person's two thumbs (each a template, images, or an exception), checks them against everyone's

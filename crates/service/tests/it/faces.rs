@@ -169,6 +169,45 @@ async fn a_face_enrolled_twice_opens_a_case_and_photos_expire(h: Harness) {
             .unwrap()
             .matched
     );
+
+    // A restart: the face index's points persist in its folder and the saved keys say whose they are, so nothing is
+    // upserted again, and a third enrolment of the same face still finds her.
+    let mut saved = Vec::new();
+    registry.save_face_keys(&mut saved).await.unwrap();
+    drop(registry);
+    let restarted = with_faces(&h, folder.path());
+    assert_eq!(
+        restarted
+            .load_face_keys(&mut saved.as_slice())
+            .await
+            .unwrap(),
+        2
+    );
+    let third = PersonInput {
+        given_km: "សុភា".into(),
+        given_latin: "SOPHEA".into(),
+        birth_date: "1966".into(),
+        ..input
+    };
+    let (third, _) = restarted
+        .register_person(&officer(), &third, None)
+        .await
+        .unwrap();
+    let found = restarted
+        .record_face(
+            &officer(),
+            third.person.spid,
+            astronaut_again(),
+            "enrolment",
+        )
+        .await
+        .unwrap();
+    let others: Vec<_> = found
+        .warnings
+        .iter()
+        .flat_map(|w| w.spids.clone())
+        .collect();
+    assert!(others.contains(&grandmother), "{:?}", found.warnings);
 }
 
 on_both_stores!(a_face_enrolled_twice_opens_a_case_and_photos_expire);
