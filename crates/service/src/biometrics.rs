@@ -936,6 +936,33 @@ impl Registry {
         Ok((mark, keys))
     }
 
+    /// The thumbs recorded as exceptions in the actor's area (or `place` inside it), with who recorded each and when,
+    /// and their counts per commune, part and reason: exceptions keep people enrolled when prints cannot be read,
+    /// and are audited because they also skip the fingerprint check.
+    pub async fn biometric_exceptions(
+        &self,
+        actor: &Actor,
+        place: Option<&str>,
+    ) -> Result<
+        (
+            Vec<dspp_store::ExceptionRow>,
+            Vec<dspp_store::ExceptionCount>,
+        ),
+        ServiceError,
+    > {
+        if !actor.role.may_read_registry() {
+            return Err(ServiceError::Forbidden(format!(
+                "a {} does not read registry reports",
+                actor.role.as_str().replace('_', " ")
+            )));
+        }
+        let place = crate::people::scoped_place(actor, place)?.unwrap_or_default();
+        let mut tx = self.store().begin().await?;
+        let found = tx.biometric_exceptions(&place, 1000).await?;
+        tx.commit().await?;
+        Ok(found)
+    }
+
     /// Records a person's two thumbs (each a template, images, or an exception), checks them against everyone's
     /// in the registry, opens a case for each likely duplicate (holding both people's enrolments until a reviewer
     /// decides), and sets the person's biometric status. A new capture replaces the current one; the old is kept

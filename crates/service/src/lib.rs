@@ -41,7 +41,7 @@ pub use biometrics::{
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
 pub use delegations::NewDelegation;
 pub use demo::DemoSummary;
-pub use dspp_store::HeldEnrolment;
+pub use dspp_store::{ExceptionCount, ExceptionRow, HeldEnrolment};
 pub use duplicates::{
     CaseDecision, CaseFilter, CaseStatus, CaseView, DuplicateHint, Evidence, EvidenceLine,
     HoldCount, REVIEW_DAYS,

@@ -32,6 +32,8 @@ CREATE UNIQUE INDEX biometric_current ON biometric (person_id, part) WHERE repla
 -- The in-memory fingerprint and face indexes catch up on captures changed since they last looked.
 CREATE INDEX biometric_updated ON biometric (updated_at, id);
 CREATE INDEX biometric_photo_expiry ON biometric (photo_expires_at);
+-- The exceptions report: exceptions are few, and every one is audited.
+CREATE INDEX biometric_status ON biometric (status, replaced_at);
 
 -- Every 1:1 verification at a service point: the electronic record of each identity check.
 CREATE TABLE biometric_check (

@@ -43,6 +43,29 @@ pub struct BiometricCheckRow {
     pub checked_at: DateTime<Utc>,
 }
 
+/// A thumb recorded as an exception, with who recorded it: what the exceptions report lists.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExceptionRow {
+    pub spid: String,
+    pub commune_code: String,
+    pub part: String,
+    pub reason: String,
+    pub note: Option<String>,
+    pub since: DateTime<Utc>,
+    pub recorded_by: String,
+    pub recorded_role: String,
+    pub on_behalf_of: Option<String>,
+}
+
+/// Exceptions per commune, part and reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExceptionCount {
+    pub commune_code: String,
+    pub part: String,
+    pub reason: String,
+    pub people: u64,
+}
+
 const COLUMNS: &str = "id, person_id, part, status, format, sealed, quality, exception_reason, note, photo, \
      photo_expires_at, change_id, captured_at, replaced_at, updated_at";
 
@@ -202,6 +225,75 @@ impl Tx {
             .await
             .map_err(StoreError::from_sqlx)?;
         Ok(Cols(&row).int("n")? > 0)
+    }
+
+    /// The current exceptions of live people in communes whose code starts with `place`, oldest first (at most
+    /// `limit`), and their counts per commune, part and reason (all of them).
+    pub async fn biometric_exceptions(
+        &mut self,
+        place: &str,
+        limit: u32,
+    ) -> Result<(Vec<ExceptionRow>, Vec<ExceptionCount>), StoreError> {
+        let end = crate::duplicates::prefix_end(place);
+        let rows = sqlx::query(&format!(
+            "SELECT p.spid, p.commune_code, b.part, b.exception_reason, b.note, b.captured_at,
+                    c.actor_subject, c.actor_role, c.on_behalf_of
+             FROM biometric b
+             JOIN person p ON p.id = b.person_id
+             JOIN change_log c ON c.id = b.change_id
+             WHERE b.status = 'exception' AND b.replaced_at IS NULL AND p.merged_into IS NULL
+               AND p.commune_code >= $1 AND p.commune_code < $2
+             ORDER BY b.captured_at, p.spid, b.part LIMIT {}",
+            limit.clamp(1, 1000)
+        ))
+        .bind(place)
+        .bind(&end)
+        .fetch_all(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let items = rows
+            .iter()
+            .map(|row| {
+                let c = Cols(row);
+                Ok(ExceptionRow {
+                    spid: c.text("spid")?,
+                    commune_code: c.text("commune_code")?,
+                    part: c.text("part")?,
+                    reason: c.text("exception_reason")?,
+                    note: c.opt_text("note")?,
+                    since: c.time("captured_at")?,
+                    recorded_by: c.text("actor_subject")?,
+                    recorded_role: c.text("actor_role")?,
+                    on_behalf_of: c.opt_text("on_behalf_of")?,
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let rows = sqlx::query(
+            "SELECT p.commune_code, b.part, b.exception_reason, COUNT(*) AS people
+             FROM biometric b JOIN person p ON p.id = b.person_id
+             WHERE b.status = 'exception' AND b.replaced_at IS NULL AND p.merged_into IS NULL
+               AND p.commune_code >= $1 AND p.commune_code < $2
+             GROUP BY p.commune_code, b.part, b.exception_reason
+             ORDER BY p.commune_code, b.part, b.exception_reason",
+        )
+        .bind(place)
+        .bind(&end)
+        .fetch_all(&mut *self.inner)
+        .await
+        .map_err(StoreError::from_sqlx)?;
+        let counts = rows
+            .iter()
+            .map(|row| {
+                let c = Cols(row);
+                Ok(ExceptionCount {
+                    commune_code: c.text("commune_code")?,
+                    part: c.text("part")?,
+                    reason: c.text("exception_reason")?,
+                    people: u64::try_from(c.int("people")?).unwrap_or(0),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok((items, counts))
     }
 
     /// Deletes the photos whose retention deadline is at or before `now` (the sealed embedding stays); returns

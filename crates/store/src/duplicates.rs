@@ -122,7 +122,7 @@ pub struct HeldEnrolment {
 }
 
 /// The upper bound of a code-prefix range: every code starting with `prefix` sorts in `[prefix, end)`.
-fn prefix_end(prefix: &str) -> String {
+pub(crate) fn prefix_end(prefix: &str) -> String {
     format!("{prefix}\u{10FFFF}")
 }
 

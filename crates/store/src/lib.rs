@@ -24,7 +24,7 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};
 use sqlx::{Any, AnyPool, ConnectOptions, Connection, Executor, Transaction};
 
-pub use biometrics::{BiometricCheckRow, BiometricRow};
+pub use biometrics::{BiometricCheckRow, BiometricRow, ExceptionCount, ExceptionRow};
 pub use changes::{Change, ChangeRecord};
 pub use duplicates::{DuplicateCaseRow, DuplicateFilter, HeldEnrolment, HoldFilter};
 pub use enrolments::{

@@ -165,6 +165,10 @@ pub fn router(state: AppState) -> Router {
             post(routes::duplicates::unmerge),
         )
         .route("/reports/duplicate-holds", get(routes::duplicates::holds))
+        .route(
+            "/reports/biometric-exceptions",
+            get(routes::biometrics::exceptions),
+        )
         .route("/places", get(routes::places::provinces))
         .route("/places/{code}", get(routes::places::place))
         .route("/openapi.json", get(openapi::document));

@@ -31,7 +31,7 @@ use crate::{dto, problem, routes};
         routes::duplicates::list, routes::duplicates::get, routes::duplicates::decide, routes::duplicates::unmerge,
         routes::duplicates::holds,
         routes::biometrics::record_fingerprints, routes::biometrics::record_face, routes::biometrics::on_record,
-        routes::biometrics::verify_fingerprint, routes::biometrics::verify_face, routes::biometrics::face_quality,
+        routes::biometrics::verify_fingerprint, routes::biometrics::verify_face, routes::biometrics::face_quality, routes::biometrics::exceptions,
         crate::health,
     ),
     components(schemas(problem::Problem, problem::FieldError, dto::PersonIn, dto::PersonOut, dto::HouseholdOut)),

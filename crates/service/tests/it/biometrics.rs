@@ -295,6 +295,30 @@ async fn verification_at_a_service_point_is_decided_and_recorded(h: Harness) {
         "{error}"
     );
 
+    // The exception is in the audit report of the commune, with who recorded it; a program operator may not read it.
+    let (items, counts) = registry
+        .biometric_exceptions(&officer(), None)
+        .await
+        .unwrap();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].spid, daughter.to_string());
+    assert_eq!(
+        (items[0].part.as_str(), items[0].reason.as_str()),
+        ("left_thumb", "amputated")
+    );
+    assert_eq!(items[0].recorded_by, "officer.sokha");
+    assert_eq!(counts.len(), 1);
+    assert_eq!(counts[0].people, 1);
+    let operator = crate::support::actor(
+        "nsaf.operator",
+        dspp_domain::Role::ProgramOperator,
+        "program:nsaf",
+    );
+    assert!(matches!(
+        registry.biometric_exceptions(&operator, None).await,
+        Err(ServiceError::Forbidden(_))
+    ));
+
     // Both checks are on record.
     let mut tx = h.registry.store().begin().await.unwrap();
     let person = tx.person_by_spid(grandmother).await.unwrap().unwrap();

@@ -295,3 +295,71 @@ impl From<&face::QualityReport> for QualityOut {
         }
     }
 }
+
+/// One thumb recorded as an exception.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionOut {
+    pub spid: String,
+    pub commune_code: String,
+    /// right_thumb or left_thumb
+    pub part: String,
+    /// missing, amputated, unreadable or temporary
+    pub reason: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub since: DateTime<Utc>,
+    /// Who recorded (approved) it, in which role, and for whom
+    pub recorded_by: String,
+    pub recorded_role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_behalf_of: Option<String>,
+}
+
+/// Exceptions per commune, part and reason.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionCountOut {
+    pub commune_code: String,
+    pub part: String,
+    pub reason: String,
+    pub people: u64,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ExceptionsReportOut {
+    pub counts: Vec<ExceptionCountOut>,
+    /// Oldest first, at most 1,000
+    pub items: Vec<ExceptionOut>,
+}
+
+impl ExceptionsReportOut {
+    pub fn new(
+        items: &[dspp_service::ExceptionRow],
+        counts: &[dspp_service::ExceptionCount],
+    ) -> Self {
+        ExceptionsReportOut {
+            counts: counts
+                .iter()
+                .map(|c| ExceptionCountOut {
+                    commune_code: c.commune_code.clone(),
+                    part: c.part.clone(),
+                    reason: c.reason.clone(),
+                    people: c.people,
+                })
+                .collect(),
+            items: items
+                .iter()
+                .map(|e| ExceptionOut {
+                    spid: e.spid.clone(),
+                    commune_code: e.commune_code.clone(),
+                    part: e.part.clone(),
+                    reason: e.reason.clone(),
+                    note: e.note.clone(),
+                    since: e.since,
+                    recorded_by: e.recorded_by.clone(),
+                    recorded_role: e.recorded_role.clone(),
+                    on_behalf_of: e.on_behalf_of.clone(),
+                })
+                .collect(),
+        }
+    }
+}

@@ -8,8 +8,8 @@ use axum::response::Response;
 use super::{json_with_etag, parse_spid};
 use crate::AppState;
 use crate::dto::biometrics::{
-    BiometricPartOut, BiometricsOut, CaptureOut, FaceIn, FingerprintsIn, QualityIn, QualityOut,
-    VerificationOut, VerifyFaceIn, VerifyFingerprintIn,
+    BiometricPartOut, BiometricsOut, CaptureOut, ExceptionsReportOut, FaceIn, FingerprintsIn,
+    QualityIn, QualityOut, VerificationOut, VerifyFaceIn, VerifyFingerprintIn,
 };
 use crate::extract::{ActingAs, Body};
 use crate::problem::{ApiError, Problem};
@@ -146,6 +146,33 @@ pub async fn face_quality(
     Ok(json_with_etag(
         StatusCode::OK,
         &QualityOut::from(&report),
+        None,
+        None,
+    ))
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct ExceptionsQuery {
+    /// A province, district or commune code inside your scope
+    pub place: Option<String>,
+}
+
+/// Thumbs recorded as exceptions in your area: who recorded each, when and why, and the counts per commune, part
+/// and reason (exceptions skip the fingerprint check, so they are audited).
+#[utoipa::path(get, path = "/api/v1/reports/biometric-exceptions", tag = "reports", params(ExceptionsQuery),
+    responses((status = 200, body = ExceptionsReportOut), (status = 403, body = Problem)))]
+pub async fn exceptions(
+    State(state): State<AppState>,
+    ActingAs(actor): ActingAs,
+    axum::extract::Query(query): axum::extract::Query<ExceptionsQuery>,
+) -> Result<Response, ApiError> {
+    let (items, counts) = state
+        .registry
+        .biometric_exceptions(&actor, query.place.as_deref())
+        .await?;
+    Ok(json_with_etag(
+        StatusCode::OK,
+        &ExceptionsReportOut::new(&items, &counts),
         None,
         None,
     ))

@@ -151,6 +151,34 @@ async fn a_person_enrolled_twice_is_found_by_thumbs_and_a_thumb_is_verified(h: H
         "{body}"
     );
 
+    // An amputated thumb is recorded as an exception, and the commune's audit report lists it with who recorded it.
+    let response = server
+        .post(&format!("/api/v1/people/{}/fingerprints", spids[1]))
+        .json(&json!({
+            "right_thumb": { "exception": { "reason": "amputated", "note": "lost in a threshing accident" } },
+            "left_thumb": { "images": { "dpi": 569, "data": [image("110_5")] } },
+            "reason": "re-capture"
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let report: Value = server
+        .get("/api/v1/reports/biometric-exceptions?place=120101")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(report["items"][0]["spid"], spids[1].as_str(), "{report}");
+    assert_eq!(report["items"][0]["reason"], "amputated", "{report}");
+    assert_eq!(
+        report["items"][0]["recorded_by"], "officer.sokha",
+        "{report}"
+    );
+    assert_eq!(report["counts"][0]["people"], 1, "{report}");
+
     // A server without biometrics says so.
     let plain = crate::support::start(&h).await;
     let response = plain
