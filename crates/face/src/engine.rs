@@ -53,6 +53,9 @@ pub struct FaceConfig {
     /// smaller is faster, larger finds smaller faces.
     #[serde(default = "detector_side")]
     pub detector_side: u32,
+    /// Sessions per model: how many captures run at once. 0 (the default) is one per processor.
+    #[serde(default)]
+    pub sessions: usize,
 }
 
 fn detector_side() -> u32 {
@@ -73,6 +76,15 @@ fn one_thread() -> usize {
 }
 
 impl FaceConfig {
+    /// Sessions per model: `sessions`, or one per processor when 0.
+    pub fn sessions(&self) -> usize {
+        if self.sessions == 0 {
+            std::thread::available_parallelism().map_or(1, usize::from)
+        } else {
+            self.sessions
+        }
+    }
+
     /// The dlib 128-d model and YuNet from a models folder (`face-detect-yunet.onnx`,
     /// `face-dlib-resnet-v1.onnx`), ONNX Runtime from `ORT_DYLIB_PATH`.
     pub fn dlib(models: &Path) -> FaceConfig {
@@ -87,6 +99,7 @@ impl FaceConfig {
             min_detector_score: detector_score(),
             threads: 1,
             detector_side: crate::DETECTOR_SIDE,
+            sessions: 0,
         }
     }
 
@@ -123,6 +136,12 @@ impl FaceConfig {
             problems.push(format!(
                 "detector_side {} must be 160 to 2048 pixels",
                 self.detector_side
+            ));
+        }
+        if self.sessions > 64 {
+            problems.push(format!(
+                "sessions {} must be 0 (one per processor) to 64",
+                self.sessions
             ));
         }
         if !(1..=16).contains(&self.threads) {
@@ -175,9 +194,19 @@ impl FaceEngine {
                     "onnxruntime: no path given and ORT_DYLIB_PATH is not set".to_string(),
                 ],
             })?;
-        let detector = Detector::new(Model::load(&runtime, &config.detector, config.threads)?);
+        let detector = Detector::new(Model::load(
+            &runtime,
+            &config.detector,
+            config.threads,
+            config.sessions(),
+        )?);
         let embedder = Embedder::new(
-            Model::load(&runtime, &config.embedder, config.threads)?,
+            Model::load(
+                &runtime,
+                &config.embedder,
+                config.threads,
+                config.sessions(),
+            )?,
             config.chip.side(),
             config.pixel_mean,
             config.pixel_scale,

@@ -37,16 +37,24 @@ fn environment(runtime: &Path) -> Result<Environment, FaceError> {
     result.clone().map_err(FaceError::model)
 }
 
-/// One loaded ONNX model with a single float input and float outputs.
+/// One loaded ONNX model with a single float input and float outputs: a pool of sessions, so that a server runs as
+/// many inferences at once as it has sessions (a session runs one at a time).
 #[derive(Debug)]
 pub(crate) struct Model {
-    session: Mutex<Session>,
+    sessions: Vec<Mutex<Session>>,
+    /// Where the next run starts looking for a free session.
+    next: std::sync::atomic::AtomicUsize,
     input_name: String,
     path: PathBuf,
 }
 
 impl Model {
-    pub(crate) fn load(runtime: &Path, path: &Path, threads: usize) -> Result<Model, FaceError> {
+    pub(crate) fn load(
+        runtime: &Path,
+        path: &Path,
+        threads: usize,
+        sessions: usize,
+    ) -> Result<Model, FaceError> {
         let environment = environment(runtime)?;
         if !path.is_file() {
             return Err(FaceError::model(format!(
@@ -57,19 +65,29 @@ impl Model {
         let context = |e: &dyn std::fmt::Display| {
             FaceError::model(format!("loading {}: {e}", path.display()))
         };
-        let session = Session::builder(&environment)
-            .map_err(|e| context(&e))?
-            .with_intra_threads(threads)
-            .map_err(|e| context(&e))?
-            .commit_from_file(path)
-            .map_err(|e| context(&e))?;
-        let input_name = session
-            .inputs()
+        let mut pool = Vec::with_capacity(sessions.max(1));
+        for _ in 0..sessions.max(1) {
+            let session = Session::builder(&environment)
+                .map_err(|e| context(&e))?
+                .with_intra_threads(threads)
+                .map_err(|e| context(&e))?
+                .commit_from_file(path)
+                .map_err(|e| context(&e))?;
+            pool.push(Mutex::new(session));
+        }
+        let input_name = pool
             .first()
-            .map(|input| input.name().to_string())
+            .and_then(|session| session.lock().ok())
+            .and_then(|session| {
+                session
+                    .inputs()
+                    .first()
+                    .map(|input| input.name().to_string())
+            })
             .ok_or_else(|| FaceError::model(format!("{} has no input", path.display())))?;
         Ok(Model {
-            session: Mutex::new(session),
+            sessions: pool,
+            next: std::sync::atomic::AtomicUsize::new(0),
             input_name,
             path: path.to_path_buf(),
         })
@@ -81,10 +99,7 @@ impl Model {
             FaceError::model(format!("running {}: {e}", self.path.display()))
         };
         let tensor = Tensor::from_array((shape, input)).map_err(|e| context(&e))?;
-        let mut session = self
-            .session
-            .lock()
-            .map_err(|_| FaceError::model("model session poisoned by an earlier failure"))?;
+        let mut session = self.session()?;
         let outputs = session
             .run(ort::inputs![self.input_name.as_str() => tensor])
             .map_err(|e| context(&e))?;
@@ -99,12 +114,28 @@ impl Model {
         Ok(result)
     }
 
+    /// A free session, or the next one in turn when all are busy (then this waits for it).
+    fn session(&self) -> Result<std::sync::MutexGuard<'_, Session>, FaceError> {
+        use std::sync::atomic::Ordering;
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        for k in 0..n {
+            if let Some(session) = self.sessions.get((start + k) % n)
+                && let Ok(guard) = session.try_lock()
+            {
+                return Ok(guard);
+            }
+        }
+        self.sessions
+            .get(start % n.max(1))
+            .ok_or_else(|| FaceError::model("no model session"))?
+            .lock()
+            .map_err(|_| FaceError::model("model session poisoned by an earlier failure"))
+    }
+
     /// The input's declared shape (-1 for a free dimension).
     pub(crate) fn input_shape(&self) -> Result<Vec<i64>, FaceError> {
-        let session = self
-            .session
-            .lock()
-            .map_err(|_| FaceError::model("model session poisoned by an earlier failure"))?;
+        let session = self.session()?;
         let input = session
             .inputs()
             .first()
