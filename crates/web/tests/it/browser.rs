@@ -84,15 +84,11 @@ impl Browser {
 }
 
 impl Page {
-    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
-    pub async fn eval(&mut self, expression: &str) -> Value {
+    /// Calls a DevTools method and returns its result.
+    pub async fn call(&mut self, method: &str, params: Value) -> Value {
         let id = self.next_id;
         self.next_id += 1;
-        let call = json!({
-            "id": id,
-            "method": "Runtime.evaluate",
-            "params": { "expression": expression, "returnByValue": true, "awaitPromise": true }
-        });
+        let call = json!({ "id": id, "method": method, "params": params });
         self.socket
             .send(Message::Text(call.to_string().into()))
             .await
@@ -103,14 +99,42 @@ impl Page {
             };
             let answer: Value = serde_json::from_str(&text).unwrap();
             if answer["id"] == id {
-                assert!(
-                    answer["result"]["exceptionDetails"].is_null(),
-                    "{expression}: {answer}"
-                );
-                return answer["result"]["result"]["value"].clone();
+                assert!(answer["error"].is_null(), "{method}: {answer}");
+                return answer["result"].clone();
             }
         }
-        panic!("the page closed while evaluating {expression}");
+        panic!("the page closed during {method}");
+    }
+
+    /// Evaluates `expression` in the page (awaiting a promise) and returns its value.
+    pub async fn eval(&mut self, expression: &str) -> Value {
+        let result = self
+            .call(
+                "Runtime.evaluate",
+                json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+            )
+            .await;
+        assert!(
+            result["exceptionDetails"].is_null(),
+            "{expression}: {result}"
+        );
+        result["result"]["value"].clone()
+    }
+
+    /// Puts `file` into the file input `selector`, as if the user had chosen it (the page sees a change event).
+    pub async fn choose_file(&mut self, selector: &str, file: &std::path::Path) {
+        let document = self.call("DOM.getDocument", json!({})).await;
+        let node = self
+            .call(
+                "DOM.querySelector",
+                json!({ "nodeId": document["root"]["nodeId"], "selector": selector }),
+            )
+            .await;
+        self.call(
+            "DOM.setFileInputFiles",
+            json!({ "files": [file.display().to_string()], "nodeId": node["nodeId"] }),
+        )
+        .await;
     }
 
     /// Waits until `expression` is truthy (checked every 200 ms) and returns its value, or fails with the page's

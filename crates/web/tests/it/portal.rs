@@ -443,3 +443,56 @@ async fn a_chief_decides_the_case_then_approves_the_line_it_held_by_tapping() {
     assert_eq!(lines.len(), 1, "{approved}");
     assert_eq!(lines[0]["status"], "approved", "{approved}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_camera_the_officer_takes_a_photo_with_the_phone_and_saves_it() {
+    use std::time::Duration;
+
+    use crate::browser::Browser;
+
+    let h = harness(Backend::Sqlite).await;
+    let faces = tempfile::tempdir().unwrap();
+    let server = crate::support::start_with(crate::support::with_faces(&h, faces.path())).await;
+    let household: serde_json::Value = server
+        .post("/api/v1/households")
+        .json(&household_of_three())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let daughter = household["household"]["members"][1]["person"]["spid"]
+        .as_str()
+        .unwrap();
+    let photo = faces.path().join("photo.jpg");
+    std::fs::write(&photo, crate::support::astronaut()).unwrap();
+    // No fake camera: the page has none and says so, and the photo input still works.
+    let browser = Browser::launch(&[]).await;
+    let mut page = browser
+        .open(&format!(
+            "{}/capture?spid={daughter}&actor=officer.sokha&scope=commune:120101",
+            server.base
+        ))
+        .await;
+    page.wait_for(
+        "document.getElementById('photo-file')",
+        Duration::from_secs(30),
+    )
+    .await;
+    page.choose_file("#photo-file", &photo).await;
+    page.wait_for(
+        "document.getElementById('face').dataset.acceptable === 'true'",
+        Duration::from_secs(60),
+    )
+    .await;
+    page.eval("document.getElementById('save-face').click()")
+        .await;
+    let status = page
+        .wait_for(
+            "document.querySelector('#face-outcome [data-status]')?.dataset.status",
+            Duration::from_secs(60),
+        )
+        .await;
+    assert_eq!(status, "unique");
+}
