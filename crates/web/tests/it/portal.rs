@@ -275,15 +275,12 @@ fn y4m_of(photo: &image::RgbImage) -> Vec<u8> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_officer_frames_a_face_with_live_quality_and_saves_it() {
-    use std::time::Duration;
-
-    use crate::browser::Browser;
-
-    let h = harness(Backend::Sqlite).await;
+/// A server with faces (its index in the returned folder) and the household of three: their SPIDs.
+async fn a_family_on_a_face_server(
+    h: &Harness,
+) -> (crate::support::Server, tempfile::TempDir, Vec<String>) {
     let faces = tempfile::tempdir().unwrap();
-    let server = crate::support::start_with(crate::support::with_faces(&h, faces.path())).await;
+    let server = crate::support::start_with(crate::support::with_faces(h, faces.path())).await;
     let household: serde_json::Value = server
         .post("/api/v1/households")
         .json(&household_of_three())
@@ -293,9 +290,24 @@ async fn an_officer_frames_a_face_with_live_quality_and_saves_it() {
         .json()
         .await
         .unwrap();
-    let grandmother = household["household"]["members"][0]["person"]["spid"]
-        .as_str()
-        .unwrap();
+    let spids = household["household"]["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|member| member["person"]["spid"].as_str().unwrap().to_string())
+        .collect();
+    (server, faces, spids)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_officer_frames_a_face_with_live_quality_and_saves_it() {
+    use std::time::Duration;
+
+    use crate::browser::Browser;
+
+    let h = harness(Backend::Sqlite).await;
+    let (server, faces, spids) = a_family_on_a_face_server(&h).await;
+    let grandmother = &spids[0];
     let url = format!(
         "{}/capture?spid={grandmother}&actor=officer.sokha&scope=commune:120101",
         server.base
@@ -451,20 +463,8 @@ async fn without_a_camera_the_officer_takes_a_photo_with_the_phone_and_saves_it(
     use crate::browser::Browser;
 
     let h = harness(Backend::Sqlite).await;
-    let faces = tempfile::tempdir().unwrap();
-    let server = crate::support::start_with(crate::support::with_faces(&h, faces.path())).await;
-    let household: serde_json::Value = server
-        .post("/api/v1/households")
-        .json(&household_of_three())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let daughter = household["household"]["members"][1]["person"]["spid"]
-        .as_str()
-        .unwrap();
+    let (server, faces, spids) = a_family_on_a_face_server(&h).await;
+    let daughter = &spids[1];
     let photo = faces.path().join("photo.jpg");
     std::fs::write(&photo, crate::support::astronaut()).unwrap();
     // No fake camera: the page has none and says so, and the photo input still works.
