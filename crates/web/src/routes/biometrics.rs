@@ -15,6 +15,16 @@ use crate::extract::{ActingAs, Body};
 use crate::problem::{ApiError, Problem};
 use dspp_service::{Thumb, ThumbsInput};
 
+/// A capture's answer: 201, pointing at what is on record.
+fn created(outcome: &dspp_service::CaptureOutcome) -> Response {
+    json_with_etag(
+        StatusCode::CREATED,
+        &CaptureOut::from(outcome),
+        None,
+        Some(format!("/api/v1/people/{}/biometrics", outcome.spid)),
+    )
+}
+
 /// Record both thumbs (each a template, images, or an exception) and check them against the registry.
 #[utoipa::path(post, path = "/api/v1/people/{spid}/fingerprints", tag = "biometrics",
     params(("spid" = String, Path), ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")),
@@ -35,12 +45,7 @@ pub async fn record_fingerprints(
         .registry
         .record_fingerprints(&actor, spid, input, &body.reason)
         .await?;
-    Ok(json_with_etag(
-        StatusCode::CREATED,
-        &CaptureOut::from(&outcome),
-        None,
-        Some(format!("/api/v1/people/{spid}/biometrics")),
-    ))
+    Ok(created(&outcome))
 }
 
 /// Record the face (quality-checked) and check it against the registry; the photo is kept only until its
@@ -60,12 +65,7 @@ pub async fn record_face(
         .registry
         .record_face(&actor, spid, body.photo()?, &body.reason)
         .await?;
-    Ok(json_with_etag(
-        StatusCode::CREATED,
-        &CaptureOut::from(&outcome),
-        None,
-        Some(format!("/api/v1/people/{spid}/biometrics")),
-    ))
+    Ok(created(&outcome))
 }
 
 /// What is on record for a person's thumbs and face (never the templates or the photo).
