@@ -64,8 +64,6 @@ const RHO_ANGLE_CUTOFF: f32 = 0.96;
 /// One cylinder: the minutia it is centred on and its bits.
 #[derive(Clone, Debug)]
 struct Cylinder {
-    /// Quality of the minutia (0–100), which decides what a cap on cylinders keeps.
-    quality: u8,
     x: f32,
     /// y axis pointing up, so that angles are counter-clockwise in the usual mathematical sense.
     y: f32,
@@ -119,6 +117,7 @@ fn erf(x: f32) -> f32 {
 }
 
 /// Convex hull (Andrew's monotone chain), counter-clockwise.
+#[inline(always)]
 fn convex_hull(points: &[(f32, f32)]) -> Vec<(f32, f32)> {
     let mut sorted = points.to_vec();
     sorted.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.total_cmp(&b.1)));
@@ -178,10 +177,538 @@ fn near_hull(hull: &[(f32, f32)], p: (f32, f32), margin: f32) -> bool {
     inside || nearest <= margin * margin
 }
 
+/// One edge of the hull, from `a` to `b`, with its unit normal `n` pointing inside.
+#[derive(Clone, Copy, Debug)]
+struct HullEdge {
+    a: (f32, f32),
+    b: (f32, f32),
+    n: (f32, f32),
+}
+
+/// The hull's edges, to bound how far inside the hull a point lies; empty when the hull has no
+/// area (fewer than three distinct points), where every cell takes the full hull test.
+#[inline(always)]
+fn hull_edges(hull: &[(f32, f32)]) -> Vec<HullEdge> {
+    if hull.len() < 3 {
+        return Vec::new();
+    }
+    let mut edges = Vec::with_capacity(hull.len());
+    for (i, &a) in hull.iter().enumerate() {
+        let b = hull[(i + 1) % hull.len()];
+        let (ex, ey) = (b.0 - a.0, b.1 - a.1);
+        let length = (ex * ex + ey * ey).sqrt();
+        if length <= 0.0 {
+            return Vec::new();
+        }
+        // The hull is counter-clockwise, so the inside is on the left.
+        edges.push(HullEdge {
+            a,
+            b,
+            n: (-ey / length, ex / length),
+        });
+    }
+    edges
+}
+
+/// Slack, in pixels, for rounding in the geometric bounds below (a bound decides a cell only when
+/// it is at least this far from deciding otherwise): 1 px, plus about 32 units in the last place
+/// of the largest coordinate (templates at odd resolutions may have positions in the millions).
+fn rounding_slack(points: &[(f32, f32, f32)]) -> f32 {
+    let extent = points
+        .iter()
+        .fold(0.0f32, |m, p| m.max(p.0.abs()).max(p.1.abs()));
+    1.0 + (extent + 128.0) / (1u32 << 18) as f32
+}
+
+/// [`near_hull`] with margin [`OMEGA`] for the cell centre `p` at offset `offset` (rotated to the
+/// image) from a minutia, given the edges that may matter with the minutia's signed distance to
+/// their lines, and the same answer, bit for bit: an edge whose line is more than the margin
+/// (plus slack) away on the inside can neither put the point outside nor be its nearest edge
+/// within the margin, so only the others take `near_hull`'s arithmetic (exactly its own).
+#[inline(always)]
+fn near_hull_edges(
+    edges: &[(HullEdge, f32)],
+    p: (f32, f32),
+    offset: (f32, f32),
+    slack: f32,
+) -> bool {
+    // First the cases the lines alone decide: well inside every line (then inside the hull), or
+    // well beyond the margin of one (then further than that from the hull).
+    let line = |&(edge, depth): &(HullEdge, f32)| depth + edge.n.0 * offset.0 + edge.n.1 * offset.1;
+    let nearest_line = edges.iter().map(line).fold(f32::INFINITY, f32::min);
+    if nearest_line >= slack {
+        return true;
+    }
+    if nearest_line < -(OMEGA + slack) {
+        return false;
+    }
+    let mut inside = true;
+    let mut nearest = f32::INFINITY;
+    for edge in edges {
+        if line(edge) > OMEGA + slack {
+            continue;
+        }
+        let edge = edge.0;
+        let (a, b) = (edge.a, edge.b);
+        let (ex, ey) = (b.0 - a.0, b.1 - a.1);
+        let (px, py) = (p.0 - a.0, p.1 - a.1);
+        if ex * py - ey * px < 0.0 {
+            inside = false;
+        }
+        let len2 = ex * ex + ey * ey;
+        let t = if len2 > 0.0 {
+            ((px * ex + py * ey) / len2).clamp(0.0, 1.0)
+        } else {
+            0.0
+        };
+        let (dx, dy) = (px - t * ex, py - t * ey);
+        nearest = nearest.min(dx * dx + dy * dy);
+    }
+    inside || nearest <= OMEGA * OMEGA
+}
+
+/// The cells of a cylinder's disc, row by row: cell index, offsets `u`, `v` from the centre
+/// along and across the minutia's direction, and the distance from the centre.
+#[inline(always)]
+fn disc_cells() -> [(usize, f32, f32, f32); DISC_CELLS] {
+    let delta_s = 2.0 * RADIUS / NS as f32;
+    let mut cells = [(0, 0.0, 0.0, 0.0); DISC_CELLS];
+    let mut n = 0;
+    for i in 0..NS {
+        for j in 0..NS {
+            let u = (i as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
+            let v = (j as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
+            if u * u + v * v > RADIUS * RADIUS {
+                continue;
+            }
+            if let Some(slot) = cells.get_mut(n) {
+                *slot = (i * NS + j, u, v, (u * u + v * v).sqrt());
+            }
+            n += 1;
+        }
+    }
+    cells
+}
+
+/// Centre of the cell at offsets `u`, `v` of the cylinder centred on `(x, y)` with direction
+/// (`sin`, `cos`).
+#[inline(always)]
+fn cell_centre(x: f32, y: f32, sin: f32, cos: f32, u: f32, v: f32) -> (f32, f32) {
+    (x + u * cos - v * sin, y + u * sin + v * cos)
+}
+
+/// Width of an angular section.
+const DELTA_D: f32 = 2.0 * PI / ND as f32;
+
+/// Centre of angular section `k`.
+#[inline(always)]
+fn section_centre(k: usize) -> f32 {
+    -PI + (k as f32 + 0.5) * DELTA_D
+}
+
+/// The directional term of a section whose centre is `alpha` away from a neighbour's relative
+/// direction: the directional Gaussian's mass over the section.
+fn section_mass(alpha: f32) -> f32 {
+    let sqrt2_sigma_d = std::f32::consts::SQRT_2 * SIGMA_D;
+    0.5 * (erf((alpha + DELTA_D / 2.0) / sqrt2_sigma_d)
+        - erf((alpha - DELTA_D / 2.0) / sqrt2_sigma_d))
+}
+
+/// Directional contribution per angular section of a neighbour with direction `other` to the
+/// cylinder of direction `angle`.
+fn directional_terms(angle: f32, other: f32) -> [f32; ND] {
+    let relative = angle_diff(angle, other);
+    std::array::from_fn(|k| section_mass(angle_diff(section_centre(k), relative)))
+}
+
+/// Squared distance from a cell centre beyond which a neighbour contributes nothing (3 σS).
+const SPATIAL_CUTOFF: f32 = 9.0 * SIGMA_S * SIGMA_S;
+
+/// Spatial contribution of a neighbour at squared distance `d2` from a cell centre.
+fn spatial_weight(d2: f32) -> f32 {
+    let gaussian_norm = 1.0 / (SIGMA_S * (2.0 * PI).sqrt());
+    gaussian_norm * (-d2 / (2.0 * SIGMA_S * SIGMA_S)).exp()
+}
+
+/// Bound on the difference between [`spatial_weights`] and [`spatial_weight`] (whose values are
+/// at most 0.043): the polynomial errs by 1.2e-7 relative, the f32 rounding of the exponent and
+/// of the evaluation by about 5e-7 relative, 3e-8 absolute in all (tested).
+const SPATIAL_ERROR: f32 = 1e-6;
+
+/// [`spatial_weight`] within [`SPATIAL_ERROR`] for several squared distances at once (as 2^t, with
+/// t split into an integer and a fraction and 2^fraction a polynomial), so that it vectorises;
+/// for `d2` up to [`SPATIAL_CUTOFF`] (larger ones give some value that the caller discards).
+#[inline(always)]
+fn spatial_weights<const N: usize>(d2: [f32; N]) -> [f32; N] {
+    let gaussian_norm = 1.0 / (SIGMA_S * (2.0 * PI).sqrt());
+    let scale = -std::f32::consts::LOG2_E / (2.0 * SIGMA_S * SIGMA_S);
+    // Rounds to the nearest integer when added and subtracted (|t| < 2^22).
+    let round = 12_582_912.0f32;
+    let ln2 = std::f32::consts::LN_2;
+    // Taylor coefficients of 2^f = e^(f ln 2), degree 6: error below 1.2e-7 for |f| <= 1/2.
+    let c = [
+        ln2,
+        ln2 * ln2 / 2.0,
+        ln2 * ln2 * ln2 / 6.0,
+        ln2 * ln2 * ln2 * ln2 / 24.0,
+        ln2 * ln2 * ln2 * ln2 * ln2 / 120.0,
+        ln2 * ln2 * ln2 * ln2 * ln2 * ln2 / 720.0,
+    ];
+    let mut out = [0.0f32; N];
+    for (w, d2) in out.iter_mut().zip(d2) {
+        let t = (d2 * scale).max(-30.0);
+        let shifted = t + round;
+        let n = shifted - round;
+        let f = t - n;
+        let p = 1.0 + f * (c[0] + f * (c[1] + f * (c[2] + f * (c[3] + f * (c[4] + f * c[5])))));
+        // 2^n from its exponent bits: `shifted`'s low bits hold n (its bits are 0x4B40_0000 + n).
+        let power = f32::from_bits(shifted.to_bits().wrapping_sub(0x4B40_0000 - 127) << 23);
+        *w = gaussian_norm * (p * power);
+    }
+    out
+}
+
+/// Intervals of the table that stands in for [`section_mass`] over [-π, π] (linear
+/// interpolation): a multiple of [`ND`], so that the sections' positions in the table are the
+/// same interpolation at offsets of a sixth of the table.
+const MASS_TABLE_STEPS: usize = 683 * ND;
+
+/// Bound on the difference between an interpolated [`section_mass`] and the computed one: linear
+/// interpolation errs by at most h²/8 · max |f''| ≈ 3e-7 (h = 2π/4098, |f''| ≤ 1), the f32
+/// rounding of both sides and of the positions by about as much again (tested).
+const MASS_ERROR: f32 = 1e-5;
+
+/// [`section_mass`] at the ends of the table's intervals.
+type MassTable = [f32; MASS_TABLE_STEPS + 1];
+
+static MASS_TABLE: std::sync::LazyLock<Box<MassTable>> = std::sync::LazyLock::new(|| {
+    Box::new(std::array::from_fn(|i| {
+        section_mass(-PI + i as f32 * (2.0 * PI / MASS_TABLE_STEPS as f32))
+    }))
+});
+
+/// The directional terms of a neighbour whose direction relative to the cylinder's is
+/// `relative` (as [`angle_diff`] gives it), within [`MASS_ERROR`] of [`directional_terms`]: the
+/// angle from the centre of section k is that from the centre of section 0 plus k sixths of a
+/// turn, so one position in the table serves all six.
+#[inline(always)]
+fn directional_terms_interpolated(table: &MassTable, relative: f32) -> [f32; ND] {
+    const N: usize = MASS_TABLE_STEPS;
+    // The centre of section 0 is half a section from -π: its angle from `relative`, in table
+    // steps from -π, is half a section's steps minus `relative`'s; in (-1708, 2391).
+    let position = (N / ND) as f32 / 2.0 - relative * (N as f32 / (2.0 * PI));
+    let shifted = position + N as f32;
+    // Truncation is the floor of a positive number; the clamp only guards against NaN input.
+    let i = (shifted as i32).clamp(0, 2 * N as i32 - 1) as usize;
+    let fraction = shifted - i as f32;
+    let i = if i >= N { i - N } else { i };
+    std::array::from_fn(|k| {
+        let j = i + k * (N / ND);
+        let j = if j >= N { j - N } else { j };
+        let (lo, hi) = (table[j], table[j + 1]);
+        lo + fraction * (hi - lo)
+    })
+}
+
+/// Whether `b` is within a cylinder's reach of `a` (so that it may contribute to its cells).
+/// Symmetric, bit for bit.
+#[inline(always)]
+fn within_reach(a: (f32, f32, f32), b: (f32, f32, f32)) -> bool {
+    let reach = RADIUS + 3.0 * SIGMA_S;
+    (b.0 - a.0).powi(2) + (b.1 - a.1).powi(2) <= reach * reach
+}
+
+/// Bit sets of minutiae (at most 255 per template), one per minutia.
+type MinutiaSet = [u64; 4];
+
+/// For each minutia, the other minutiae within reach.
+#[inline(always)]
+fn neighbour_sets(points: &[(f32, f32, f32)]) -> Vec<MinutiaSet> {
+    let mut sets = vec![[0u64; 4]; points.len()];
+    for (i, &a) in points.iter().enumerate() {
+        for (j, &b) in points.iter().enumerate().skip(i + 1) {
+            // Without a branch: whether a minutia is within reach is as good as random.
+            let near = u64::from(within_reach(a, b));
+            sets[i][j / 64] |= near << (j % 64);
+            sets[j][i / 64] |= near << (i % 64);
+        }
+    }
+    sets
+}
+
+/// The members of a set, in ascending order.
+fn members(set: &MinutiaSet) -> impl Iterator<Item = usize> + '_ {
+    set.iter().enumerate().flat_map(|(w, &word)| {
+        let mut word = word;
+        std::iter::from_fn(move || {
+            (word != 0).then(|| {
+                let bit = word.trailing_zeros() as usize;
+                word &= word - 1;
+                w * 64 + bit
+            })
+        })
+    })
+}
+
+/// The cells of the cylinder centred on `centre` that are valid: inside its disc and within
+/// [`OMEGA`] of the hull. `relevant` is scratch space.
+#[inline(always)]
+fn valid_cells(
+    centre: (f32, f32, f32),
+    hull: &[(f32, f32)],
+    edges: &[HullEdge],
+    relevant: &mut Vec<(HullEdge, f32)>,
+    disc: &[(usize, f32, f32, f32); DISC_CELLS],
+    slack: f32,
+) -> ([u64; LAYER_WORDS], usize) {
+    let (x, y, angle) = centre;
+    let (sin, cos) = angle.sin_cos();
+    // The minutia's signed distance to each edge's line; an edge whose line is further inside
+    // than a cell can be from the minutia plus the margin matters for none of its cells.
+    relevant.clear();
+    let mut depth = f32::INFINITY;
+    for &edge in edges {
+        let d = (x - edge.a.0) * edge.n.0 + (y - edge.a.1) * edge.n.1;
+        depth = depth.min(d);
+        if d <= RADIUS + OMEGA + slack {
+            relevant.push((edge, d));
+        }
+    }
+    // The minutia is a point of the hull at least `depth` from its boundary, so a cell at
+    // distance r from it is at most r - depth from the hull: well within the margin, it is valid
+    // without further test.
+    let depth = depth.max(0.0);
+    let mut valid = [0u64; LAYER_WORDS];
+    let mut n_valid = 0;
+    let farthest = disc.iter().map(|c| c.3).fold(0.0, f32::max);
+    if !edges.is_empty() && farthest - depth <= OMEGA - slack {
+        // The whole disc (the common case).
+        for &(cell, ..) in disc {
+            valid[cell / 64] |= 1 << (cell % 64);
+        }
+        return (valid, DISC_CELLS);
+    }
+    for &(cell, u, v, r) in disc {
+        let is_valid = if edges.is_empty() {
+            near_hull(hull, cell_centre(x, y, sin, cos, u, v), OMEGA)
+        } else if r - depth <= OMEGA - slack {
+            true
+        } else {
+            let p = cell_centre(x, y, sin, cos, u, v);
+            near_hull_edges(relevant, p, (u * cos - v * sin, u * sin + v * cos), slack)
+        };
+        if is_valid {
+            valid[cell / 64] |= 1 << (cell % 64);
+            n_valid += 1;
+        }
+    }
+    (valid, n_valid)
+}
+
+/// A row of a cylinder's cells, one lane each (written so that the loops over it vectorise).
+type Row = [f32; NS];
+
+/// The lanes whose sign bit is set, as bits.
+#[inline(always)]
+fn sign_bits(values: Row) -> u64 {
+    let bits: [u32; NS] = std::array::from_fn(|l| (values[l].to_bits() >> 31) << l);
+    u64::from(bits.iter().fold(0, |a, &b| a | b))
+}
+
+/// The lanes where `mask` holds, as bits.
+#[inline(always)]
+fn row_bits(mask: [bool; NS]) -> u64 {
+    mask.iter()
+        .enumerate()
+        .fold(0, |bits, (l, &m)| bits | (u64::from(m) << l))
+}
+
+/// The reference's sums of the contributions to one cell centred on `c`, for the cylinder of
+/// direction `angle` with the minutiae of `neighbours`: cell by cell, neighbour by neighbour,
+/// with the computed spatial and directional terms.
+fn exact_sums(
+    points: &[(f32, f32, f32)],
+    angle: f32,
+    neighbours: &MinutiaSet,
+    c: (f32, f32),
+) -> [f32; ND] {
+    let mut sums = [0.0f32; ND];
+    for p in members(neighbours).filter_map(|n| points.get(n)) {
+        let d2 = (p.0 - c.0).powi(2) + (p.1 - c.1).powi(2);
+        if d2 > SPATIAL_CUTOFF {
+            continue;
+        }
+        let spatial = spatial_weight(d2);
+        for (sum, term) in sums.iter_mut().zip(directional_terms(angle, p.2)) {
+            *sum += spatial * term;
+        }
+    }
+    sums
+}
+
+/// What [`cylinder_layers`] needs besides the cylinder: the disc's cells, the table of
+/// directional terms, the template's rounding slack and the scale of the error bounds.
+#[derive(Clone, Copy, Debug)]
+struct LayerSetting<'a> {
+    disc: &'a [(usize, f32, f32, f32); DISC_CELLS],
+    table: &'a MassTable,
+    slack: f32,
+    error_scale: f32,
+}
+
+/// The bits of the cylinder centred on `centre` over its `valid` cells, with the minutiae of
+/// `neighbours` (those within reach): a cell's bit in a section is set when the neighbours'
+/// contributions (spatial Gaussian of the distance to the cell centre times the directional
+/// term), added in the order of the minutiae, reach [`MU_PSI`].
+///
+/// The sums are first computed with both factors approximated (within [`SPATIAL_ERROR`] and
+/// [`MASS_ERROR`] of the computed ones), a row of cells at a time; a sum that is not clearly on
+/// one side of [`MU_PSI`] given those errors is computed again exactly as the reference does
+/// (`error_scale` scales the errors assumed: 1, but more in tests, to exercise that), so the bits
+/// are exactly the reference's. Which neighbours reach which cells is decided by the reference's
+/// own arithmetic; which rows need the test, with the rounding `slack` of [`rounding_slack`].
+#[inline(always)]
+fn cylinder_layers(
+    points: &[(f32, f32, f32)],
+    centre: (f32, f32, f32),
+    neighbours: &MinutiaSet,
+    valid: &[u64; LAYER_WORDS],
+    setting: &LayerSetting,
+) -> [[u64; LAYER_WORDS]; ND] {
+    let LayerSetting {
+        disc,
+        table,
+        slack,
+        error_scale,
+    } = *setting;
+    let (x, y, angle) = centre;
+    let (sin, cos) = angle.sin_cos();
+    let delta_s = 2.0 * RADIUS / NS as f32;
+    let is_valid = |cell: usize| (valid[cell / 64] >> (cell % 64)) & 1 == 1;
+    // Cell centres; invalid cells (and those outside the disc) lie at infinity, out of reach.
+    let mut cx = [[f32::INFINITY; NS]; NS];
+    let mut cy = [[f32::INFINITY; NS]; NS];
+    for &(cell, u, v, _) in disc {
+        if is_valid(cell) {
+            (cx[cell / NS][cell % NS], cy[cell / NS][cell % NS]) =
+                cell_centre(x, y, sin, cos, u, v);
+        }
+    }
+    let mut sums = [[[0.0f32; NS]; NS]; ND];
+    // Per cell, the bound on how far its sums may be from the exact ones.
+    let mut margins = [[0.0f32; NS]; NS];
+    // Neighbour by neighbour, over the rows of cells near the neighbour: a cell is reached only
+    // within 3 σS, so only rows whose offset is within that (plus a rounding margin) of the
+    // neighbour's need the distance test.
+    let window = 3.0 * SIGMA_S + slack;
+    let half = (NS as f32 - 1.0) / 2.0;
+    for p in members(neighbours).filter_map(|n| points.get(n)) {
+        let (dx, dy) = (p.0 - x, p.1 - y);
+        let u = dx * cos + dy * sin;
+        // Truncation towards zero widens the range by at most one row, which the test skips.
+        let first = (((u - window) / delta_s + half) as i32).clamp(0, NS as i32) as usize;
+        let last = (((u + window) / delta_s + half) as i32 + 1).clamp(0, NS as i32) as usize;
+        let mut directional: Option<[f32; ND]> = None;
+        for row in first..last {
+            let (rx, ry) = (&cx[row], &cy[row]);
+            // The reference's distance test, lane by lane.
+            let d2: Row = std::array::from_fn(|l| (p.0 - rx[l]).powi(2) + (p.1 - ry[l]).powi(2));
+            let reached: [bool; NS] = std::array::from_fn(|l| d2[l] <= SPATIAL_CUTOFF);
+            if row_bits(reached) == 0 {
+                continue;
+            }
+            let directional = directional.get_or_insert_with(|| {
+                directional_terms_interpolated(table, angle_diff(angle, p.2))
+            });
+            let weights = spatial_weights(d2);
+            let w: Row = std::array::from_fn(|l| if reached[l] { weights[l] } else { 0.0 });
+            for (layer, &term) in sums.iter_mut().zip(directional.iter()) {
+                for (sum, w) in layer[row].iter_mut().zip(w) {
+                    *sum += w * term;
+                }
+            }
+            // Each term is off by at most SPATIAL_ERROR · 1 + w · MASS_ERROR; each sum by their
+            // total and rounding (relative 1e-7 per term, covered twice over).
+            for ((margin, w), reached) in margins[row].iter_mut().zip(w).zip(reached) {
+                let bound = 2.0 * error_scale * (SPATIAL_ERROR + w * MASS_ERROR);
+                *margin += if reached { bound } else { 0.0 };
+            }
+        }
+    }
+    // (Each row is a byte of the layer's single word; the bits gather in registers.)
+    const _: () = assert!(LAYER_WORDS == 1 && NS == 8);
+    let mut bits = [[0u64; LAYER_WORDS]; ND];
+    let mut unsure = 0u64;
+    let above: [Row; NS] = std::array::from_fn(|r| std::array::from_fn(|l| MU_PSI + margins[r][l]));
+    let below: [Row; NS] = std::array::from_fn(|r| std::array::from_fn(|l| MU_PSI - margins[r][l]));
+    for (layer, sums) in bits.iter_mut().zip(&sums) {
+        let mut word = 0u64;
+        for (row, s) in sums.iter().enumerate() {
+            // Set where the sum is above `above`, clear where below `below` (sign bits of the
+            // differences, lane l shifted to bit l); anything else (equality included) is unsure.
+            let set = sign_bits(std::array::from_fn(|l| above[row][l] - s[l]));
+            let clear = sign_bits(std::array::from_fn(|l| s[l] - below[row][l]));
+            word |= set << (row * NS);
+            unsure |= (!(set | clear) & 0xFF) << (row * NS);
+        }
+        layer[0] = word;
+    }
+    let unsure = [unsure];
+    for (w, &word) in unsure.iter().enumerate() {
+        let mut word = word;
+        while word != 0 {
+            let cell = w * 64 + word.trailing_zeros() as usize;
+            word &= word - 1;
+            // Too close to call: the reference's own sums.
+            let c = (cx[cell / NS][cell % NS], cy[cell / NS][cell % NS]);
+            let exact = exact_sums(points, angle, neighbours, c);
+            for (layer, &sum) in bits.iter_mut().zip(&exact) {
+                let bit = 1u64 << (cell % 64);
+                layer[w] = if sum >= MU_PSI {
+                    layer[w] | bit
+                } else {
+                    layer[w] & !bit
+                };
+            }
+        }
+    }
+    bits
+}
+
 impl MccTemplate {
     /// Build the cylinders of a template. Minutiae whose cylinder would be mostly outside the
     /// fingerprint, or that have fewer than two neighbours, get none (as the method prescribes).
+    ///
+    /// In three steps, so that bits are computed only for the cylinders kept: which minutiae have
+    /// a valid cylinder (enough neighbours and valid cells, which need no bits), the cap on the
+    /// number of cylinders, then the bits of those kept. Most bits are decided from sums computed
+    /// with tabulated directional terms and a polynomial exponential, with error bounds; the few
+    /// sums too close to the threshold for those bounds are computed again as the method defines
+    /// them. The cylinders are the same, bit for bit, as those of the straightforward cell-by-cell
+    /// computation (tested against it). On x86-64 processors with AVX2 a copy compiled for it
+    /// runs (the same cylinders: IEEE arithmetic lane by lane, no fused operations).
     pub fn new(template: &Template) -> MccTemplate {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above; the function needs nothing else.
+            #[allow(unsafe_code)]
+            return unsafe { Self::new_avx2(template) };
+        }
+        Self::build(template, 1.0)
+    }
+
+    /// [`MccTemplate::new`] compiled for AVX2 (the same cylinders: only the vector width differs).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn new_avx2(template: &Template) -> MccTemplate {
+        Self::build(template, 1.0)
+    }
+
+    /// [`MccTemplate::new`] for any processor (inlined into the dispatched copy), with the
+    /// approximations' error bounds scaled by `error_scale` (1; more in tests, so that more sums
+    /// take the exact path).
+    #[inline(always)]
+    fn build(template: &Template, error_scale: f32) -> MccTemplate {
         let geometry = template.geometry();
         // Rescale to 500 dpi, per axis.
         let sx = 500.0 / (f32::from(geometry.x_ppcm()) * 2.54);
@@ -199,101 +726,57 @@ impl MccTemplate {
             .collect();
         let qualities: Vec<u8> = template.minutiae().iter().map(|m| m.quality).collect();
         let hull = convex_hull(&points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
-        let delta_s = 2.0 * RADIUS / NS as f32;
-        let delta_d = 2.0 * PI / ND as f32;
-        let reach = RADIUS + 3.0 * SIGMA_S;
-        let gaussian_norm = 1.0 / (SIGMA_S * (2.0 * PI).sqrt());
-        let sqrt2_sigma_d = std::f32::consts::SQRT_2 * SIGMA_D;
-        let mut cylinders = Vec::with_capacity(points.len());
-        for (index, &(x, y, angle)) in points.iter().enumerate() {
-            let neighbours: Vec<(f32, f32, [f32; ND])> = points
-                .iter()
-                .enumerate()
-                .filter(|&(other, p)| {
-                    other != index && (p.0 - x).powi(2) + (p.1 - y).powi(2) <= reach * reach
-                })
-                .map(|(_, p)| {
-                    // Directional contribution per angular section: the Gaussian's mass over the
-                    // section, centred on the neighbour's direction relative to this minutia.
-                    let relative = angle_diff(angle, p.2);
-                    let mut directional = [0.0f32; ND];
-                    for (k, slot) in directional.iter_mut().enumerate() {
-                        let centre = -PI + (k as f32 + 0.5) * delta_d;
-                        let alpha = angle_diff(centre, relative);
-                        *slot = 0.5
-                            * (erf((alpha + delta_d / 2.0) / sqrt2_sigma_d)
-                                - erf((alpha - delta_d / 2.0) / sqrt2_sigma_d));
-                    }
-                    (p.0, p.1, directional)
-                })
-                .collect();
-            if neighbours.len() < MIN_NEIGHBOURS {
+        let edges = hull_edges(&hull);
+        let slack = rounding_slack(&points);
+        let mut relevant = Vec::with_capacity(edges.len());
+        let disc = disc_cells();
+        let table: &MassTable = &MASS_TABLE;
+        let neighbours = neighbour_sets(&points);
+        // The cap keeps the valid cylinders of the best-quality minutiae (among equals, the
+        // first): trying the minutiae in that order, the first MAX_CYLINDERS valid ones are those,
+        // and the others need no test.
+        let mut order: Vec<usize> = (0..points.len()).collect();
+        order.sort_by(|&x, &y| qualities[y].cmp(&qualities[x]).then(x.cmp(&y)));
+        let mut kept: Vec<(usize, [u64; LAYER_WORDS])> = Vec::with_capacity(MAX_CYLINDERS);
+        for index in order {
+            if kept.len() == MAX_CYLINDERS {
+                break;
+            }
+            let (Some(&point), Some(set)) = (points.get(index), neighbours.get(index)) else {
+                continue;
+            };
+            let count: u32 = set.iter().map(|w| w.count_ones()).sum();
+            if (count as usize) < MIN_NEIGHBOURS {
                 continue;
             }
-            let (sin, cos) = angle.sin_cos();
-            let mut valid = [0u64; LAYER_WORDS];
-            let mut bits = [[0u64; LAYER_WORDS]; ND];
-            let mut n_valid = 0usize;
-            for i in 0..NS {
-                for j in 0..NS {
-                    let u = (i as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
-                    let v = (j as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
-                    if u * u + v * v > RADIUS * RADIUS {
-                        continue;
-                    }
-                    let cx = x + u * cos - v * sin;
-                    let cy = y + u * sin + v * cos;
-                    if !near_hull(&hull, (cx, cy), OMEGA) {
-                        continue;
-                    }
-                    let cell = i * NS + j;
-                    let (word, bit) = (cell / 64, cell % 64);
-                    valid[word] |= 1 << bit;
-                    n_valid += 1;
-                    let mut sums = [0.0f32; ND];
-                    for &(nx, ny, directional) in &neighbours {
-                        let d2 = (nx - cx).powi(2) + (ny - cy).powi(2);
-                        if d2 > 9.0 * SIGMA_S * SIGMA_S {
-                            continue;
-                        }
-                        let spatial = gaussian_norm * (-d2 / (2.0 * SIGMA_S * SIGMA_S)).exp();
-                        for k in 0..ND {
-                            sums[k] += spatial * directional[k];
-                        }
-                    }
-                    for k in 0..ND {
-                        if sums[k] >= MU_PSI {
-                            bits[k][word] |= 1 << bit;
-                        }
-                    }
-                }
-            }
+            let (valid, n_valid) = valid_cells(point, &hull, &edges, &mut relevant, &disc, slack);
             if (n_valid as f32) < MIN_VALID_CELLS * DISC_CELLS as f32 {
                 continue;
             }
-            let n_bits = bits.iter().flatten().map(|w| w.count_ones()).sum();
+            kept.push((index, valid));
+        }
+        kept.sort_unstable_by_key(|c| c.0);
+        let setting = LayerSetting {
+            disc: &disc,
+            table,
+            slack,
+            error_scale,
+        };
+        // (A loop rather than an iterator adapter, so that it is compiled into the dispatched copy.)
+        let mut cylinders: Vec<Cylinder> = Vec::with_capacity(kept.len());
+        for &(index, valid) in &kept {
+            let (Some(&centre), Some(set)) = (points.get(index), neighbours.get(index)) else {
+                continue;
+            };
+            let bits = cylinder_layers(&points, centre, set, &valid, &setting);
             cylinders.push(Cylinder {
-                quality: qualities[index],
-                x,
-                y,
-                angle,
+                x: centre.0,
+                y: centre.1,
+                angle: centre.2,
                 valid,
                 bits,
-                n_bits,
+                n_bits: bits.iter().flatten().map(|w| w.count_ones()).sum(),
             });
-        }
-        if cylinders.len() > MAX_CYLINDERS {
-            // Keep the cylinders of the best-quality minutiae; among equals, the first.
-            let mut order: Vec<usize> = (0..cylinders.len()).collect();
-            order.sort_by(|&x, &y| {
-                cylinders[y]
-                    .quality
-                    .cmp(&cylinders[x].quality)
-                    .then(x.cmp(&y))
-            });
-            order.truncate(MAX_CYLINDERS);
-            order.sort_unstable();
-            cylinders = order.into_iter().map(|i| cylinders[i].clone()).collect();
         }
         let geometry = cylinders
             .iter()
@@ -699,6 +1182,301 @@ mod tests {
                 (200.0 + ru + dx, 200.0 - rv + dy, a + degrees)
             })
             .collect()
+    }
+
+    /// The cylinders as the straightforward computation builds them: cell by cell, every
+    /// neighbour for every cell, the hull test for every cell, the bits of every valid cylinder,
+    /// then the cap (the builder before it was made faster).
+    fn reference_cylinders(template: &Template) -> Vec<Cylinder> {
+        let geometry = template.geometry();
+        // Rescale to 500 dpi, per axis.
+        let sx = 500.0 / (f32::from(geometry.x_ppcm()) * 2.54);
+        let sy = 500.0 / (f32::from(geometry.y_ppcm()) * 2.54);
+        let points: Vec<(f32, f32, f32)> = template
+            .minutiae()
+            .iter()
+            .map(|m| {
+                (
+                    f32::from(m.x) * sx,
+                    -f32::from(m.y) * sy,
+                    m.angle.radians() as f32,
+                )
+            })
+            .collect();
+        let qualities: Vec<u8> = template.minutiae().iter().map(|m| m.quality).collect();
+        let hull = convex_hull(&points.iter().map(|p| (p.0, p.1)).collect::<Vec<_>>());
+        let delta_s = 2.0 * RADIUS / NS as f32;
+        let delta_d = 2.0 * PI / ND as f32;
+        let reach = RADIUS + 3.0 * SIGMA_S;
+        let gaussian_norm = 1.0 / (SIGMA_S * (2.0 * PI).sqrt());
+        let sqrt2_sigma_d = std::f32::consts::SQRT_2 * SIGMA_D;
+        let mut quality = Vec::with_capacity(points.len());
+        let mut cylinders = Vec::with_capacity(points.len());
+        for (index, &(x, y, angle)) in points.iter().enumerate() {
+            let neighbours: Vec<(f32, f32, [f32; ND])> = points
+                .iter()
+                .enumerate()
+                .filter(|&(other, p)| {
+                    other != index && (p.0 - x).powi(2) + (p.1 - y).powi(2) <= reach * reach
+                })
+                .map(|(_, p)| {
+                    // Directional contribution per angular section: the Gaussian's mass over the
+                    // section, centred on the neighbour's direction relative to this minutia.
+                    let relative = angle_diff(angle, p.2);
+                    let mut directional = [0.0f32; ND];
+                    for (k, slot) in directional.iter_mut().enumerate() {
+                        let centre = -PI + (k as f32 + 0.5) * delta_d;
+                        let alpha = angle_diff(centre, relative);
+                        *slot = 0.5
+                            * (erf((alpha + delta_d / 2.0) / sqrt2_sigma_d)
+                                - erf((alpha - delta_d / 2.0) / sqrt2_sigma_d));
+                    }
+                    (p.0, p.1, directional)
+                })
+                .collect();
+            if neighbours.len() < MIN_NEIGHBOURS {
+                continue;
+            }
+            let (sin, cos) = angle.sin_cos();
+            let mut valid = [0u64; LAYER_WORDS];
+            let mut bits = [[0u64; LAYER_WORDS]; ND];
+            let mut n_valid = 0usize;
+            for i in 0..NS {
+                for j in 0..NS {
+                    let u = (i as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
+                    let v = (j as f32 - (NS as f32 - 1.0) / 2.0) * delta_s;
+                    if u * u + v * v > RADIUS * RADIUS {
+                        continue;
+                    }
+                    let cx = x + u * cos - v * sin;
+                    let cy = y + u * sin + v * cos;
+                    if !near_hull(&hull, (cx, cy), OMEGA) {
+                        continue;
+                    }
+                    let cell = i * NS + j;
+                    let (word, bit) = (cell / 64, cell % 64);
+                    valid[word] |= 1 << bit;
+                    n_valid += 1;
+                    let mut sums = [0.0f32; ND];
+                    for &(nx, ny, directional) in &neighbours {
+                        let d2 = (nx - cx).powi(2) + (ny - cy).powi(2);
+                        if d2 > 9.0 * SIGMA_S * SIGMA_S {
+                            continue;
+                        }
+                        let spatial = gaussian_norm * (-d2 / (2.0 * SIGMA_S * SIGMA_S)).exp();
+                        for k in 0..ND {
+                            sums[k] += spatial * directional[k];
+                        }
+                    }
+                    for k in 0..ND {
+                        if sums[k] >= MU_PSI {
+                            bits[k][word] |= 1 << bit;
+                        }
+                    }
+                }
+            }
+            if (n_valid as f32) < MIN_VALID_CELLS * DISC_CELLS as f32 {
+                continue;
+            }
+            let n_bits = bits.iter().flatten().map(|w| w.count_ones()).sum();
+            quality.push(qualities[index]);
+            cylinders.push(Cylinder {
+                x,
+                y,
+                angle,
+                valid,
+                bits,
+                n_bits,
+            });
+        }
+        if cylinders.len() > MAX_CYLINDERS {
+            // Keep the cylinders of the best-quality minutiae; among equals, the first.
+            let mut order: Vec<usize> = (0..cylinders.len()).collect();
+            order.sort_by(|&x, &y| quality[y].cmp(&quality[x]).then(x.cmp(&y)));
+            order.truncate(MAX_CYLINDERS);
+            order.sort_unstable();
+            cylinders = order.into_iter().map(|i| cylinders[i].clone()).collect();
+        }
+        cylinders
+    }
+
+    /// The cylinders of `template` as [`MccTemplate::new`] builds them (on this machine, the AVX2
+    /// copy where there is one), as the portable copy builds them, and with the approximations'
+    /// error bounds scaled up so that most sums take the exact path: all the reference's.
+    fn assert_same_cylinders(template: &Template, what: &str) {
+        let expected = reference_cylinders(template);
+        for (built, how) in [
+            (MccTemplate::new(template), "dispatched"),
+            (MccTemplate::build(template, 1.0), "portable"),
+            (MccTemplate::build(template, 1e4), "mostly exact"),
+        ] {
+            assert_eq!(
+                built.cylinders.len(),
+                expected.len(),
+                "{what}, {how}: cylinder count"
+            );
+            for (n, (c, e)) in built.cylinders.iter().zip(&expected).enumerate() {
+                assert_eq!(
+                    (c.x.to_bits(), c.y.to_bits(), c.angle.to_bits()),
+                    (e.x.to_bits(), e.y.to_bits(), e.angle.to_bits()),
+                    "{what}, {how}: minutia of cylinder {n}"
+                );
+                assert_eq!(
+                    c.valid, e.valid,
+                    "{what}, {how}: valid cells of cylinder {n}"
+                );
+                assert_eq!(c.bits, e.bits, "{what}, {how}: bits of cylinder {n}");
+                assert_eq!(
+                    c.n_bits, e.n_bits,
+                    "{what}, {how}: bit count of cylinder {n}"
+                );
+            }
+        }
+    }
+
+    /// Random templates of every shape: few to many minutiae (so that some cylinders are dropped
+    /// and the cap applies), dense and sparse, near the image border, coarse qualities (ties),
+    /// repeated positions, and resolutions other than 500 dpi, square and not.
+    #[test]
+    fn cylinders_are_those_of_the_straightforward_computation() {
+        let (mut cylinders, mut far_cylinders) = (0, 0);
+        let mut state = 0x9E37_79B9u32;
+        let mut next = move |n: u32| {
+            state ^= state << 13;
+            state ^= state >> 17;
+            state ^= state << 5;
+            state % n
+        };
+        for case in 0..400 {
+            let (mut width, mut height) = (100 + next(500) as u16, 100 + next(700) as u16);
+            // Where the minutiae lie in the image: all of it, or (one case in five) a small
+            // patch far from the origin, for large coordinates, at 500 dpi or (then dense
+            // enough to have neighbours) at very low resolutions, where positions reach millions
+            // of 500-dpi pixels.
+            let far = case % 5 == 4;
+            let (origin, patch) = if far {
+                (
+                    16_000 - next(2000) as u16,
+                    (width.min(height) / [1, 12, 40][case % 3]).max(4),
+                )
+            } else {
+                (0, 0)
+            };
+            if far {
+                (width, height) = (16_384, 16_384);
+            }
+            let geometry = match (far, case % 3) {
+                (_, 0) => ImageGeometry::from_dpi(width, height, 500),
+                (false, 1) => ImageGeometry::from_dpi(width, height, 569),
+                (true, 1) => ImageGeometry::parse(width, height, 16, 17),
+                (false, _) => ImageGeometry::parse(
+                    width,
+                    height,
+                    150 + next(100) as u16,
+                    180 + next(60) as u16,
+                ),
+                (true, _) => ImageGeometry::parse(width, height, 5, 5),
+            }
+            .unwrap();
+            let count = 1 + next(120) as usize;
+            let mut minutiae: Vec<Minutia> = Vec::with_capacity(count);
+            for _ in 0..count {
+                let repeat = !minutiae.is_empty() && next(10) == 0;
+                let (x, y) = if repeat {
+                    let m = &minutiae[next(minutiae.len() as u32) as usize];
+                    (m.x, m.y)
+                } else if far {
+                    (
+                        origin + next(u32::from(patch)) as u16,
+                        origin - next(u32::from(patch)) as u16,
+                    )
+                } else {
+                    (
+                        next(u32::from(width)) as u16,
+                        next(u32::from(height)) as u16,
+                    )
+                };
+                minutiae.push(Minutia {
+                    x,
+                    y,
+                    angle: Angle::from_degrees(f64::from(next(3600)) / 10.0),
+                    kind: MinutiaKind::RidgeEnding,
+                    quality: (next(5) * 20) as u8,
+                });
+            }
+            if case % 40 == 7 {
+                // All on one line: a hull without area.
+                for m in &mut minutiae {
+                    m.y = height / 2;
+                }
+            }
+            cylinders += reference_cylinders(
+                &Template::parse(geometry, ViewInfo::default(), minutiae.clone(), vec![]).unwrap(),
+            )
+            .len();
+            let template =
+                Template::parse(geometry, ViewInfo::default(), minutiae, vec![]).unwrap();
+            assert_same_cylinders(&template, &format!("random template {case}"));
+            if far {
+                far_cylinders += MccTemplate::new(&template).len();
+            }
+        }
+        // The cases must have cylinders to compare, also far from the origin.
+        assert!(
+            cylinders > 3000 && far_cylinders > 300,
+            "{cylinders}, {far_cylinders}"
+        );
+        for seed in 0..20 {
+            assert_same_cylinders(&template(&print(seed)), &format!("print {seed}"));
+        }
+    }
+
+    /// The approximations the builder decides most bits with are within their stated bounds
+    /// of the computed values, with room to spare (the bounds are what keeps the bits exact).
+    #[test]
+    fn approximations_are_within_their_bounds() {
+        let table: &MassTable = &MASS_TABLE;
+        let mut worst = 0.0f32;
+        for step in 0..200_000 {
+            let relative = -PI + step as f32 * (2.0 * PI / 200_000.0);
+            let exact = directional_terms(0.0, -relative);
+            let relative = angle_diff(0.0, -relative);
+            let interpolated = directional_terms_interpolated(table, relative);
+            for (a, b) in exact.iter().zip(interpolated) {
+                worst = worst.max((a - b).abs());
+            }
+        }
+        assert!(worst < MASS_ERROR / 5.0, "directional terms off by {worst}");
+        let mut worst = 0.0f32;
+        for step in 0..=200_000 {
+            let d2 = step as f32 * (SPATIAL_CUTOFF / 200_000.0);
+            let approximate = spatial_weights([d2; 8]);
+            worst = worst.max((approximate[0] - spatial_weight(d2)).abs());
+        }
+        assert!(
+            worst < SPATIAL_ERROR / 10.0,
+            "spatial weights off by {worst}"
+        );
+    }
+
+    /// The same on the real prints of FVC2002 DB2_B (MINDTCT minutiae), when the shared data is
+    /// there.
+    #[test]
+    fn cylinders_of_real_prints_are_those_of_the_straightforward_computation() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../../shared/data/fingerprints/fvc2002-db2b");
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            eprintln!("{} not found: skipped", dir.display());
+            return;
+        };
+        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+        paths.retain(|p| p.extension().is_some_and(|e| e == "tif"));
+        paths.sort();
+        for path in &paths {
+            let image = crate::FingerImage::open(path, 569).unwrap();
+            let template = crate::extract(&image, ViewInfo::default()).unwrap();
+            assert_same_cylinders(&template, &path.display().to_string());
+        }
     }
 
     #[test]
