@@ -75,6 +75,9 @@ struct Cylinder {
     /// Number of set bits in `bits`, so that a comparison with a cylinder whose valid cells
     /// cover this one's need not count them again.
     n_bits: u32,
+    /// Whether every cell of the disc is valid (so is `valid` of any two such cylinders the
+    /// same, and each covers the other).
+    full: bool,
 }
 
 /// A template prepared for MCC matching: its valid cylinders.
@@ -84,9 +87,23 @@ pub struct MccTemplate {
     /// For cylinders t and k, at `t * len + k`: their distance and the direction from k to t
     /// (what relaxation compares; computed once here rather than in every comparison).
     geometry: Vec<(f32, f32)>,
-    /// The cylinders' directions in ascending order, with their indices, so that a comparison
-    /// visits only the direction-compatible cylinders of the other template.
-    by_angle: Vec<(f32, u16)>,
+    /// For each of [`DIRECTION_SECTORS`] sectors of directions, the cylinders (one bit each) whose
+    /// direction is surely within [`MAX_DIRECTION_DIFF`] of any in the sector, and those whose
+    /// direction may be (to be tested), so that a comparison visits only those of the other
+    /// template and tests only a few.
+    sure: [u32; DIRECTION_SECTORS],
+    maybe: [u32; DIRECTION_SECTORS],
+    /// The cylinders whose disc is valid throughout (`Cylinder::full`), one bit each.
+    full: u32,
+}
+
+/// Sectors of directions for [`MccTemplate::candidates`].
+const DIRECTION_SECTORS: usize = 64;
+
+/// The sector of a direction in [0, 2π] (2π, which rounding may give, in the last).
+#[inline(always)]
+fn direction_sector(angle: f32) -> usize {
+    ((angle * (DIRECTION_SECTORS as f32 / (2.0 * PI))) as usize).min(DIRECTION_SECTORS - 1)
 }
 
 /// Difference of two angles, in `[-π, π)`.
@@ -776,6 +793,7 @@ impl MccTemplate {
                 valid,
                 bits,
                 n_bits: bits.iter().flatten().map(|w| w.count_ones()).sum(),
+                full: n_valid_of(&valid) == DISC_CELLS,
             });
         }
         let geometry = cylinders
@@ -789,16 +807,31 @@ impl MccTemplate {
                 })
             })
             .collect();
-        let mut by_angle: Vec<(f32, u16)> = cylinders
+        // Two directions within a quarter turn (16 sectors) lie at most 17 sectors apart (each
+        // may be anywhere in its own), around the circle; at most 14 apart, they are less than
+        // 15 sectors (84°) apart, well within a quarter turn whatever the rounding.
+        let mut in_sector = [0u32; DIRECTION_SECTORS];
+        for (i, c) in cylinders.iter().enumerate() {
+            in_sector[direction_sector(c.angle)] |= 1 << i;
+        }
+        let around = |sector: usize, reach: usize| {
+            (0..=2 * reach)
+                .map(|d| in_sector[(sector + DIRECTION_SECTORS + d - reach) % DIRECTION_SECTORS])
+                .fold(0, |mask, m| mask | m)
+        };
+        let sure: [u32; DIRECTION_SECTORS] = std::array::from_fn(|sector| around(sector, 14));
+        let maybe =
+            std::array::from_fn(|sector| around(sector, DIRECTION_SECTORS / 4 + 1) & !sure[sector]);
+        let full = cylinders
             .iter()
             .enumerate()
-            .map(|(i, c)| (c.angle, i as u16))
-            .collect();
-        by_angle.sort_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+            .fold(0, |mask, (i, c)| mask | (u32::from(c.full) << i));
         MccTemplate {
             cylinders,
             geometry,
-            by_angle,
+            sure,
+            maybe,
+            full,
         }
     }
 
@@ -812,32 +845,6 @@ impl MccTemplate {
         &self,
     ) -> impl Iterator<Item = (&[u64; LAYER_WORDS], &[[u64; LAYER_WORDS]; ND])> {
         self.cylinders.iter().map(|c| (&c.valid, &c.bits))
-    }
-
-    /// Ranges of `by_angle` holding the cylinders whose direction may be within
-    /// [`MAX_DIRECTION_DIFF`] of `angle` (a window with a small margin; the exact test is in
-    /// `local_similarity`): the window split where it wraps around 2π, ranges that never overlap.
-    fn compatible_ranges(&self, angle: f32) -> [std::ops::Range<usize>; 3] {
-        let tau = 2.0 * PI;
-        let range = |lo: f32, hi: f32| {
-            let start = self.by_angle.partition_point(|c| c.0 < lo);
-            let end = self.by_angle.partition_point(|c| c.0 <= hi);
-            (start, end.max(start))
-        };
-        let lo = angle - MAX_DIRECTION_DIFF - 1e-3;
-        let hi = angle + MAX_DIRECTION_DIFF + 1e-3;
-        let (s1, e1) = range(lo.max(0.0), hi.min(tau));
-        let (s2, e2) = if lo < 0.0 {
-            range(lo + tau, tau)
-        } else {
-            (0, 0)
-        };
-        let (s3, e3) = if hi > tau {
-            range(0.0, hi - tau)
-        } else {
-            (0, 0)
-        };
-        [s1..e1, s2.max(e1)..e2.max(e1), s3..e3.min(s1).max(s3)]
     }
 
     /// Whether no minutia produced a valid cylinder (such a template matches nothing).
@@ -862,21 +869,51 @@ pub(crate) const DISC_CELLS: usize = {
     count
 };
 
+/// Number of valid cells.
+fn n_valid_of(valid: &[u64; LAYER_WORDS]) -> usize {
+    valid.iter().map(|w| w.count_ones() as usize).sum()
+}
+
 /// Number of disc cells two cylinders must share to be compared.
 fn min_matchable_cells() -> u32 {
     (MIN_MATCHABLE_CELLS * DISC_CELLS as f32) as u32
 }
 
-/// Similarity of two cylinders in [0, 1] (bit-based MCC, computed only over cells valid in both).
-///
-/// `roots[n]` is `(n as f32).sqrt()` for every possible bit count (a lookup, not an approximation).
-/// Always inlined, so that it is compiled with the popcount instruction inside the dispatched copy of
-/// [`MccMatcher::similarity`].
+/// [`angle_diff`] without branches (which way a difference wraps is as good as random): the
+/// same value, but for the sign of a zero (d + 0 where `angle_diff` returns d), which only the
+/// absolute values taken of it here ever see.
 #[inline(always)]
-fn local_similarity(a: &Cylinder, b: &Cylinder, min_common: u32, roots: &[f32]) -> f32 {
-    if angle_diff(a.angle, b.angle).abs() > MAX_DIRECTION_DIFF {
-        return 0.0;
-    }
+fn angle_diff_unsigned_zero(a: f32, b: f32) -> f32 {
+    let d = a - b;
+    let turn = (f32::from(u8::from(d < -PI)) - f32::from(u8::from(d >= PI))) * (2.0 * PI);
+    // d + 2π, d + (-2π) (which is d - 2π), or d + 0.
+    d + turn
+}
+
+/// Whether two directions are within [`MAX_DIRECTION_DIFF`] (as `angle_diff(a, b).abs()` says).
+#[inline(always)]
+fn compatible_directions(a: f32, b: f32) -> bool {
+    angle_diff_unsigned_zero(a, b).abs() <= MAX_DIRECTION_DIFF
+}
+
+/// For two full cylinders (bit-based MCC, over the cells valid in both, which are all): each
+/// covers the other, so only the XOR needs counting; the other counts are the cylinders' own.
+/// Always inlined, so that it is compiled with the popcount instruction inside the dispatched
+/// copies of [`MccMatcher::similarity`].
+#[inline(always)]
+fn full_xor_count(a: &Cylinder, b: &Cylinder) -> u32 {
+    a.bits
+        .iter()
+        .flatten()
+        .zip(b.bits.iter().flatten())
+        .map(|(wa, wb)| (wa ^ wb).count_ones())
+        .sum()
+}
+
+/// For two cylinders in general: the set bits of their XOR and of each, over the cells valid in
+/// both; `None` when they share fewer than `min_common` valid cells (not comparable).
+#[inline(always)]
+fn partial_counts(a: &Cylinder, b: &Cylinder, min_common: u32) -> Option<(u32, u32, u32)> {
     let mut n_common = 0;
     let mut a_covered = true;
     let mut b_covered = true;
@@ -887,77 +924,144 @@ fn local_similarity(a: &Cylinder, b: &Cylinder, min_common: u32, roots: &[f32]) 
         b_covered &= common == *vb;
     }
     if n_common < min_common {
-        return 0.0;
+        return None;
     }
-    // The common case: both cylinders lie inside the print and share all their valid cells, so
-    // masking changes nothing and only the XOR needs counting. The result is identical.
-    let (na, nb, nx) = if a_covered && b_covered {
-        let nx: u32 = a
-            .bits
-            .iter()
-            .flatten()
-            .zip(b.bits.iter().flatten())
-            .map(|(wa, wb)| (wa ^ wb).count_ones())
-            .sum();
-        (a.n_bits, b.n_bits, nx)
-    } else {
-        let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
-        for k in 0..ND {
-            for w in 0..LAYER_WORDS {
-                // a's bits are already zero outside a's valid cells, so masking with b's suffices.
-                let ca = a.bits[k][w] & b.valid[w];
-                let cb = b.bits[k][w] & a.valid[w];
-                na += ca.count_ones();
-                nb += cb.count_ones();
-                nx += (ca ^ cb).count_ones();
-            }
+    // Both cylinders share all their valid cells: masking changes nothing and only the XOR
+    // needs counting. The result is identical.
+    if a_covered && b_covered {
+        return Some((full_xor_count(a, b), a.n_bits, b.n_bits));
+    }
+    let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+    for k in 0..ND {
+        for w in 0..LAYER_WORDS {
+            // a's bits are already zero outside a's valid cells, so masking with b's suffices.
+            let ca = a.bits[k][w] & b.valid[w];
+            let cb = b.bits[k][w] & a.valid[w];
+            na += ca.count_ones();
+            nb += cb.count_ones();
+            nx += (ca ^ cb).count_ones();
         }
-        (na, nb, nx)
-    };
-    if na + nb == 0 {
-        return 0.0;
     }
-    let root = |n: u32| {
-        roots
-            .get(n as usize)
-            .copied()
-            .unwrap_or_else(|| (n as f32).sqrt())
-    };
-    1.0 - root(nx) / (root(na) + root(nb))
+    Some((nx, na, nb))
 }
 
 /// Bits of a cylinder: every count of set bits is at most this.
 const CYLINDER_BITS: usize = NS * NS * ND;
 
-/// A pair's sort key: descending keys are descending similarity, then ascending cylinder
-/// indices (the similarity is positive, so its bits order as the number does).
-fn pair_key(s: f32, i: u16, j: u16) -> u64 {
-    (u64::from(s.to_bits()) << 32) | (u64::from(u16::MAX - i) << 16) | u64::from(u16::MAX - j)
+/// Square roots of the bit counts 0..=CYLINDER_BITS (exactly `f32::sqrt`'s, looked up: much
+/// cheaper than computing them).
+type Roots = [f32; CYLINDER_BITS + 1];
+
+static ROOTS: std::sync::LazyLock<Roots> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|n| (n as f32).sqrt()));
+
+/// The square root of a bit count (at most [`CYLINDER_BITS`]; the clamp only spares a bounds
+/// check).
+#[inline(always)]
+fn root(roots: &Roots, n: u32) -> f32 {
+    roots[(n as usize).min(CYLINDER_BITS)]
 }
 
-fn unpack_key(key: u64) -> (f32, u16, u16) {
+/// A pair's key: the similarity's bits, then the row and column reversed, so that the larger key
+/// is the better pair, and among equal similarities the lower row, then column (0: none).
+#[inline(always)]
+fn pair_of(score: u32, i: usize, j: usize) -> u64 {
+    (u64::from(score) << 16) | (((255 - i) as u64) << 8) | (255 - j) as u64
+}
+
+/// Similarity bits, row and column of a key of [`pair_of`].
+#[inline(always)]
+fn unpack_pair(key: u64) -> (u32, usize, usize) {
     (
-        f32::from_bits((key >> 32) as u32),
-        u16::MAX - (key >> 16) as u16,
-        u16::MAX - key as u16,
+        (key >> 16) as u32,
+        255 - ((key >> 8) & 0xFF) as usize,
+        255 - (key & 0xFF) as usize,
     )
+}
+
+/// The best pair of row `i` of local similarities (float bits, 0 where not comparable) among
+/// the `columns`, as a key of [`pair_of`] (0: none).
+#[inline(always)]
+fn row_best(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
+    let mut best = 0u64;
+    let mut columns = columns;
+    while columns != 0 {
+        let j = columns.trailing_zeros() as usize;
+        columns &= columns - 1;
+        let score = row[j];
+        if score != 0 {
+            best = best.max(pair_of(score, i, j));
+        }
+    }
+    best
+}
+
+/// A binary max-heap of at most [`MAX_CYLINDERS`] keys, without allocation (zero keys are not
+/// kept).
+#[derive(Debug, Default)]
+struct RowHeap {
+    keys: [u64; MAX_CYLINDERS],
+    len: usize,
+}
+
+impl RowHeap {
+    #[inline(always)]
+    fn push(&mut self, key: u64) {
+        if key == 0 || self.len >= MAX_CYLINDERS {
+            return;
+        }
+        let mut at = self.len;
+        self.len += 1;
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.keys[parent] >= key {
+                break;
+            }
+            self.keys[at] = self.keys[parent];
+            at = parent;
+        }
+        self.keys[at] = key;
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        let top = self.keys[0];
+        self.len -= 1;
+        let last = self.keys[self.len];
+        let mut at = 0;
+        loop {
+            let child = 2 * at + 1;
+            if child >= self.len {
+                break;
+            }
+            let child = if child + 1 < self.len && self.keys[child + 1] > self.keys[child] {
+                child + 1
+            } else {
+                child
+            };
+            if self.keys[child] <= last {
+                break;
+            }
+            self.keys[at] = self.keys[child];
+            at = child;
+        }
+        self.keys[at] = last;
+        Some(top)
+    }
 }
 
 /// Reusable buffers for [`MccMatcher::similarity`], so that 1:N scans do not allocate per pair.
 #[derive(Debug, Default)]
 pub struct MccMatcher {
-    /// Candidate pairs as sort keys (see `pair_key`).
-    pairs: Vec<u64>,
+    /// Local similarities (float bits) of a's cylinders (rows) with b's.
+    scores: Box<[[u32; MAX_CYLINDERS]; MAX_CYLINDERS]>,
     /// The one-to-one pairs chosen: similarity, cylinder of a, cylinder of b.
     selected: Vec<(f32, u16, u16)>,
-    order: Vec<usize>,
-    /// Square roots of the bit counts 0..=CYLINDER_BITS.
-    roots: Vec<f32>,
-    used_a: Vec<bool>,
-    used_b: Vec<bool>,
-    lambda: Vec<f32>,
-    next: Vec<f32>,
-    rho: Vec<f32>,
+    /// Compatibility of two selected pairs.
+    rho: Box<[[f32; MAX_CYLINDERS]; MAX_CYLINDERS]>,
 }
 
 impl MccMatcher {
@@ -970,15 +1074,32 @@ impl MccMatcher {
     /// cylinder pairs, the best one-to-one pairs, relaxation by their mutual geometric
     /// compatibility, and the mean relaxed similarity of the most efficient pairs.
     ///
-    /// On x86-64 processors with the POPCNT instruction (all made since about 2010) a copy compiled
-    /// for it runs; elsewhere the portable one. Both give bit-identical scores (tested).
+    /// On x86-64 processors with AVX2 (and POPCNT) a copy compiled for them runs, on those with
+    /// the POPCNT instruction only (all made since about 2010) one compiled for it; elsewhere the
+    /// portable one. All give bit-identical scores (tested).
     pub fn similarity(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2")
+            && std::arch::is_x86_feature_detected!("popcnt")
+        {
+            // SAFETY: the processor has AVX2 and POPCNT, checked just above; the function needs
+            // nothing else.
+            #[allow(unsafe_code)]
+            return unsafe { self.similarity_avx2(a, b) };
+        }
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("popcnt") {
             // SAFETY: the processor has POPCNT, checked just above; the function needs nothing else.
             #[allow(unsafe_code)]
             return unsafe { self.similarity_popcnt(a, b) };
         }
+        self.similarity_portable(a, b)
+    }
+
+    /// [`MccMatcher::similarity`] compiled for AVX2 and POPCNT.
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2,popcnt")]
+    fn similarity_avx2(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
         self.similarity_portable(a, b)
     }
 
@@ -992,131 +1113,209 @@ impl MccMatcher {
     /// [`MccMatcher::similarity`] for any processor (inlined into the dispatched copies).
     #[inline(always)]
     pub(crate) fn similarity_portable(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
+        const _: () = assert!(MAX_CYLINDERS <= 32);
         let (na, nb) = (a.cylinders.len(), b.cylinders.len());
-        if na == 0 || nb == 0 {
+        if na == 0 || nb == 0 || na > MAX_CYLINDERS || nb > MAX_CYLINDERS {
             return 0.0;
         }
         let min_common = min_matchable_cells();
-        if self.roots.is_empty() {
-            self.roots = (0..=CYLINDER_BITS).map(|n| (n as f32).sqrt()).collect();
-        }
-        self.pairs.clear();
-        for (i, ca) in a.cylinders.iter().enumerate() {
-            for range in b.compatible_ranges(ca.angle) {
-                for &(_, j) in &b.by_angle[range] {
-                    let cb = &b.cylinders[usize::from(j)];
-                    let s = local_similarity(ca, cb, min_common, &self.roots);
-                    if s > 0.0 {
-                        // At most 255 minutiae per template, so indices fit u16.
-                        self.pairs.push(pair_key(s, i as u16, j));
-                    }
+        let roots: &Roots = &ROOTS;
+        // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
+        // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
+        let scores = &mut self.scores;
+        // Per row, the columns compared (a superset of those with a positive similarity).
+        let mut compared = [0u32; MAX_CYLINDERS];
+        for ((ca, row), compared) in a.cylinders.iter().zip(scores.iter_mut()).zip(&mut compared) {
+            // The candidates of b: those surely compatible in direction, and those that pass the
+            // test.
+            let sector = direction_sector(ca.angle);
+            let mut candidates = b.sure[sector];
+            let mut maybe = b.maybe[sector];
+            while maybe != 0 {
+                let j = maybe.trailing_zeros() as usize;
+                maybe &= maybe - 1;
+                if let Some(cb) = b.cylinders.get(j) {
+                    let compatible = compatible_directions(ca.angle, cb.angle);
+                    candidates |= u32::from(compatible) << j;
                 }
+            }
+            // The square roots of the bit counts of each candidate pair (those full, if this one
+            // is, and the others, each its own way; zero where not compared), then the
+            // similarities of the row at once: 1 - √nx / (√na + √nb), or 0 where na + nb = 0.
+            let mut counts = [[0.0f32; MAX_CYLINDERS]; 3];
+            *compared = candidates;
+            let full = if ca.full { candidates & b.full } else { 0 };
+            let mut columns = full;
+            while columns != 0 {
+                let j = columns.trailing_zeros() as usize;
+                columns &= columns - 1;
+                if let Some(cb) = b.cylinders.get(j) {
+                    counts[0][j] = root(roots, full_xor_count(ca, cb));
+                    counts[1][j] = root(roots, ca.n_bits);
+                    counts[2][j] = root(roots, cb.n_bits);
+                }
+            }
+            let mut columns = candidates & !full;
+            while columns != 0 {
+                let j = columns.trailing_zeros() as usize;
+                columns &= columns - 1;
+                if let Some((nx, na, nb)) = b
+                    .cylinders
+                    .get(j)
+                    .and_then(|cb| partial_counts(ca, cb, min_common))
+                {
+                    counts[0][j] = root(roots, nx);
+                    counts[1][j] = root(roots, na);
+                    counts[2][j] = root(roots, nb);
+                }
+            }
+            // (Loops, not closures, so that all is compiled into the dispatched copies.)
+            for (j, slot) in row.iter_mut().enumerate() {
+                // √na + √nb is 0 exactly when na + nb is.
+                let (rx, ra, rb) = (counts[0][j], counts[1][j], counts[2][j]);
+                let sum = ra + rb;
+                let s = 1.0 - rx / sum;
+                *slot = if sum > 0.0 && s > 0.0 { s.to_bits() } else { 0 };
             }
         }
         let n_min = na.min(nb);
         let np =
             (MIN_NP + (sigmoid(n_min as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP))).round() as usize;
         // Local similarity sort, one-to-one: the best pair first, then the best pair whose
-        // minutiae are both still free, up to min(nA, nB) pairs.
-        // Sorting all pairs is the costly part; the greedy pass rarely needs more than a few
-        // times n_min of them, so sort only the best 4 n_min first and the rest only if needed.
-        // The keys sort as integers in exactly the order of (score descending, i, j ascending).
-        let head = (4 * n_min).min(self.pairs.len());
-        if head < self.pairs.len() {
-            self.pairs.select_nth_unstable_by(head, |x, y| y.cmp(x));
+        // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
+        // choice can have); among equal similarities the lower index of a, then of b. The same
+        // pairs in the same order as going down all pairs sorted, found without sorting them:
+        // each row's best pair among the free columns waits in a heap (keys: the similarity's
+        // bits, then the row and column reversed, so that the larger key is the better pair); the
+        // best is taken if its column is still free, else its row looks again.
+        let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
+        let mut heap = RowHeap::default();
+        for (i, (row, &compared)) in scores.iter().zip(&compared).enumerate().take(na) {
+            heap.push(row_best(row, i, compared & free));
         }
-        self.pairs[..head].sort_unstable_by(|x, y| y.cmp(x));
-        self.used_a.clear();
-        self.used_a.resize(na, false);
-        self.used_b.clear();
-        self.used_b.resize(nb, false);
         self.selected.clear();
-        let mut t = 0;
-        while t < self.pairs.len() && self.selected.len() < n_min {
-            if t == head {
-                self.pairs[head..].sort_unstable_by(|x, y| y.cmp(x));
-            }
-            let (s, i, j) = unpack_key(self.pairs[t]);
-            t += 1;
-            if self.used_a[usize::from(i)] || self.used_b[usize::from(j)] {
+        while let Some(key) = heap.pop() {
+            let (score, i, j) = unpack_pair(key);
+            if (free >> j) & 1 == 0 {
+                // Its column was taken since: the row's best among those left.
+                if let (Some(row), Some(&compared)) = (scores.get(i), compared.get(i)) {
+                    heap.push(row_best(row, i, compared & free));
+                }
                 continue;
             }
-            self.used_a[usize::from(i)] = true;
-            self.used_b[usize::from(j)] = true;
-            self.selected.push((s, i, j));
+            self.selected
+                .push((f32::from_bits(score), i as u16, j as u16));
+            free &= !(1 << j);
         }
         let nr = self.selected.len();
         if nr == 0 {
             return 0.0;
         }
 
-        // Compatibility of every two selected pairs.
-        self.rho.clear();
-        self.rho.resize(nr * nr, 0.0);
+        // Compatibility of every two selected pairs (zero where negligible). First, for each pair,
+        // the later pairs whose distances agree (the commonest reason for none), without
+        // branches; then those.
+        let rho = &mut self.rho;
+        for row in rho.iter_mut().take(nr) {
+            *row = [0.0; MAX_CYLINDERS];
+        }
+        let mut pair_a = [0usize; MAX_CYLINDERS];
+        let mut pair_b = [0usize; MAX_CYLINDERS];
+        for ((pa, pb), &(_, at, bt)) in pair_a.iter_mut().zip(&mut pair_b).zip(&self.selected) {
+            (*pa, *pb) = (usize::from(at), usize::from(bt));
+        }
+        let mut near = [0usize; MAX_CYLINDERS];
         for t in 0..nr {
-            let (_, at, bt) = self.selected[t];
-            let (at, bt) = (usize::from(at), usize::from(bt));
-            let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
-            let (ga, gb) = (
-                &a.geometry[at * na..(at + 1) * na],
-                &b.geometry[bt * nb..(bt + 1) * nb],
-            );
+            let (at, bt) = (pair_a[t], pair_b[t]);
+            let (Some(ga), Some(gb)) = (
+                a.geometry.get(at * na..(at + 1) * na),
+                b.geometry.get(bt * nb..(bt + 1) * nb),
+            ) else {
+                continue;
+            };
+            let mut n_near = 0;
             for k in (t + 1)..nr {
-                let (_, ak, bk) = self.selected[k];
-                let (ak, bk) = (usize::from(ak), usize::from(bk));
+                let (Some(&(da, _)), Some(&(db, _))) = (ga.get(pair_a[k]), gb.get(pair_b[k]))
+                else {
+                    continue;
+                };
+                near[n_near] = k;
+                // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
+                // an f32 sum of similarities, so it is left at zero instead of computed.
+                // (Distances are finite: "not beyond" is "within".)
+                n_near += usize::from((da - db).abs() <= RHO_1_CUTOFF);
+            }
+            let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
+            for &k in &near[..n_near] {
+                let (ak, bk) = (pair_a[k], pair_b[k]);
                 let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
                 let ((da, direction_a), (db, direction_b)) = (ga[ak], gb[bk]);
                 let d1 = (da - db).abs();
-                // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
-                // an f32 sum of similarities, so it is left at zero instead of computed.
-                if d1 > RHO_1_CUTOFF {
-                    continue;
-                }
-                let d2 = angle_diff(
-                    angle_diff(ma.angle, ka.angle),
-                    angle_diff(mb.angle, kb.angle),
+                // (Only absolute values of these differences are used, see
+                // `angle_diff_unsigned_zero`.)
+                let d2 = angle_diff_unsigned_zero(
+                    angle_diff_unsigned_zero(ma.angle, ka.angle),
+                    angle_diff_unsigned_zero(mb.angle, kb.angle),
                 )
                 .abs();
                 if d2 > RHO_ANGLE_CUTOFF {
                     continue;
                 }
-                let radial_a = angle_diff(ma.angle, direction_a);
-                let radial_b = angle_diff(mb.angle, direction_b);
-                let d3 = angle_diff(radial_a, radial_b).abs();
+                let radial_a = angle_diff_unsigned_zero(ma.angle, direction_a);
+                let radial_b = angle_diff_unsigned_zero(mb.angle, direction_b);
+                let d3 = angle_diff_unsigned_zero(radial_a, radial_b).abs();
                 if d3 > RHO_ANGLE_CUTOFF {
                     continue;
                 }
-                let rho = sigmoid(d1, MU_RHO_1, TAU_RHO_1)
+                let rho_tk = sigmoid(d1, MU_RHO_1, TAU_RHO_1)
                     * sigmoid(d2, MU_RHO_2, TAU_RHO_2)
                     * sigmoid(d3, MU_RHO_3, TAU_RHO_3);
-                self.rho[t * nr + k] = rho;
-                self.rho[k * nr + t] = rho;
+                rho[t][k] = rho_tk;
+                rho[k][t] = rho_tk;
             }
         }
-        self.lambda.clear();
-        self.lambda.extend(self.selected.iter().map(|p| p.0));
-        self.next.clear();
-        self.next.resize(nr, 0.0);
+        // Relaxation, every pair at once: a pair's support adds its compatibilities times the
+        // others' values in their order (the matrix is symmetric, so row k holds column k).
+        let mut lambda = [0.0f32; MAX_CYLINDERS];
+        for (l, p) in lambda.iter_mut().zip(&self.selected) {
+            *l = p.0;
+        }
         let others = (nr.max(2) - 1) as f32;
         for _ in 0..RELAXATION_ROUNDS {
-            for t in 0..nr {
-                let row = &self.rho[t * nr..(t + 1) * nr];
-                let support: f32 = row.iter().zip(&self.lambda).map(|(r, l)| r * l).sum();
-                self.next[t] = RELAXATION_WEIGHT * self.lambda[t]
-                    + (1.0 - RELAXATION_WEIGHT) * support / others;
+            let mut support = [0.0f32; MAX_CYLINDERS];
+            for (row, &l) in rho.iter().zip(&lambda).take(nr) {
+                for (s, &r) in support.iter_mut().zip(row) {
+                    *s += r * l;
+                }
             }
-            std::mem::swap(&mut self.lambda, &mut self.next);
+            let previous = lambda;
+            for (t, l) in lambda.iter_mut().enumerate().take(nr) {
+                *l = RELAXATION_WEIGHT * previous[t]
+                    + (1.0 - RELAXATION_WEIGHT) * support[t] / others;
+            }
         }
-        // Efficiency of each pair: how much of its similarity survived relaxation.
-        self.next.clear();
-        self.next
-            .extend(self.lambda.iter().zip(&self.selected).map(|(l, p)| l / p.0));
-        self.order.clear();
-        self.order.extend(0..nr);
-        let efficiency = &self.next;
-        self.order
-            .sort_unstable_by(|&x, &y| efficiency[y].total_cmp(&efficiency[x]).then(x.cmp(&y)));
-        let total: f32 = self.order.iter().take(np).map(|&t| self.lambda[t]).sum();
+        // Efficiency of each pair: how much of its similarity survived relaxation. The score is
+        // the mean relaxed similarity of the np most efficient (among equals, the first), added in
+        // that order: picked one at a time (np is at most 12).
+        let mut efficiency = [0.0f32; MAX_CYLINDERS];
+        for ((e, l), p) in efficiency.iter_mut().zip(&lambda).zip(&self.selected) {
+            *e = l / p.0;
+        }
+        let mut left = if nr == 32 { u32::MAX } else { (1u32 << nr) - 1 };
+        let mut total = -0.0f32;
+        for _ in 0..np.min(nr) {
+            let mut pick = left.trailing_zeros() as usize;
+            let mut others = left & (left - 1);
+            while others != 0 {
+                let t = others.trailing_zeros() as usize;
+                others &= others - 1;
+                if efficiency[t].total_cmp(&efficiency[pick]) == std::cmp::Ordering::Greater {
+                    pick = t;
+                }
+            }
+            left &= !(1 << pick);
+            total += lambda[pick];
+        }
         f64::from(total / np as f32)
     }
 }
@@ -1287,6 +1486,7 @@ mod tests {
                 valid,
                 bits,
                 n_bits,
+                full: n_valid == DISC_CELLS,
             });
         }
         if cylinders.len() > MAX_CYLINDERS {
@@ -1336,89 +1536,120 @@ mod tests {
 
     /// Random templates of every shape: few to many minutiae (so that some cylinders are dropped
     /// and the cap applies), dense and sparse, near the image border, coarse qualities (ties),
-    /// repeated positions, and resolutions other than 500 dpi, square and not.
-    #[test]
-    fn cylinders_are_those_of_the_straightforward_computation() {
-        let (mut cylinders, mut far_cylinders) = (0, 0);
-        let mut state = 0x9E37_79B9u32;
+    /// repeated positions, and resolutions other than 500 dpi, square and not; one in five far
+    /// from the origin (large coordinates), at 500 dpi or (then dense enough to have neighbours)
+    /// at very low resolutions, where positions reach millions of 500-dpi pixels; one in forty on
+    /// a line (a hull without area). With whether each is far.
+    fn random_templates(count: usize, seed: u32) -> Vec<(Template, bool)> {
+        let mut state = seed;
         let mut next = move |n: u32| {
             state ^= state << 13;
             state ^= state >> 17;
             state ^= state << 5;
             state % n
         };
-        for case in 0..400 {
-            let (mut width, mut height) = (100 + next(500) as u16, 100 + next(700) as u16);
-            // Where the minutiae lie in the image: all of it, or (one case in five) a small
-            // patch far from the origin, for large coordinates, at 500 dpi or (then dense
-            // enough to have neighbours) at very low resolutions, where positions reach millions
-            // of 500-dpi pixels.
-            let far = case % 5 == 4;
-            let (origin, patch) = if far {
-                (
-                    16_000 - next(2000) as u16,
-                    (width.min(height) / [1, 12, 40][case % 3]).max(4),
-                )
-            } else {
-                (0, 0)
-            };
-            if far {
-                (width, height) = (16_384, 16_384);
-            }
-            let geometry = match (far, case % 3) {
-                (_, 0) => ImageGeometry::from_dpi(width, height, 500),
-                (false, 1) => ImageGeometry::from_dpi(width, height, 569),
-                (true, 1) => ImageGeometry::parse(width, height, 16, 17),
-                (false, _) => ImageGeometry::parse(
-                    width,
-                    height,
-                    150 + next(100) as u16,
-                    180 + next(60) as u16,
-                ),
-                (true, _) => ImageGeometry::parse(width, height, 5, 5),
-            }
-            .unwrap();
-            let count = 1 + next(120) as usize;
-            let mut minutiae: Vec<Minutia> = Vec::with_capacity(count);
-            for _ in 0..count {
-                let repeat = !minutiae.is_empty() && next(10) == 0;
-                let (x, y) = if repeat {
-                    let m = &minutiae[next(minutiae.len() as u32) as usize];
-                    (m.x, m.y)
-                } else if far {
+        (0..count)
+            .map(|case| {
+                let (mut width, mut height) = (100 + next(500) as u16, 100 + next(700) as u16);
+                let far = case % 5 == 4;
+                let (origin, patch) = if far {
                     (
-                        origin + next(u32::from(patch)) as u16,
-                        origin - next(u32::from(patch)) as u16,
+                        16_000 - next(2000) as u16,
+                        (width.min(height) / [1, 12, 40][case % 3]).max(4),
                     )
                 } else {
-                    (
-                        next(u32::from(width)) as u16,
-                        next(u32::from(height)) as u16,
-                    )
+                    (0, 0)
                 };
-                minutiae.push(Minutia {
-                    x,
-                    y,
-                    angle: Angle::from_degrees(f64::from(next(3600)) / 10.0),
-                    kind: MinutiaKind::RidgeEnding,
-                    quality: (next(5) * 20) as u8,
-                });
-            }
-            if case % 40 == 7 {
-                // All on one line: a hull without area.
-                for m in &mut minutiae {
-                    m.y = height / 2;
+                if far {
+                    (width, height) = (16_384, 16_384);
                 }
-            }
-            cylinders += reference_cylinders(
-                &Template::parse(geometry, ViewInfo::default(), minutiae.clone(), vec![]).unwrap(),
-            )
-            .len();
-            let template =
-                Template::parse(geometry, ViewInfo::default(), minutiae, vec![]).unwrap();
-            assert_same_cylinders(&template, &format!("random template {case}"));
-            if far {
-                far_cylinders += MccTemplate::new(&template).len();
+                let geometry = match (far, case % 3) {
+                    (_, 0) => ImageGeometry::from_dpi(width, height, 500),
+                    (false, 1) => ImageGeometry::from_dpi(width, height, 569),
+                    (true, 1) => ImageGeometry::parse(width, height, 16, 17),
+                    (false, _) => ImageGeometry::parse(
+                        width,
+                        height,
+                        150 + next(100) as u16,
+                        180 + next(60) as u16,
+                    ),
+                    (true, _) => ImageGeometry::parse(width, height, 5, 5),
+                }
+                .unwrap();
+                let n = 1 + next(120) as usize;
+                let mut minutiae: Vec<Minutia> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let repeat = !minutiae.is_empty() && next(10) == 0;
+                    let (x, y) = if repeat {
+                        let m = &minutiae[next(minutiae.len() as u32) as usize];
+                        (m.x, m.y)
+                    } else if far {
+                        (
+                            origin + next(u32::from(patch)) as u16,
+                            origin - next(u32::from(patch)) as u16,
+                        )
+                    } else {
+                        (
+                            next(u32::from(width)) as u16,
+                            next(u32::from(height)) as u16,
+                        )
+                    };
+                    minutiae.push(Minutia {
+                        x,
+                        y,
+                        angle: Angle::from_degrees(f64::from(next(3600)) / 10.0),
+                        kind: MinutiaKind::RidgeEnding,
+                        quality: (next(5) * 20) as u8,
+                    });
+                }
+                if case % 40 == 7 {
+                    for m in &mut minutiae {
+                        m.y = height / 2;
+                    }
+                }
+                let template =
+                    Template::parse(geometry, ViewInfo::default(), minutiae, vec![]).unwrap();
+                (template, far)
+            })
+            .collect()
+    }
+
+    /// The MINDTCT templates of the FVC2002 DB2_B prints (extracted once for all tests), or
+    /// `None` when the shared data is not there.
+    fn db2b_templates() -> Option<&'static [Template]> {
+        static TEMPLATES: std::sync::OnceLock<Option<Vec<Template>>> = std::sync::OnceLock::new();
+        TEMPLATES
+            .get_or_init(|| {
+                let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/data/fingerprints/fvc2002-db2b");
+                let Ok(entries) = std::fs::read_dir(&dir) else {
+                    eprintln!("{} not found: skipped", dir.display());
+                    return None;
+                };
+                let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
+                paths.retain(|p| p.extension().is_some_and(|e| e == "tif"));
+                paths.sort();
+                Some(
+                    paths
+                        .iter()
+                        .map(|path| {
+                            let image = crate::FingerImage::open(path, 569).unwrap();
+                            crate::extract(&image, ViewInfo::default()).unwrap()
+                        })
+                        .collect(),
+                )
+            })
+            .as_deref()
+    }
+
+    #[test]
+    fn cylinders_are_those_of_the_straightforward_computation() {
+        let (mut cylinders, mut far_cylinders) = (0, 0);
+        for (case, (template, far)) in random_templates(400, 0x9E37_79B9).iter().enumerate() {
+            cylinders += reference_cylinders(template).len();
+            assert_same_cylinders(template, &format!("random template {case}"));
+            if *far {
+                far_cylinders += MccTemplate::new(template).len();
             }
         }
         // The cases must have cylinders to compare, also far from the origin.
@@ -1463,40 +1694,270 @@ mod tests {
     /// there.
     #[test]
     fn cylinders_of_real_prints_are_those_of_the_straightforward_computation() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/data/fingerprints/fvc2002-db2b");
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            eprintln!("{} not found: skipped", dir.display());
-            return;
+        for (n, template) in db2b_templates().unwrap_or_default().iter().enumerate() {
+            assert_same_cylinders(template, &format!("DB2_B image {n}"));
+        }
+    }
+
+    /// A pair's sort key: descending keys are descending similarity, then ascending cylinder
+    /// indices (the similarity is positive, so its bits order as the number does).
+    fn pair_key(s: f32, i: u16, j: u16) -> u64 {
+        (u64::from(s.to_bits()) << 32) | (u64::from(u16::MAX - i) << 16) | u64::from(u16::MAX - j)
+    }
+
+    fn unpack_key(key: u64) -> (f32, u16, u16) {
+        (
+            f32::from_bits((key >> 32) as u32),
+            u16::MAX - (key >> 16) as u16,
+            u16::MAX - key as u16,
+        )
+    }
+
+    /// `local_similarity` as it was (the covered case tested from the masks, no `full` flag).
+    fn reference_local_similarity(
+        a: &Cylinder,
+        b: &Cylinder,
+        min_common: u32,
+        roots: &[f32],
+    ) -> f32 {
+        if angle_diff(a.angle, b.angle).abs() > MAX_DIRECTION_DIFF {
+            return 0.0;
+        }
+        let mut n_common = 0;
+        let mut a_covered = true;
+        let mut b_covered = true;
+        for (va, vb) in a.valid.iter().zip(&b.valid) {
+            let common = va & vb;
+            n_common += common.count_ones();
+            a_covered &= common == *va;
+            b_covered &= common == *vb;
+        }
+        if n_common < min_common {
+            return 0.0;
+        }
+        // The common case: both cylinders lie inside the print and share all their valid cells, so
+        // masking changes nothing and only the XOR needs counting. The result is identical.
+        let (na, nb, nx) = if a_covered && b_covered {
+            let nx: u32 = a
+                .bits
+                .iter()
+                .flatten()
+                .zip(b.bits.iter().flatten())
+                .map(|(wa, wb)| (wa ^ wb).count_ones())
+                .sum();
+            (a.n_bits, b.n_bits, nx)
+        } else {
+            let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+            for k in 0..ND {
+                for w in 0..LAYER_WORDS {
+                    // a's bits are already zero outside a's valid cells, so masking with b's suffices.
+                    let ca = a.bits[k][w] & b.valid[w];
+                    let cb = b.bits[k][w] & a.valid[w];
+                    na += ca.count_ones();
+                    nb += cb.count_ones();
+                    nx += (ca ^ cb).count_ones();
+                }
+            }
+            (na, nb, nx)
         };
-        let mut paths: Vec<_> = entries.map(|e| e.unwrap().path()).collect();
-        paths.retain(|p| p.extension().is_some_and(|e| e == "tif"));
-        paths.sort();
-        for path in &paths {
-            let image = crate::FingerImage::open(path, 569).unwrap();
-            let template = crate::extract(&image, ViewInfo::default()).unwrap();
-            assert_same_cylinders(&template, &path.display().to_string());
+        if na + nb == 0 {
+            return 0.0;
+        }
+        let root = |n: u32| {
+            roots
+                .get(n as usize)
+                .copied()
+                .unwrap_or_else(|| (n as f32).sqrt())
+        };
+        1.0 - root(nx) / (root(na) + root(nb))
+    }
+
+    /// The matcher as it was before it was made faster (sorting every pair, dense relaxation),
+    /// the reference the fast one must equal bit for bit.
+    fn reference_similarity(a: &MccTemplate, b: &MccTemplate) -> f64 {
+        #[derive(Default)]
+        struct Buffers {
+            pairs: Vec<u64>,
+            selected: Vec<(f32, u16, u16)>,
+            order: Vec<usize>,
+            roots: Vec<f32>,
+            used_a: Vec<bool>,
+            used_b: Vec<bool>,
+            lambda: Vec<f32>,
+            next: Vec<f32>,
+            rho: Vec<f32>,
+        }
+        let mut buffers = Buffers::default();
+        let this = &mut buffers;
+        let (na, nb) = (a.cylinders.len(), b.cylinders.len());
+        if na == 0 || nb == 0 {
+            return 0.0;
+        }
+        let min_common = min_matchable_cells();
+        if this.roots.is_empty() {
+            this.roots = (0..=CYLINDER_BITS).map(|n| (n as f32).sqrt()).collect();
+        }
+        this.pairs.clear();
+        for (i, ca) in a.cylinders.iter().enumerate() {
+            for (j, cb) in b.cylinders.iter().enumerate() {
+                let s = reference_local_similarity(ca, cb, min_common, &this.roots);
+                if s > 0.0 {
+                    this.pairs.push(pair_key(s, i as u16, j as u16));
+                }
+            }
+        }
+        let n_min = na.min(nb);
+        let np =
+            (MIN_NP + (sigmoid(n_min as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP))).round() as usize;
+        // Local similarity sort, one-to-one: the best pair first, then the best pair whose
+        // minutiae are both still free, up to min(nA, nB) pairs.
+        // Sorting all pairs is the costly part; the greedy pass rarely needs more than a few
+        // times n_min of them, so sort only the best 4 n_min first and the rest only if needed.
+        // The keys sort as integers in exactly the order of (score descending, i, j ascending).
+        let head = (4 * n_min).min(this.pairs.len());
+        if head < this.pairs.len() {
+            this.pairs.select_nth_unstable_by(head, |x, y| y.cmp(x));
+        }
+        this.pairs[..head].sort_unstable_by(|x, y| y.cmp(x));
+        this.used_a.clear();
+        this.used_a.resize(na, false);
+        this.used_b.clear();
+        this.used_b.resize(nb, false);
+        this.selected.clear();
+        let mut t = 0;
+        while t < this.pairs.len() && this.selected.len() < n_min {
+            if t == head {
+                this.pairs[head..].sort_unstable_by(|x, y| y.cmp(x));
+            }
+            let (s, i, j) = unpack_key(this.pairs[t]);
+            t += 1;
+            if this.used_a[usize::from(i)] || this.used_b[usize::from(j)] {
+                continue;
+            }
+            this.used_a[usize::from(i)] = true;
+            this.used_b[usize::from(j)] = true;
+            this.selected.push((s, i, j));
+        }
+        let nr = this.selected.len();
+        if nr == 0 {
+            return 0.0;
+        }
+
+        // Compatibility of every two selected pairs.
+        this.rho.clear();
+        this.rho.resize(nr * nr, 0.0);
+        for t in 0..nr {
+            let (_, at, bt) = this.selected[t];
+            let (at, bt) = (usize::from(at), usize::from(bt));
+            let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
+            let (ga, gb) = (
+                &a.geometry[at * na..(at + 1) * na],
+                &b.geometry[bt * nb..(bt + 1) * nb],
+            );
+            for k in (t + 1)..nr {
+                let (_, ak, bk) = this.selected[k];
+                let (ak, bk) = (usize::from(ak), usize::from(bk));
+                let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
+                let ((da, direction_a), (db, direction_b)) = (ga[ak], gb[bk]);
+                let d1 = (da - db).abs();
+                // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
+                // an f32 sum of similarities, so it is left at zero instead of computed.
+                if d1 > RHO_1_CUTOFF {
+                    continue;
+                }
+                let d2 = angle_diff(
+                    angle_diff(ma.angle, ka.angle),
+                    angle_diff(mb.angle, kb.angle),
+                )
+                .abs();
+                if d2 > RHO_ANGLE_CUTOFF {
+                    continue;
+                }
+                let radial_a = angle_diff(ma.angle, direction_a);
+                let radial_b = angle_diff(mb.angle, direction_b);
+                let d3 = angle_diff(radial_a, radial_b).abs();
+                if d3 > RHO_ANGLE_CUTOFF {
+                    continue;
+                }
+                let rho = sigmoid(d1, MU_RHO_1, TAU_RHO_1)
+                    * sigmoid(d2, MU_RHO_2, TAU_RHO_2)
+                    * sigmoid(d3, MU_RHO_3, TAU_RHO_3);
+                this.rho[t * nr + k] = rho;
+                this.rho[k * nr + t] = rho;
+            }
+        }
+        this.lambda.clear();
+        this.lambda.extend(this.selected.iter().map(|p| p.0));
+        this.next.clear();
+        this.next.resize(nr, 0.0);
+        let others = (nr.max(2) - 1) as f32;
+        for _ in 0..RELAXATION_ROUNDS {
+            for t in 0..nr {
+                let row = &this.rho[t * nr..(t + 1) * nr];
+                let support: f32 = row.iter().zip(&this.lambda).map(|(r, l)| r * l).sum();
+                this.next[t] = RELAXATION_WEIGHT * this.lambda[t]
+                    + (1.0 - RELAXATION_WEIGHT) * support / others;
+            }
+            std::mem::swap(&mut this.lambda, &mut this.next);
+        }
+        // Efficiency of each pair: how much of its similarity survived relaxation.
+        this.next.clear();
+        this.next
+            .extend(this.lambda.iter().zip(&this.selected).map(|(l, p)| l / p.0));
+        this.order.clear();
+        this.order.extend(0..nr);
+        let efficiency = &this.next;
+        this.order
+            .sort_unstable_by(|&x, &y| efficiency[y].total_cmp(&efficiency[x]).then(x.cmp(&y)));
+        let total: f32 = this.order.iter().take(np).map(|&t| this.lambda[t]).sum();
+        f64::from(total / np as f32)
+    }
+
+    /// Every score of the matcher (as dispatched, and its portable copy) equals the reference's,
+    /// bit for bit, over all pairs of a set of templates.
+    fn assert_scores_as_the_reference(templates: &[MccTemplate], what: &str) {
+        let (mut fast, mut portable) = (MccMatcher::new(), MccMatcher::new());
+        for (i, a) in templates.iter().enumerate() {
+            for (j, b) in templates.iter().enumerate() {
+                let expected = reference_similarity(a, b);
+                let (x, y) = (fast.similarity(a, b), portable.similarity_portable(a, b));
+                assert_eq!(
+                    (x.to_bits(), y.to_bits()),
+                    (expected.to_bits(), expected.to_bits()),
+                    "{what} {i} against {j}: {x}, {y} against {expected}"
+                );
+            }
         }
     }
 
     #[test]
-    fn the_dispatched_matcher_scores_exactly_as_the_portable_one() {
-        let templates: Vec<MccTemplate> = (10..22)
-            .map(|seed| MccTemplate::new(&template(&print(seed))))
-            .chain([MccTemplate::new(&template(&transform(
-                &print(10),
-                20.0,
+    fn the_matcher_scores_exactly_as_the_reference() {
+        // Random templates, and rotated, moved copies of pseudo-prints (high scores).
+        let mut templates: Vec<MccTemplate> = random_templates(60, 0x1234_5677)
+            .iter()
+            .map(|(t, _)| MccTemplate::new(t))
+            .collect();
+        for seed in 10..22 {
+            let points = print(seed);
+            templates.push(MccTemplate::new(&template(&points)));
+            templates.push(MccTemplate::new(&template(&transform(
+                &points,
+                seed as f32 * 3.0 - 30.0,
                 5.0,
                 -4.0,
-            )))])
-            .collect();
-        let (mut fast, mut portable) = (MccMatcher::new(), MccMatcher::new());
-        for a in &templates {
-            for b in &templates {
-                let (x, y) = (fast.similarity(a, b), portable.similarity_portable(a, b));
-                assert_eq!(x.to_bits(), y.to_bits(), "{x} against {y}");
-            }
+            ))));
         }
+        assert_scores_as_the_reference(&templates, "random template");
+    }
+
+    #[test]
+    fn the_matcher_scores_real_prints_exactly_as_the_reference() {
+        let templates: Vec<MccTemplate> = db2b_templates()
+            .unwrap_or_default()
+            .iter()
+            .map(MccTemplate::new)
+            .collect();
+        assert_scores_as_the_reference(&templates, "DB2_B image");
     }
 
     #[test]
@@ -1525,25 +1986,24 @@ mod tests {
     }
 
     #[test]
-    fn direction_window_visits_every_compatible_cylinder_once() {
-        let t = MccTemplate::new(&template(&print(5)));
-        for step in 0..=720 {
-            let angle = (step as f32 / 720.0 * 2.0 * PI).min(2.0 * PI - 1e-6);
-            let mut visited: Vec<u16> = t
-                .compatible_ranges(angle)
-                .into_iter()
-                .flat_map(|r| t.by_angle[r].iter().map(|c| c.1))
-                .collect();
-            let n = visited.len();
-            visited.sort_unstable();
-            visited.dedup();
-            assert_eq!(visited.len(), n, "a cylinder visited twice at {angle}");
-            for (i, c) in t.cylinders.iter().enumerate() {
-                if angle_diff(angle, c.angle).abs() <= MAX_DIRECTION_DIFF {
-                    assert!(
-                        visited.contains(&(i as u16)),
-                        "cylinder {i} missed at {angle}"
-                    );
+    fn direction_sectors_hold_every_compatible_cylinder() {
+        for seed in 5..9 {
+            let t = MccTemplate::new(&template(&print(seed)));
+            assert!(t.len() > 20);
+            for step in 0..=7200 {
+                let angle = step as f32 / 7200.0 * 2.0 * PI;
+                let sector = direction_sector(angle);
+                let (sure, candidates) = (t.sure[sector], t.sure[sector] | t.maybe[sector]);
+                // Those surely compatible are.
+                for (i, c) in t.cylinders.iter().enumerate() {
+                    if sure & (1 << i) != 0 {
+                        assert!(angle_diff(angle, c.angle).abs() <= MAX_DIRECTION_DIFF);
+                    }
+                }
+                for (i, c) in t.cylinders.iter().enumerate() {
+                    if angle_diff(angle, c.angle).abs() <= MAX_DIRECTION_DIFF {
+                        assert!(candidates & (1 << i) != 0, "cylinder {i} missed at {angle}");
+                    }
                 }
             }
         }
