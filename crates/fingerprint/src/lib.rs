@@ -39,6 +39,7 @@ mod index;
 mod leader;
 mod mcc;
 mod quality;
+pub mod synth;
 mod template;
 mod wsq;
 
@@ -54,7 +55,10 @@ pub use eval::{
 pub use exception::{ApproverId, ExceptionReason, FingerException, FingerOutcome, ThumbEnrolment};
 pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
-pub use index::{BinaryCode, CODE_BITS, MatchCandidate, ThumbCodes, ThumbIndex, rerank};
+pub use index::{
+    HIT_BUDGET, KEY_BITS, KEY_FUNCTIONS, MatchCandidate, ThumbCodes, ThumbIndex, ThumbKeys,
+    ThumbSide, rerank, thumb_score, thumb_scores,
+};
 #[cfg(feature = "leader")]
 pub use leader::LeaderExtractor;
 pub use mcc::{MAX_CYLINDERS, MccMatcher, MccTemplate};

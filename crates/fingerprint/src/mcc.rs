@@ -875,6 +875,12 @@ impl MccTemplate {
         self.cylinders.iter().map(|c| (&c.valid, &c.bits))
     }
 
+    /// For each cylinder (in the order of [`MccTemplate::cylinder_bits`]), its centre and direction
+    /// in 500-dpi pixels and radians (y up), for the index's geometric checks.
+    pub(crate) fn cylinder_poses(&self) -> impl Iterator<Item = (f32, f32, f32)> + '_ {
+        self.cylinders.iter().map(|c| (c.x, c.y, c.angle))
+    }
+
     /// Whether no minutia produced a valid cylinder (such a template matches nothing).
     pub fn is_empty(&self) -> bool {
         self.cylinders.is_empty()

@@ -3,7 +3,8 @@
 //! likely duplicates open cases in the same adjudication queue as the biographic ones (`source` fingerprint or
 //! face) and hold enrolments the same way; and 1:1 verification of a person at a service point, each recorded.
 //!
-//! The fingerprint index (`fingerprint::ThumbIndex`: a fixed-length code per thumb, scanned) is held in memory and
+//! The fingerprint index (`fingerprint::ThumbIndex`: posting lists of MCC hash keys with their poses, votes counted
+//! only where they agree on one rotation and translation) is held in memory and
 //! catches up on captures changed in the store since it last looked, like the biographic index; its short list is
 //! re-ranked with MCC on templates read from the store and opened for that search only. Faces are searched in the
 //! configured `face::FaceIndex` (embedded Qdrant Edge by default), kept up to date the same way.
@@ -20,8 +21,8 @@ use dspp_domain::{Actor, BiometricStatus, Person, PersonId, Spid};
 use dspp_store::{BiometricCheckRow, BiometricRow, Change, Store, Tx};
 use dspp_vault::Keyring;
 use fingerprint::{
-    BinaryCode, MccMatcher, MccTemplate, MinutiaeRecord, RecordFormat, ScoreCalibration,
-    ThumbCodes, ThumbIndex,
+    MccMatcher, MccTemplate, MinutiaeRecord, RecordFormat, ScoreCalibration, ThumbCodes,
+    ThumbIndex, ThumbKeys, ThumbSide,
 };
 use rand::Rng;
 
@@ -384,7 +385,7 @@ impl Biometrics {
                 let person = PersonId(parse_uuid(&row.person_id)?);
                 let thumb = Thumb::parse(&row.part)?;
                 let code = match self.thumb_template(row) {
-                    Ok(template) => template.map(|t| BinaryCode::from_mcc(&t)),
+                    Ok(template) => template.map(|t| ThumbKeys::from_mcc(&t)),
                     Err(error) => {
                         // A row that does not open (a key missing from the configuration) must not stop enrolment
                         // everywhere: it is left out of the index and reported.
@@ -398,15 +399,11 @@ impl Biometrics {
                 for (person, thumb, code) in updates {
                     let key = state.keys.key(person);
                     // One thumb changes at a time: the other keeps what the index has.
-                    let mut codes = state.index.codes(key).cloned().unwrap_or(ThumbCodes {
-                        right: None,
-                        left: None,
-                    });
-                    match thumb {
-                        Thumb::Right => codes.right = code,
-                        Thumb::Left => codes.left = code,
-                    }
-                    state.index.insert(key, codes);
+                    let side = match thumb {
+                        Thumb::Right => ThumbSide::Right,
+                        Thumb::Left => ThumbSide::Left,
+                    };
+                    state.index.insert_thumb(key, side, code.as_ref());
                 }
                 if state
                     .mark
@@ -1206,8 +1203,8 @@ impl Registry {
             return Ok((Vec::new(), 0));
         }
         let probe = ThumbCodes {
-            right: right.map(BinaryCode::from_mcc),
-            left: left.map(BinaryCode::from_mcc),
+            right: right.map(ThumbKeys::from_mcc),
+            left: left.map(ThumbKeys::from_mcc),
         };
         let short_list: Vec<PersonId> = biometrics.finger_read(|state| {
             state

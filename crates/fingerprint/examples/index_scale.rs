@@ -1,0 +1,232 @@
+//! The two-thumb duplicate search at population scale: a synthetic population of PEOPLE (strangers
+//! built from a pool of synthetic fingers, each person's thumbs two pool fingers with their
+//! directions turned and positions shifted by a random amount, so that no two people post the same
+//! keys), plus real people (pairs of real fingers enrolled with their first impressions). Each real
+//! person is then searched with each later pair of impressions: the time of the index search, the
+//! time to re-rank its short list with MCC, and where the mate ranks.
+//!
+//! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
+
+#[path = "support/mod.rs"]
+mod support;
+
+use std::time::Instant;
+
+use fingerprint::synth::{Rng, SynthParams, finger};
+use fingerprint::{MccMatcher, MccTemplate, ThumbCodes, ThumbIndex, ThumbKeys};
+use support::population::{in_half, load_collection};
+
+/// Resident memory of this process, from /proc (Linux), in GB.
+fn rss_gb() -> f64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .map_or(0.0, |pages| pages * 4096.0 / 1e9)
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let mut args = std::env::args().skip(1);
+    let people: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
+    let pool_size: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
+    let short_list: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
+    let sampling: u8 = args.next().map_or(Ok(1), |a| a.parse())?;
+    let list = args.next();
+    let threads = 2;
+
+    // The pool of synthetic fingers, built on two threads.
+    let started = Instant::now();
+    let params = SynthParams::default();
+    let pool: Vec<ThumbKeys> = std::thread::scope(|scope| {
+        let workers: Vec<_> = (0..threads)
+            .map(|t| {
+                scope.spawn(move || {
+                    (t..pool_size)
+                        .step_by(threads)
+                        .map(|seed| {
+                            let template = finger(seed as u64 + 1_000_000_000, &params)?;
+                            Ok(ThumbKeys::from_mcc(&MccTemplate::new(&template)).posted_keys())
+                        })
+                        .collect::<Result<Vec<_>, fingerprint::Error>>()
+                })
+            })
+            .collect();
+        let mut parts = Vec::new();
+        for w in workers {
+            parts.push(w.join().map_err(|_| "pool worker panicked")??);
+        }
+        // Interleave back into seed order.
+        let mut pool = Vec::with_capacity(pool_size);
+        let mut iters: Vec<_> = parts.into_iter().map(|p| p.into_iter()).collect();
+        'outer: loop {
+            for it in &mut iters {
+                match it.next() {
+                    Some(k) => pool.push(k),
+                    None => break 'outer,
+                }
+            }
+        }
+        Ok::<_, Box<dyn std::error::Error>>(pool)
+    })?;
+    let posted: usize = pool.iter().map(ThumbKeys::len).sum();
+    println!(
+        "pool: {pool_size} synthetic fingers in {:.1} s, {:.1} posted keys each",
+        started.elapsed().as_secs_f64(),
+        posted as f64 / pool_size as f64
+    );
+
+    // The synthetic population.
+    let started = Instant::now();
+    let mut index = ThumbIndex::with_sampling(sampling);
+    let mut rng = Rng::new(7);
+    for person in 0..people {
+        let mut thumb = || {
+            let base = &pool[(rng.next_u64() % pool_size as u64) as usize];
+            let turn = (rng.next_u64() % 21) as i8 - 10;
+            let dx = (rng.next_u64() % 21) as i8 - 10;
+            let dy = (rng.next_u64() % 21) as i8 - 10;
+            base.shifted(turn, dx, dy)
+        };
+        let codes = ThumbCodes {
+            right: Some(thumb()),
+            left: Some(thumb()),
+        };
+        index.insert(person as u64, codes);
+        if (person + 1) % 1_000_000 == 0 {
+            eprintln!(
+                "{} M people, {:.0} s, RSS {:.1} GB",
+                (person + 1) / 1_000_000,
+                started.elapsed().as_secs_f64(),
+                rss_gb()
+            );
+        }
+    }
+    println!(
+        "population: {people} people in {:.1} s, {} postings, RSS {:.2} GB",
+        started.elapsed().as_secs_f64(),
+        index.postings(),
+        rss_gb()
+    );
+    drop(pool);
+
+    // Real people: consecutive fingers of the collection's test half (or all of DB2_B).
+    let real = in_half(
+        &load_collection(list.as_deref().map(std::path::Path::new))?,
+        if list.is_some() { "test" } else { "all" },
+    );
+    let mut fingers: Vec<&str> = real.iter().map(|i| i.finger.as_str()).collect();
+    fingers.sort_unstable();
+    fingers.dedup();
+    let impressions = |f: &str| -> Vec<MccTemplate> {
+        real.iter()
+            .filter(|i| i.finger == f)
+            .map(|i| MccTemplate::new(&i.template))
+            .collect()
+    };
+    let mut searches = Vec::new();
+    for (k, pair) in fingers.chunks(2).enumerate() {
+        let [f, g] = pair else { continue };
+        let (a, b) = (impressions(f), impressions(g));
+        let id = (people + k) as u64;
+        index.insert(
+            id,
+            ThumbCodes {
+                right: Some(ThumbKeys::from_mcc(&a[0])),
+                left: Some(ThumbKeys::from_mcc(&b[0])),
+            },
+        );
+        for i in 1..a.len().min(b.len()) {
+            searches.push((id, a[i].clone(), b[i].clone(), a[0].clone(), b[0].clone()));
+        }
+    }
+    // At most MAX_SEARCHES searches (default 300), spread evenly over the real people.
+    let max_searches: usize = std::env::var("MAX_SEARCHES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300);
+    let step = searches.len().div_ceil(max_searches.max(1)).max(1);
+    let searches: Vec<_> = searches.into_iter().step_by(step).collect();
+    println!(
+        "{} real people, {} searches",
+        fingers.len() / 2,
+        searches.len()
+    );
+
+    // MCC templates to re-rank against (timing only: a candidate's templates are taken from this
+    // set by its number, as a registry would read and open the stored ones).
+    let rerank_set: Vec<MccTemplate> = (0..2000u64)
+        .map(|seed| finger(seed + 5_000_000_000, &params).map(|t| MccTemplate::new(&t)))
+        .collect::<Result<_, _>>()?;
+    let mut search_ms = Vec::new();
+    let mut rerank_ms = Vec::new();
+    let mut in_list = 0usize;
+    let mut first_after_rerank = 0usize;
+    let mut matcher = MccMatcher::new();
+    for (id, right, left, enrolled_right, enrolled_left) in &searches {
+        let probe = ThumbCodes {
+            right: Some(ThumbKeys::from_mcc(right)),
+            left: Some(ThumbKeys::from_mcc(left)),
+        };
+        let started = Instant::now();
+        let found = index.search(&probe, short_list, threads);
+        search_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        let started = Instant::now();
+        // Re-ranking on two threads: both thumbs of every candidate.
+        let best_stranger = std::thread::scope(|scope| {
+            let half = found.len().div_ceil(threads).max(1);
+            let workers: Vec<_> = found
+                .chunks(half)
+                .map(|part| {
+                    let set = &rerank_set;
+                    scope.spawn(move || {
+                        let mut m = MccMatcher::new();
+                        part.iter()
+                            .filter(|c| c.person != *id)
+                            .map(|c| {
+                                let n = c.person as usize;
+                                m.similarity(right, &set[(2 * n) % set.len()])
+                                    + m.similarity(left, &set[(2 * n + 1) % set.len()])
+                            })
+                            .fold(0.0f64, f64::max)
+                    })
+                })
+                .collect();
+            workers
+                .into_iter()
+                .filter_map(|w| w.join().ok())
+                .fold(0.0f64, f64::max)
+        });
+        rerank_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        if found.iter().any(|c| c.person == *id) {
+            in_list += 1;
+            let mate =
+                matcher.similarity(right, enrolled_right) + matcher.similarity(left, enrolled_left);
+            if mate > best_stranger {
+                first_after_rerank += 1;
+            }
+        }
+    }
+    let pct = |v: &mut Vec<f64>, p: f64| {
+        v.sort_by(f64::total_cmp);
+        v[((p * v.len() as f64) as usize).min(v.len() - 1)]
+    };
+    let (s50, s99, smax) = (
+        pct(&mut search_ms, 0.5),
+        pct(&mut search_ms, 0.99),
+        pct(&mut search_ms, 1.0),
+    );
+    let (r50, r99) = (pct(&mut rerank_ms, 0.5), pct(&mut rerank_ms, 0.99));
+    println!(
+        "index search ({threads} threads, short list {short_list}): p50 {s50:.1} ms, p99 {s99:.1} ms, max {smax:.1} ms"
+    );
+    println!(
+        "MCC re-ranking of the short list ({threads} threads): p50 {r50:.1} ms, p99 {r99:.1} ms"
+    );
+    println!(
+        "mate in the short list: {in_list} of {} ({:.2} %); first after re-ranking: {first_after_rerank} ({:.2} %)",
+        searches.len(),
+        100.0 * in_list as f64 / searches.len() as f64,
+        100.0 * first_after_rerank as f64 / searches.len() as f64
+    );
+    println!("RSS {:.2} GB", rss_gb());
+    Ok(())
+}
