@@ -159,6 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut search_ms = Vec::new();
     let mut rerank_ms = Vec::new();
     let mut in_list = 0usize;
+    let mut ranks: Vec<usize> = Vec::new();
     let mut first_after_rerank = 0usize;
     let mut matcher = MccMatcher::new();
     for (id, right, left, enrolled_right, enrolled_left) in &searches {
@@ -196,6 +197,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .fold(0.0f64, f64::max)
         });
         rerank_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        if let Some(rank) = found.iter().position(|c| c.person == *id) {
+            ranks.push(rank);
+        }
         if found.iter().any(|c| c.person == *id) {
             in_list += 1;
             let mate =
@@ -227,6 +231,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         100.0 * in_list as f64 / searches.len() as f64,
         100.0 * first_after_rerank as f64 / searches.len() as f64
     );
+    let cutoffs: Vec<String> = [100, 1000, 5000, 10_000, 20_000, 50_000]
+        .into_iter()
+        .filter(|&c| c <= short_list)
+        .map(|c| {
+            let hits = ranks.iter().filter(|&&r| r < c).count();
+            format!("{c}: {:.2} %", 100.0 * hits as f64 / searches.len() as f64)
+        })
+        .collect();
+    println!("mate within the first: {}", cutoffs.join(", "));
     println!("RSS {:.2} GB", rss_gb());
     Ok(())
 }

@@ -1265,6 +1265,30 @@ mod tests {
         assert_eq!(read, vec![4, 2, 3, 1]);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(400))]
+
+        /// Any bytes, and any single-byte change to a real file, are refused with an error or
+        /// loaded: never a panic.
+        #[test]
+        fn loading_never_panics(
+            noise in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            at in 0usize..4000,
+            byte in proptest::prelude::any::<u8>(),
+        ) {
+            let _ = ThumbIndex::read_from(&mut noise.as_slice());
+            let mut index = ThumbIndex::new();
+            index.insert(1, ThumbCodes { right: Some(keys(3)), left: Some(keys(4)) });
+            let mut bytes = Vec::new();
+            index.write_to(&mut bytes).unwrap();
+            let at = at % bytes.len();
+            bytes[at] = byte;
+            if let Ok(loaded) = ThumbIndex::read_from(&mut bytes.as_slice()) {
+                let _ = loaded.search(&ThumbCodes { right: Some(keys(3)), left: None }, 5, 1);
+            }
+        }
+    }
+
     #[test]
     fn corrupt_files_are_refused() {
         let mut index = ThumbIndex::new();
