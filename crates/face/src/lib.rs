@@ -51,7 +51,10 @@ pub use eval::{
 };
 #[cfg(feature = "edge")]
 pub use index::EdgeIndex;
-pub use index::{Candidate, FaceId, FaceIndex, IndexConfig, MAX_CANDIDATES, Quantization};
+pub use index::{
+    CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, IndexConfig,
+    MAX_CANDIDATES, MAX_CELLS, Quantization,
+};
 #[cfg(feature = "server")]
 pub use index::{ServerIndex, ServerPlacement};
 pub use model::{

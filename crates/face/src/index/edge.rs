@@ -1,23 +1,44 @@
 //! The embedded index: a Qdrant Edge shard in a local folder, in-process, no server.
+//!
+//! With cells ([`IndexConfig::cells`]) the trained centroids are kept beside the shard in
+//! `dspp-cells.bin` (checksummed, replaced atomically); each point carries the cells it is filed
+//! under in an integer payload field with a lookup index, and a search filters on the probe's
+//! nearest cells.
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use qdrant_edge::{
-    BinaryQuantizationConfig, CountRequest, DEFAULT_VECTOR_NAME, Distance, EdgeConfigBuilder,
-    EdgeShard, EdgeVectorParamsBuilder, HnswIndexConfig, NamedQuery, PointId,
-    PointInsertOperations, PointOperations, PointStructPersisted, QuantizationConfig,
-    QuantizationSearchParams, QueryEnum, ScalarQuantizationConfig, ScalarType, SearchParams,
-    SearchRequest, UpdateOperation, VectorInternal, VectorStructPersisted,
+    BinaryQuantizationConfig, Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance,
+    EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
+    Filter, HnswIndexConfig, IntegerIndexParams, JsonPath, Match, NamedQuery, Payload,
+    PayloadFieldSchema, PayloadSchemaParams, PointId, PointInsertOperations, PointOperations,
+    PointStructPersisted, QuantizationConfig, QuantizationSearchParams, QueryEnum,
+    ScalarQuantizationConfig, ScalarType, ScrollRequest, SearchParams, SearchRequest,
+    UpdateOperation, VectorInternal, VectorStructInternal, VectorStructPersisted, WithVector,
 };
 
-use super::{Candidate, FaceId, FaceIndex, IndexConfig, Quantization, check_k};
+use super::cells::parallel_map;
+use super::{
+    CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
+    IndexConfig, Quantization, check_k,
+};
 use crate::{Embedding, FaceError};
+
+/// The centroids of a partitioned index, beside Qdrant's own files.
+const CELLS_FILE: &str = "dspp-cells.bin";
 
 /// A face index in a local folder (Qdrant Edge).
 pub struct EdgeIndex {
-    shard: EdgeShard,
+    /// One Qdrant Edge shard, or several (`IndexConfig::shards`) searched in parallel; a face
+    /// lives in shard `id % shards`.
+    shards: Vec<EdgeShard>,
     config: IndexConfig,
     path: PathBuf,
+    /// The trained cells, once there are; written while they are installed, so a search never
+    /// sees cells that some faces are not yet filed under.
+    cells: RwLock<Option<Arc<Cells>>>,
 }
 
 impl std::fmt::Debug for EdgeIndex {
@@ -45,6 +66,10 @@ pub(super) fn quantization_config(quantization: Quantization) -> Option<Quantiza
     }
 }
 
+fn cell_path() -> Result<JsonPath, FaceError> {
+    JsonPath::try_from(CELL_FIELD).map_err(|()| FaceError::index("bad cell field name"))
+}
+
 impl EdgeIndex {
     /// Open the index in `folder`, creating it when the folder holds none.
     pub fn open(folder: &Path, config: IndexConfig) -> Result<EdgeIndex, FaceError> {
@@ -65,17 +90,207 @@ impl EdgeIndex {
             .hnsw_config(hnsw)
             .on_disk_payload(true)
             .build();
-        let existing = folder.join("edge_config.json").is_file();
-        let shard = if existing {
-            EdgeShard::load(folder, Some(edge_config))
+        let count = config.shards;
+        let folders: Vec<PathBuf> = if count == 1 {
+            vec![folder.to_path_buf()]
         } else {
-            EdgeShard::new(folder, edge_config)
+            (0..count)
+                .map(|i| folder.join(format!("shard-{i}")))
+                .collect()
+        };
+        // A folder written with another shard count would scatter faces: refuse it.
+        let single = folder.join("edge_config.json").is_file();
+        let extra = folder.join(format!("shard-{count}")).is_dir();
+        if (count > 1 && single) || (count == 1 && folder.join("shard-0").is_dir()) || extra {
+            return Err(FaceError::index(format!(
+                "{} holds a face index with another number of shards than the {count} configured",
+                folder.display()
+            )));
         }
-        .map_err(|e| FaceError::index(format!("opening {}: {e}", folder.display())))?;
-        Ok(EdgeIndex {
-            shard,
+        let mut shards = Vec::with_capacity(count);
+        for path in &folders {
+            std::fs::create_dir_all(path).map_err(|e| FaceError::io(path, e))?;
+            let shard = if path.join("edge_config.json").is_file() {
+                EdgeShard::load(path, Some(edge_config.clone()))
+            } else {
+                EdgeShard::new(path, edge_config.clone())
+            }
+            .map_err(|e| FaceError::index(format!("opening {}: {e}", path.display())))?;
+            shards.push(shard);
+        }
+        let index = EdgeIndex {
+            shards,
             config,
             path: folder.to_path_buf(),
+            cells: RwLock::new(None),
+        };
+        let file = folder.join(CELLS_FILE);
+        if index.config.cells > 0 && file.is_file() {
+            let bytes = std::fs::read(&file).map_err(|e| FaceError::io(&file, e))?;
+            let cells = Cells::from_bytes(&bytes)
+                .map_err(|e| FaceError::index(format!("{}: {e}", file.display())))?;
+            // A crash while cells were being installed leaves faces not yet filed: file them.
+            index.install(cells, false)?;
+        }
+        Ok(index)
+    }
+
+    /// The trained cells, if the index is partitioned.
+    pub fn cells(&self) -> Option<Arc<Cells>> {
+        self.cells.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Partition the index with `cells` (trained elsewhere, or shared with another index so both
+    /// file faces alike): saves them, files every face not yet filed, then searches use them.
+    pub fn install_cells(&self, cells: Cells) -> Result<(), FaceError> {
+        if self.config.cells == 0 {
+            return Err(FaceError::index(
+                "this index has cells = 0 in its configuration: set cells to partition it",
+            ));
+        }
+        self.install(cells, true)
+    }
+
+    fn install(&self, cells: Cells, save: bool) -> Result<(), FaceError> {
+        if cells.dimension() != self.config.dimension {
+            return Err(FaceError::index(format!(
+                "{}-d cells for a {}-d face index",
+                cells.dimension(),
+                self.config.dimension
+            )));
+        }
+        let mut slot = self
+            .cells
+            .write()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        self.each_shard(|shard| {
+            shard
+                .update(UpdateOperation::FieldIndexOperation(
+                    FieldIndexOperations::CreateIndex(CreateIndex {
+                        field_name: cell_path()?,
+                        field_schema: Some(PayloadFieldSchema::FieldParams(
+                            PayloadSchemaParams::Integer(IntegerIndexParams {
+                                lookup: Some(true),
+                                range: Some(false),
+                                ..IntegerIndexParams::default()
+                            }),
+                        )),
+                    }),
+                ))
+                .map_err(FaceError::index)
+        })?;
+        if save {
+            let file = self.path.join(CELLS_FILE);
+            let temporary = self.path.join(format!("{CELLS_FILE}.tmp"));
+            let write = || -> std::io::Result<()> {
+                let mut out = std::fs::File::create(&temporary)?;
+                out.write_all(&cells.to_bytes())?;
+                out.sync_all()?;
+                std::fs::rename(&temporary, &file)?;
+                std::fs::File::open(&self.path)?.sync_all()
+            };
+            write().map_err(|e| FaceError::io(&file, e))?;
+        }
+        // File every face that carries no cell yet (all of them on a first install).
+        self.each_shard(|shard| file_unfiled(shard, &self.config, &cells))?;
+        *slot = Some(Arc::new(cells));
+        Ok(())
+    }
+
+    /// Train cells on the faces in the index and install them, when it is partitioned, not yet
+    /// trained and holds enough faces.
+    fn train_if_due(&self) -> Result<(), FaceError> {
+        let count = self.config.cells;
+        if count == 0 || self.cells().is_some() {
+            return Ok(());
+        }
+        let len = self.len()?;
+        let wanted = count * CELL_TRAINING_FACES;
+        if len < wanted {
+            return Ok(());
+        }
+        // An even sample of the faces, read in id order.
+        let every = (len / wanted).max(1);
+        let mut sample = Vec::with_capacity(wanted);
+        let mut seen = 0usize;
+        for shard in &self.shards {
+            let mut offset = None;
+            loop {
+                let (records, next) = shard
+                    .scroll(ScrollRequest {
+                        offset,
+                        limit: Some(4096),
+                        filter: None,
+                        with_payload: None,
+                        with_vector: WithVector::Bool(true),
+                        order_by: None,
+                    })
+                    .map_err(FaceError::index)?;
+                for record in records {
+                    if seen % every == 0
+                        && sample.len() < wanted
+                        && let Some(VectorStructInternal::Single(values)) = record.vector
+                    {
+                        sample.push(Embedding::parse(values)?);
+                    }
+                    seen += 1;
+                }
+                match next {
+                    Some(next) if sample.len() < wanted => offset = Some(next),
+                    _ => break,
+                }
+            }
+        }
+        let cells = Cells::train(&sample, count, CELL_TRAINING_ROUNDS)?;
+        self.install(cells, true)
+    }
+
+    fn upsert_with(
+        &self,
+        faces: &[(FaceId, Embedding)],
+        cells: Option<&Cells>,
+    ) -> Result<(), FaceError> {
+        for (_, embedding) in faces {
+            self.config.check(embedding)?;
+        }
+        if self.shards.len() == 1 {
+            return upsert_shard(&self.shards[0], &self.config, faces, cells);
+        }
+        let count = self.shards.len() as u64;
+        let mut parts: Vec<Vec<(FaceId, Embedding)>> = vec![Vec::new(); self.shards.len()];
+        for face in faces {
+            parts[(face.0 % count) as usize].push(face.clone());
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = self
+                .shards
+                .iter()
+                .zip(&parts)
+                .filter(|(_, part)| !part.is_empty())
+                .map(|(shard, part)| {
+                    scope.spawn(move || upsert_shard(shard, &self.config, part, cells))
+                })
+                .collect();
+            join_all(handles).map(|_| ())
+        })
+    }
+
+    /// `f` on every shard, in parallel when there are several.
+    fn each_shard<R: Send>(
+        &self,
+        f: impl Fn(&EdgeShard) -> Result<R, FaceError> + Sync,
+    ) -> Result<Vec<R>, FaceError> {
+        if self.shards.len() == 1 {
+            return Ok(vec![f(&self.shards[0])?]);
+        }
+        std::thread::scope(|scope| {
+            let f = &f;
+            let handles: Vec<_> = self
+                .shards
+                .iter()
+                .map(|shard| scope.spawn(move || f(shard)))
+                .collect();
+            join_all(handles)
         })
     }
 
@@ -97,6 +312,17 @@ impl EdgeIndex {
     ) -> Result<Vec<Candidate>, FaceError> {
         self.config.check(embedding)?;
         check_k(k)?;
+        let cells = if exact {
+            None
+        } else {
+            self.config.probe_cells(self.cells().as_deref(), embedding)
+        };
+        let filter = match cells {
+            None => None,
+            Some(cells) => Some(Filter::new_must(Condition::Field(
+                FieldCondition::new_match(cell_path()?, Match::from(cells)),
+            ))),
+        };
         let quantization =
             (self.config.quantization != Quantization::None).then_some(QuantizationSearchParams {
                 ignore: exact,
@@ -108,7 +334,7 @@ impl EdgeIndex {
                 query: VectorInternal::Dense(embedding.values().to_vec()),
                 using: None,
             }),
-            filter: None,
+            filter,
             params: Some(SearchParams {
                 hnsw_ef: Some(self.config.hnsw_ef.max(k)),
                 exact,
@@ -122,20 +348,28 @@ impl EdgeIndex {
             with_vector: None,
             score_threshold: None,
         };
-        let points = self.shard.search(request).map_err(FaceError::index)?;
-        points
-            .into_iter()
-            .map(|point| match point.id {
-                PointId::NumId(id) => Ok(Candidate {
-                    id,
-                    distance: point.score,
-                }),
-                other => Err(FaceError::index(format!("unexpected point id {other}"))),
-            })
-            .collect()
+        let found = self.each_shard(|shard| {
+            shard
+                .search(request.clone())
+                .map_err(FaceError::index)?
+                .into_iter()
+                .map(|point| match point.id {
+                    PointId::NumId(id) => Ok(Candidate {
+                        id,
+                        distance: point.score,
+                    }),
+                    other => Err(FaceError::index(format!("unexpected point id {other}"))),
+                })
+                .collect::<Result<Vec<_>, _>>()
+        })?;
+        let mut candidates: Vec<Candidate> = found.into_iter().flatten().collect();
+        candidates.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
+        candidates.truncate(k);
+        Ok(candidates)
     }
 
-    /// The exact `k` nearest (no graph, no quantization): the reference answer for measuring recall.
+    /// The exact `k` nearest (no cells, no graph, no quantization): the reference answer for
+    /// measuring recall.
     pub fn search_exact(
         &self,
         embedding: &Embedding,
@@ -147,20 +381,12 @@ impl EdgeIndex {
 
 impl FaceIndex for EdgeIndex {
     fn upsert_batch(&self, faces: &[(FaceId, Embedding)]) -> Result<(), FaceError> {
-        let mut points = Vec::with_capacity(faces.len());
-        for (id, embedding) in faces {
-            self.config.check(embedding)?;
-            points.push(PointStructPersisted {
-                id: PointId::NumId(*id),
-                vector: VectorStructPersisted::Single(embedding.values().to_vec()),
-                payload: None,
-            });
-        }
-        self.shard
-            .update(UpdateOperation::PointOperation(
-                PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
-            ))
-            .map_err(FaceError::index)
+        // Held for reading: cells being installed wait for the batch, and the batch for them.
+        let cells = self
+            .cells
+            .read()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        self.upsert_with(faces, cells.as_deref())
     }
 
     fn search(&self, embedding: &Embedding, k: usize) -> Result<Vec<Candidate>, FaceError> {
@@ -168,7 +394,7 @@ impl FaceIndex for EdgeIndex {
     }
 
     fn delete(&self, id: FaceId) -> Result<(), FaceError> {
-        self.shard
+        self.shards[(id % self.shards.len() as u64) as usize]
             .update(UpdateOperation::PointOperation(
                 PointOperations::DeletePoints {
                     ids: vec![PointId::NumId(id)],
@@ -178,16 +404,110 @@ impl FaceIndex for EdgeIndex {
     }
 
     fn len(&self) -> Result<usize, FaceError> {
-        self.shard
-            .count(CountRequest {
-                filter: None,
-                exact: true,
-            })
-            .map_err(FaceError::index)
+        let counts = self.each_shard(|shard| {
+            shard
+                .count(CountRequest {
+                    filter: None,
+                    exact: true,
+                })
+                .map_err(FaceError::index)
+        })?;
+        Ok(counts.into_iter().sum())
     }
 
     fn optimize(&self) -> Result<(), FaceError> {
-        self.shard.optimize().map_err(FaceError::index)?;
+        self.train_if_due()?;
+        // One shard at a time: an optimisation's peak memory is one shard's.
+        for shard in &self.shards {
+            shard.optimize().map_err(FaceError::index)?;
+        }
         Ok(())
+    }
+}
+
+fn join_all<R>(
+    handles: Vec<std::thread::ScopedJoinHandle<'_, Result<R, FaceError>>>,
+) -> Result<Vec<R>, FaceError> {
+    handles
+        .into_iter()
+        .map(|h| match h.join() {
+            Ok(result) => result,
+            Err(panic) => std::panic::resume_unwind(panic),
+        })
+        .collect()
+}
+
+fn upsert_shard(
+    shard: &EdgeShard,
+    config: &IndexConfig,
+    faces: &[(FaceId, Embedding)],
+    cells: Option<&Cells>,
+) -> Result<(), FaceError> {
+    let filed: Vec<Option<Payload>> = match cells {
+        None => vec![None; faces.len()],
+        Some(cells) => parallel_map(faces, |(_, embedding)| {
+            let mut payload = Payload::default();
+            payload.0.insert(
+                CELL_FIELD.to_string(),
+                config.face_cells(cells, embedding).into(),
+            );
+            Some(payload)
+        }),
+    };
+    let points = faces
+        .iter()
+        .zip(filed)
+        .map(|((id, embedding), payload)| PointStructPersisted {
+            id: PointId::NumId(*id),
+            vector: VectorStructPersisted::Single(embedding.values().to_vec()),
+            payload,
+        })
+        .collect();
+    shard
+        .update(UpdateOperation::PointOperation(
+            PointOperations::UpsertPoints(PointInsertOperations::PointsList(points)),
+        ))
+        .map_err(FaceError::index)
+}
+
+/// File the faces of `shard` that carry no cell yet, reading their vectors back.
+fn file_unfiled(shard: &EdgeShard, config: &IndexConfig, cells: &Cells) -> Result<(), FaceError> {
+    let unfiled: Condition = qdrant_edge::external::serde_json::from_value(
+        qdrant_edge::external::serde_json::json!({ "is_empty": { "key": CELL_FIELD } }),
+    )
+    .map_err(FaceError::index)?;
+    let unfiled = Filter::new_must(unfiled);
+    let mut offset = None;
+    loop {
+        let (records, next) = shard
+            .scroll(ScrollRequest {
+                offset,
+                limit: Some(4096),
+                filter: Some(unfiled.clone()),
+                with_payload: None,
+                with_vector: WithVector::Bool(true),
+                order_by: None,
+            })
+            .map_err(FaceError::index)?;
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut faces = Vec::with_capacity(records.len());
+        for record in records {
+            let (PointId::NumId(id), Some(VectorStructInternal::Single(values))) =
+                (record.id, record.vector)
+            else {
+                return Err(FaceError::index(format!(
+                    "point {} has no single dense vector",
+                    record.id
+                )));
+            };
+            faces.push((id, Embedding::parse(values)?));
+        }
+        upsert_shard(shard, config, &faces, Some(cells))?;
+        match next {
+            Some(next) => offset = Some(next),
+            None => return Ok(()),
+        }
     }
 }

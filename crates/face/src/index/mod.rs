@@ -6,6 +6,7 @@
 //! answers for exact search; approximate (HNSW) searches reach the same recall, though two graphs
 //! built separately do not always miss the same mates.
 
+mod cells;
 #[cfg(feature = "edge")]
 mod edge;
 #[cfg(feature = "server")]
@@ -18,7 +19,13 @@ pub use edge::EdgeIndex;
 #[cfg(feature = "server")]
 pub use server::{ServerIndex, ServerPlacement};
 
+pub use cells::{Cells, MAX_CELLS};
+
 use crate::{Embedding, FaceError};
+
+/// The payload field holding the cells a face is filed under.
+#[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+pub(crate) const CELL_FIELD: &str = "cell";
 
 /// A person's face in the index: the enrolment's identifier.
 pub type FaceId = u64;
@@ -97,7 +104,29 @@ pub struct IndexConfig {
     /// Quantized candidates fetched per result before rescoring.
     #[serde(default = "default_oversampling")]
     pub oversampling: f64,
+    /// Cells (an inverted-file partition, k-means on the enrolled faces) to split the collection
+    /// into; 0 for none. A search then scores only the faces filed under the `cell_probes` cells
+    /// nearest to the probe. Trained by [`FaceIndex::optimize`] once the index holds
+    /// `CELL_TRAINING_FACES` faces a cell; until then every search reads everything.
+    #[serde(default)]
+    pub cells: usize,
+    /// Cells read by a search (more: better recall, slower).
+    #[serde(default = "default_cell_probes")]
+    pub cell_probes: usize,
+    /// Cells each face is filed under (its nearest ones): catches mates just across a boundary.
+    #[serde(default = "default_cell_spill")]
+    pub cell_spill: usize,
+    /// Embedded index only: Qdrant Edge shards in the folder, searched in parallel (one a
+    /// processor puts every core on each search; a face lives in shard `id % shards`). A
+    /// cluster's shards are set in `ServerPlacement`.
+    #[serde(default = "default_shards")]
+    pub shards: usize,
 }
+
+/// Faces a cell the index needs before it trains its cells (and the sample it trains on).
+pub const CELL_TRAINING_FACES: usize = 32;
+/// Lloyd rounds when training the cells.
+pub const CELL_TRAINING_ROUNDS: usize = 6;
 
 fn yes() -> bool {
     true
@@ -114,6 +143,15 @@ fn default_ef() -> usize {
 fn default_oversampling() -> f64 {
     4.0
 }
+fn default_cell_probes() -> usize {
+    32
+}
+fn default_cell_spill() -> usize {
+    2
+}
+fn default_shards() -> usize {
+    1
+}
 
 impl IndexConfig {
     /// The default layout for `dimension`-d embeddings.
@@ -126,10 +164,37 @@ impl IndexConfig {
             hnsw_ef_construct: default_ef_construct(),
             hnsw_ef: default_ef(),
             oversampling: default_oversampling(),
+            cells: 0,
+            cell_probes: default_cell_probes(),
+            cell_spill: default_cell_spill(),
+            shards: default_shards(),
         }
     }
 
     #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    /// How a search reads the cells: the filter's cell numbers for `probe`, or none (read all).
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn probe_cells(&self, cells: Option<&Cells>, probe: &Embedding) -> Option<Vec<i64>> {
+        let cells = cells?;
+        Some(
+            cells
+                .nearest(probe.values(), self.cell_probes)
+                .into_iter()
+                .map(i64::from)
+                .collect(),
+        )
+    }
+
+    /// The cells a face is filed under.
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn face_cells(&self, cells: &Cells, face: &Embedding) -> Vec<i64> {
+        cells
+            .nearest(face.values(), self.cell_spill)
+            .into_iter()
+            .map(i64::from)
+            .collect()
+    }
+
     pub(crate) fn check(&self, embedding: &Embedding) -> Result<(), FaceError> {
         if embedding.dimension() != self.dimension {
             return Err(FaceError::BadEmbedding {
@@ -166,6 +231,24 @@ impl IndexConfig {
             problems.push(format!(
                 "oversampling {} must be 1 to 64",
                 self.oversampling
+            ));
+        }
+        if !(1..=64).contains(&self.shards) {
+            problems.push(format!("shards {} must be 1 to 64", self.shards));
+        }
+        if self.cells > MAX_CELLS {
+            problems.push(format!("cells {} must be 0 to {MAX_CELLS}", self.cells));
+        }
+        if self.cells > 0 && !(1..=self.cells).contains(&self.cell_probes) {
+            problems.push(format!(
+                "cell_probes {} must be 1 to the {} cells",
+                self.cell_probes, self.cells
+            ));
+        }
+        if self.cells > 0 && !(1..=8.min(self.cells)).contains(&self.cell_spill) {
+            problems.push(format!(
+                "cell_spill {} must be 1 to 8 (and at most the cells)",
+                self.cell_spill
             ));
         }
         if problems.is_empty() {

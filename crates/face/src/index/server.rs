@@ -1,18 +1,29 @@
 //! The server index: a collection on a Qdrant server or cluster, reached over gRPC with
 //! `qdrant-client`. Same layout and search settings as the embedded index; the collection is
 //! created when missing, with the shard and replica counts given.
+//!
+//! With cells, the centroids live on the cluster too, in the companion collection
+//! `COLLECTION_cells` (point `i` is cell `i`, each carrying the cell count so a partial write is
+//! seen), so every process that connects files and searches faces alike.
 
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
 use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
-    BinaryQuantizationBuilder, CollectionStatus, CountPointsBuilder, CreateCollectionBuilder,
-    DeletePointsBuilder, Distance, HnswConfigDiffBuilder, PointId, PointStruct, PointsIdsList,
-    QuantizationSearchParamsBuilder, QueryPointsBuilder, ScalarQuantizationBuilder,
-    SearchParamsBuilder, UpsertPointsBuilder, VectorParamsBuilder, point_id::PointIdOptions,
+    BinaryQuantizationBuilder, CollectionStatus, Condition, CountPointsBuilder,
+    CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance,
+    FieldType, Filter, HnswConfigDiffBuilder, PointId, PointStruct, PointsIdsList,
+    QuantizationSearchParamsBuilder, QueryPointsBuilder, RetrievedPoint, ScalarQuantizationBuilder,
+    ScrollPointsBuilder, SearchParamsBuilder, UpsertPointsBuilder, VectorParamsBuilder,
+    point_id::PointIdOptions, vector_output::Vector,
 };
 
-use super::{Candidate, FaceId, FaceIndex, IndexConfig, Quantization, check_k};
+use super::cells::parallel_map;
+use super::{
+    CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
+    IndexConfig, Quantization, check_k,
+};
 use crate::{Embedding, FaceError};
 
 /// How long [`FaceIndex::optimize`] waits for the server to finish indexing.
@@ -24,6 +35,8 @@ pub struct ServerIndex {
     runtime: tokio::runtime::Runtime,
     collection: String,
     config: IndexConfig,
+    /// The trained cells, once there are (see the edge index: the same rules).
+    cells: RwLock<Option<Arc<Cells>>>,
 }
 
 impl std::fmt::Debug for ServerIndex {
@@ -101,12 +114,242 @@ impl ServerIndex {
                 .block_on(client.create_collection(create))
                 .map_err(|e| FaceError::index(format!("creating collection {collection}: {e}")))?;
         }
-        Ok(ServerIndex {
+        let index = ServerIndex {
             client,
             runtime,
             collection,
             config,
-        })
+            cells: RwLock::new(None),
+        };
+        if index.config.cells > 0
+            && let Some(cells) = index.read_cells()?
+        {
+            index.install(cells, false)?;
+        }
+        Ok(index)
+    }
+
+    fn cells_collection(&self) -> String {
+        format!("{}_cells", self.collection)
+    }
+
+    fn read_cells(&self) -> Result<Option<Cells>, FaceError> {
+        let name = self.cells_collection();
+        if !self
+            .runtime
+            .block_on(self.client.collection_exists(&name))
+            .map_err(FaceError::index)?
+        {
+            return Ok(None);
+        }
+        let mut rows: Vec<(u64, Vec<f32>, i64)> = Vec::new();
+        self.scroll_all(&name, None, |point| {
+            let id = point_number(point.id.as_ref())?;
+            let count = point
+                .payload
+                .get("count")
+                .and_then(|v| v.as_integer())
+                .unwrap_or(-1);
+            rows.push((id, dense(&point)?, count));
+            Ok(())
+        })?;
+        rows.sort_by_key(|r| r.0);
+        let count = rows.len();
+        if count == 0
+            || rows
+                .iter()
+                .enumerate()
+                .any(|(i, r)| r.0 != i as u64 || r.2 != count as i64)
+        {
+            return Err(FaceError::index(format!(
+                "collection {name} does not hold a whole set of cells (a partial write?): \
+                 install the cells again"
+            )));
+        }
+        let dimension = rows[0].1.len();
+        let centroids = rows.into_iter().flat_map(|r| r.1).collect();
+        Cells::from_parts(dimension, centroids).map(Some)
+    }
+
+    /// Scroll every point of `collection` matching `filter`, vectors included.
+    fn scroll_all(
+        &self,
+        collection: &str,
+        filter: Option<Filter>,
+        mut each: impl FnMut(RetrievedPoint) -> Result<(), FaceError>,
+    ) -> Result<(), FaceError> {
+        let mut offset: Option<PointId> = None;
+        loop {
+            let mut request = ScrollPointsBuilder::new(collection)
+                .limit(4096)
+                .with_vectors(true)
+                .with_payload(true);
+            if let Some(filter) = &filter {
+                request = request.filter(filter.clone());
+            }
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let response = self
+                .runtime
+                .block_on(self.client.scroll(request))
+                .map_err(FaceError::index)?;
+            for point in response.result {
+                each(point)?;
+            }
+            match response.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => return Ok(()),
+            }
+        }
+    }
+
+    /// The trained cells, if the collection is partitioned.
+    pub fn cells(&self) -> Option<Arc<Cells>> {
+        self.cells.read().ok().and_then(|c| c.clone())
+    }
+
+    /// Partition the collection with `cells`: saves them on the cluster, files every face not
+    /// yet filed, then searches use them.
+    pub fn install_cells(&self, cells: Cells) -> Result<(), FaceError> {
+        if self.config.cells == 0 {
+            return Err(FaceError::index(
+                "this index has cells = 0 in its configuration: set cells to partition it",
+            ));
+        }
+        self.install(cells, true)
+    }
+
+    fn install(&self, cells: Cells, save: bool) -> Result<(), FaceError> {
+        if cells.dimension() != self.config.dimension {
+            return Err(FaceError::index(format!(
+                "{}-d cells for a {}-d face index",
+                cells.dimension(),
+                self.config.dimension
+            )));
+        }
+        let mut slot = self
+            .cells
+            .write()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        self.runtime
+            .block_on(
+                self.client.create_field_index(
+                    CreateFieldIndexCollectionBuilder::new(
+                        &self.collection,
+                        CELL_FIELD,
+                        FieldType::Integer,
+                    )
+                    .wait(true),
+                ),
+            )
+            .map_err(FaceError::index)?;
+        if save {
+            let name = self.cells_collection();
+            let block = |e| FaceError::index(format!("collection {name}: {e}"));
+            if self
+                .runtime
+                .block_on(self.client.collection_exists(&name))
+                .map_err(block)?
+            {
+                self.runtime
+                    .block_on(self.client.delete_collection(&name))
+                    .map_err(block)?;
+            }
+            self.runtime
+                .block_on(self.client.create_collection(
+                    CreateCollectionBuilder::new(&name).vectors_config(VectorParamsBuilder::new(
+                        cells.dimension() as u64,
+                        Distance::Euclid,
+                    )),
+                ))
+                .map_err(block)?;
+            let count = cells.count() as i64;
+            let points: Vec<PointStruct> = (0..cells.count())
+                .map(|cell| {
+                    let mut payload = qdrant_client::Payload::new();
+                    payload.insert("count", count);
+                    PointStruct::new(cell as u64, cells.centroid(cell).to_vec(), payload)
+                })
+                .collect();
+            for chunk in points.chunks(4096) {
+                self.runtime
+                    .block_on(
+                        self.client.upsert_points(
+                            UpsertPointsBuilder::new(&name, chunk.to_vec()).wait(true),
+                        ),
+                    )
+                    .map_err(block)?;
+            }
+        }
+        let unfiled = Filter::must([Condition::is_empty(CELL_FIELD)]);
+        let mut batch = Vec::new();
+        let collection = self.collection.clone();
+        self.scroll_all(&collection, Some(unfiled), |point| {
+            batch.push((
+                point_number(point.id.as_ref())?,
+                Embedding::parse(dense(&point)?)?,
+            ));
+            if batch.len() == 4096 {
+                self.upsert_with(&std::mem::take(&mut batch), Some(&cells))?;
+            }
+            Ok(())
+        })?;
+        self.upsert_with(&batch, Some(&cells))?;
+        *slot = Some(Arc::new(cells));
+        Ok(())
+    }
+
+    fn train_if_due(&self) -> Result<(), FaceError> {
+        let count = self.config.cells;
+        if count == 0 || self.cells().is_some() {
+            return Ok(());
+        }
+        let len = self.len()?;
+        let wanted = count * CELL_TRAINING_FACES;
+        if len < wanted {
+            return Ok(());
+        }
+        let every = (len / wanted).max(1);
+        let mut sample = Vec::with_capacity(wanted);
+        let mut seen = 0usize;
+        let collection = self.collection.clone();
+        self.scroll_all(&collection, None, |point| {
+            if seen % every == 0 && sample.len() < wanted {
+                sample.push(Embedding::parse(dense(&point)?)?);
+            }
+            seen += 1;
+            Ok(())
+        })?;
+        let cells = Cells::train(&sample, count, CELL_TRAINING_ROUNDS)?;
+        self.install(cells, true)
+    }
+
+    fn upsert_with(
+        &self,
+        faces: &[(FaceId, Embedding)],
+        cells: Option<&Cells>,
+    ) -> Result<(), FaceError> {
+        if faces.is_empty() {
+            return Ok(());
+        }
+        for (_, embedding) in faces {
+            self.config.check(embedding)?;
+        }
+        let points = parallel_map(faces, |(id, embedding)| {
+            let mut payload = qdrant_client::Payload::new();
+            if let Some(cells) = cells {
+                payload.insert(CELL_FIELD, self.config.face_cells(cells, embedding));
+            }
+            PointStruct::new(*id, embedding.values().to_vec(), payload)
+        });
+        self.runtime
+            .block_on(
+                self.client
+                    .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)),
+            )
+            .map_err(FaceError::index)?;
+        Ok(())
     }
 
     /// Drop the whole collection (tests and re-builds).
@@ -136,10 +379,13 @@ impl ServerIndex {
                     .oversampling(self.config.oversampling),
             );
         }
-        let query = QueryPointsBuilder::new(&self.collection)
+        let mut query = QueryPointsBuilder::new(&self.collection)
             .query(embedding.values().to_vec())
             .limit(k as u64)
             .params(params);
+        if !exact && let Some(cells) = self.config.probe_cells(self.cells().as_deref(), embedding) {
+            query = query.filter(Filter::must([Condition::matches(CELL_FIELD, cells)]));
+        }
         let response = self
             .runtime
             .block_on(self.client.query(query))
@@ -169,22 +415,11 @@ impl ServerIndex {
 
 impl FaceIndex for ServerIndex {
     fn upsert_batch(&self, faces: &[(FaceId, Embedding)]) -> Result<(), FaceError> {
-        let mut points = Vec::with_capacity(faces.len());
-        for (id, embedding) in faces {
-            self.config.check(embedding)?;
-            points.push(PointStruct::new(
-                *id,
-                embedding.values().to_vec(),
-                qdrant_client::Payload::new(),
-            ));
-        }
-        self.runtime
-            .block_on(
-                self.client
-                    .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)),
-            )
-            .map_err(FaceError::index)?;
-        Ok(())
+        let cells = self
+            .cells
+            .read()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        self.upsert_with(faces, cells.as_deref())
     }
 
     fn search(&self, embedding: &Embedding, k: usize) -> Result<Vec<Candidate>, FaceError> {
@@ -219,6 +454,7 @@ impl FaceIndex for ServerIndex {
     }
 
     fn optimize(&self) -> Result<(), FaceError> {
+        self.train_if_due()?;
         let started = Instant::now();
         loop {
             let info = self
@@ -238,5 +474,22 @@ impl FaceIndex for ServerIndex {
             }
             std::thread::sleep(Duration::from_millis(200));
         }
+    }
+}
+
+fn point_number(id: Option<&PointId>) -> Result<u64, FaceError> {
+    match id.and_then(|id| id.point_id_options.as_ref()) {
+        Some(PointIdOptions::Num(id)) => Ok(*id),
+        other => Err(FaceError::index(format!("unexpected point id {other:?}"))),
+    }
+}
+
+fn dense(point: &RetrievedPoint) -> Result<Vec<f32>, FaceError> {
+    match point.vectors.as_ref().and_then(|v| v.get_vector()) {
+        Some(Vector::Dense(dense)) => Ok(dense.data),
+        _ => Err(FaceError::index(format!(
+            "point {:?} has no single dense vector",
+            point.id
+        ))),
     }
 }

@@ -103,6 +103,154 @@ fn quantized_full_scan_without_a_graph_finds_the_mate() {
     assert!(error.contains("hnsw_m 2 must be 4 to 128, or 0"), "{error}");
 }
 
+fn cell_config() -> IndexConfig {
+    let mut config = IndexConfig::new(128);
+    config.hnsw_m = 0;
+    config.cells = 8;
+    config.cell_probes = 3;
+    config.cell_spill = 2;
+    config
+}
+
+/// Of `faces` (id = person * 10 + sample), sample 0 of each person is enrolled.
+fn enrolled(faces: &[(u64, Embedding)]) -> Vec<(u64, Embedding)> {
+    faces
+        .iter()
+        .filter(|(id, _)| id % 10 == 0)
+        .cloned()
+        .collect()
+}
+
+#[test]
+fn cells_are_trained_when_enough_faces_are_in_and_searches_read_only_the_nearest_cells() {
+    let folder = tempfile::tempdir().unwrap();
+    let faces = population(400, 2, 5);
+    let config = cell_config();
+    {
+        let index = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+        // Too few faces to train 8 cells on (32 a cell): every search reads everything.
+        index.upsert_batch(&enrolled(&faces)[..200]).unwrap();
+        index.optimize().unwrap();
+        assert!(index.cells().is_none());
+        index.upsert_batch(&enrolled(&faces)[200..]).unwrap();
+        index.optimize().unwrap();
+        let cells = index.cells().expect("trained at 400 faces");
+        assert_eq!(cells.count(), 8);
+        for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(60) {
+            let found = index.search(probe, 3).unwrap();
+            assert_eq!(found[0].id, id - 1, "{found:?}");
+            assert_eq!(found[0], index.search_exact(probe, 1).unwrap()[0]);
+        }
+        // A search reads only its cells: a face filed far away is not among its candidates.
+        let (probe, stranger) = faces
+            .iter()
+            .flat_map(|(_, probe)| (0..8usize).map(move |c| (probe, c)))
+            .find_map(|(probe, c)| {
+                let near = cells.nearest(probe.values(), 3);
+                let stranger = Embedding::parse(cells.centroid(c).to_vec()).unwrap();
+                let filed = cells.nearest(stranger.values(), 2);
+                filed
+                    .iter()
+                    .all(|c| !near.contains(c))
+                    .then_some((probe, stranger))
+            })
+            .expect("a probe and a face filed away from the probe's cells");
+        index.upsert(9_999_999, &stranger).unwrap();
+        let all = index.search(probe, 400).unwrap();
+        assert!(all.iter().all(|c| c.id != 9_999_999));
+        assert!(
+            index
+                .search_exact(probe, 401)
+                .unwrap()
+                .iter()
+                .any(|c| c.id == 9_999_999)
+        );
+    }
+    // Reopened: the same cells, read from the folder.
+    let reopened = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+    assert_eq!(reopened.cells().unwrap().count(), 8);
+    let (id, probe) = &faces[21];
+    assert_eq!(reopened.search(probe, 1).unwrap()[0].id, id - 1);
+    drop(reopened);
+    // A damaged cell file is refused with its name, not used.
+    let file = folder.path().join("dspp-cells.bin");
+    let mut bytes = std::fs::read(&file).unwrap();
+    bytes[40] ^= 0xff;
+    std::fs::write(&file, bytes).unwrap();
+    let error = EdgeIndex::open(folder.path(), config)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("dspp-cells.bin") && error.contains("checksum"),
+        "{error}"
+    );
+}
+
+#[test]
+fn faces_left_unfiled_by_an_interrupted_install_are_filed_at_the_next_open() {
+    let folder = tempfile::tempdir().unwrap();
+    let faces = population(300, 2, 9);
+    let config = cell_config();
+    let cells = face::Cells::train(
+        &enrolled(&faces)
+            .into_iter()
+            .map(|f| f.1)
+            .collect::<Vec<_>>(),
+        8,
+        4,
+    )
+    .unwrap();
+    {
+        let index = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+        index.upsert_batch(&enrolled(&faces)).unwrap();
+    }
+    // As if a process had saved the cells and stopped before filing any face.
+    std::fs::write(folder.path().join("dspp-cells.bin"), cells.to_bytes()).unwrap();
+    let index = EdgeIndex::open(folder.path(), config).unwrap();
+    assert_eq!(*index.cells().unwrap(), cells);
+    for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(60) {
+        assert_eq!(index.search(probe, 1).unwrap()[0].id, id - 1);
+    }
+    // An index configured without cells will not take any.
+    let plain = EdgeIndex::open(tempfile::tempdir().unwrap().path(), small_config()).unwrap();
+    assert!(plain.install_cells(cells).is_err());
+}
+
+#[test]
+fn a_sharded_embedded_index_answers_like_one_shard_and_keeps_its_shard_count() {
+    let faces = population(300, 2, 17);
+    let mut config = cell_config();
+    config.shards = 3;
+    let folder = tempfile::tempdir().unwrap();
+    let sharded = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+    sharded.upsert_batch(&enrolled(&faces)).unwrap();
+    sharded.optimize().unwrap();
+    assert_eq!(sharded.len().unwrap(), 300);
+    let cells = sharded.cells().expect("trained over the three shards");
+    let single_folder = tempfile::tempdir().unwrap();
+    let single = EdgeIndex::open(single_folder.path(), cell_config()).unwrap();
+    single.install_cells((*cells).clone()).unwrap();
+    single.upsert_batch(&enrolled(&faces)).unwrap();
+    for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(50) {
+        let a = sharded.search(probe, 5).unwrap();
+        assert_eq!(a[0].id, id - 1);
+        let ids = |c: &[face::Candidate]| c.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&single.search(probe, 5).unwrap()));
+    }
+    sharded.delete(10).unwrap();
+    assert_eq!(sharded.len().unwrap(), 299);
+    drop(sharded);
+    let error = EdgeIndex::open(folder.path(), cell_config())
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("another number of shards"), "{error}");
+    config.shards = 2;
+    assert!(EdgeIndex::open(folder.path(), config.clone()).is_err());
+    config.shards = 3;
+    let reopened = EdgeIndex::open(folder.path(), config).unwrap();
+    assert_eq!(reopened.len().unwrap(), 299);
+}
+
 /// A single Qdrant node on free loopback ports, stopped (by its process id) when dropped.
 struct QdrantNode {
     child: Child,
@@ -213,4 +361,37 @@ fn server_index_gives_the_same_answers_as_the_embedded_one() {
     // Reconnecting finds the collection rather than re-creating it.
     let again = ServerIndex::connect(&placement, small_config()).unwrap();
     assert_eq!(again.len().unwrap(), 199);
+}
+
+#[test]
+fn server_and_embedded_indexes_with_the_same_cells_give_the_same_answers() {
+    let node = start_qdrant();
+    let placement = ServerPlacement {
+        url: format!("http://127.0.0.1:{}", node.grpc_port),
+        collection: "celled".to_string(),
+        shards: 2,
+        replicas: 1,
+    };
+    let config = cell_config();
+    let faces = population(300, 2, 13);
+    let server = ServerIndex::connect(&placement, config.clone()).unwrap();
+    server.upsert_batch(&enrolled(&faces)).unwrap();
+    // The server trains its cells from its own faces; the embedded index takes the same cells.
+    server.optimize().unwrap();
+    let cells = server.cells().expect("trained on the server");
+    let folder = tempfile::tempdir().unwrap();
+    let edge = EdgeIndex::open(folder.path(), config.clone()).unwrap();
+    edge.install_cells((*cells).clone()).unwrap();
+    edge.upsert_batch(&enrolled(&faces)).unwrap();
+    edge.optimize().unwrap();
+    for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(40) {
+        let a = server.search(probe, 5).unwrap();
+        let b = edge.search(probe, 5).unwrap();
+        assert_eq!(a[0].id, id - 1);
+        let ids = |c: &[face::Candidate]| c.iter().map(|c| c.id).collect::<Vec<_>>();
+        assert_eq!(ids(&a), ids(&b));
+    }
+    // Another process connecting reads the cells from the cluster.
+    let again = ServerIndex::connect(&placement, config).unwrap();
+    assert_eq!(*again.cells().unwrap(), *cells);
 }
