@@ -36,6 +36,9 @@ pub struct FaceConfig {
     pub onnxruntime: Option<PathBuf>,
     #[serde(default = "default_retention")]
     pub photo_retention_days: u32,
+    /// `[biometrics.face.index]`: the embedded index's layout (`face::IndexConfig`: dimension,
+    /// quantization, hnsw_m, cells, cell_probes, cell_spill, shards, ...); the defaults when absent.
+    pub index: Option<face::IndexConfig>,
 }
 
 /// The dlib model's embedding size.
@@ -130,7 +133,10 @@ fn face_settings(
         .context("while starting the face engine ([biometrics.face])")?;
     let index = face::EdgeIndex::open(
         &data_dir.join("faces"),
-        face::IndexConfig::new(DLIB_DIMENSION),
+        config
+            .index
+            .clone()
+            .unwrap_or_else(|| face::IndexConfig::new(DLIB_DIMENSION)),
     )
     .context("while opening the face index")?;
     Ok(dspp_service::FaceSettings {

@@ -150,7 +150,7 @@ fn main() {
         "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_m {hnsw_m} (0: quantized full scan), hnsw_ef {hnsw_ef}, oversampling {oversampling}, cells {cells} (probes {cell_probes}, spill {cell_spill}), {shards} embedded shards"
     );
 
-    let fresh = !folder.join("edge_config.json").is_file();
+    let fresh = !folder.join("edge_config.json").is_file() && !folder.join("shard-0").is_dir();
     let edge = EdgeIndex::open(&folder, config.clone()).unwrap();
     if fresh && cells > 0 {
         // Train the cells on an even sample of the enrolled faces, as `optimize` would from the
@@ -224,6 +224,22 @@ fn main() {
                 file.write_all(&v.to_le_bytes()).unwrap();
             }
             ids.write_all(&id.to_le_bytes()).unwrap();
+        }
+        if let Some(cells) = edge.cells() {
+            let mut file =
+                std::io::BufWriter::new(std::fs::File::create(dump.join("cells.f32")).unwrap());
+            for cell in 0..cells.count() {
+                for v in cells.centroid(cell) {
+                    file.write_all(&v.to_le_bytes()).unwrap();
+                }
+            }
+            std::fs::write(
+                dump.join("config.txt"),
+                format!(
+                    "cell_probes {cell_probes}\ncell_spill {cell_spill}\noversampling {oversampling}\n"
+                ),
+            )
+            .unwrap();
         }
     }
 

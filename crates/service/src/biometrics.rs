@@ -852,9 +852,16 @@ impl Registry {
 
     /// Brings the face index up to date and writes which person each of its points is and how far it has read the
     /// store (the points themselves persist in the face index's own files), sealed like the fingerprint index.
+    /// Before writing, the index builds its search structures for what it received since (and trains its cells
+    /// once it holds enough faces).
     pub async fn save_face_keys(&self, out: &mut impl std::io::Write) -> Result<(), ServiceError> {
         let (biometrics, face) = self.face()?;
         biometrics.catch_up_faces(self.store()).await?;
+        let index = face.settings.index.clone();
+        tokio::task::spawn_blocking(move || index.optimize())
+            .await
+            .map_err(|e| internal(format!("face index: {e}")))?
+            .map_err(|e| internal(format!("face index: {e}")))?;
         let mut sealed = SealingWriter::new(biometrics, out);
         read_lock(&face.keys, |keys| {
             write_saved_head(&mut sealed, SAVED_FACE_KEYS_MAGIC, &keys.mark, &keys.keys)

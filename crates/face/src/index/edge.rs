@@ -22,7 +22,7 @@ use qdrant_edge::{
 use super::cells::parallel_map;
 use super::{
     CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
-    IndexConfig, Quantization, check_k,
+    HOME_FIELD, IndexConfig, Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -66,8 +66,8 @@ pub(super) fn quantization_config(quantization: Quantization) -> Option<Quantiza
     }
 }
 
-fn cell_path() -> Result<JsonPath, FaceError> {
-    JsonPath::try_from(CELL_FIELD).map_err(|()| FaceError::index("bad cell field name"))
+fn field_path(field: &str) -> Result<JsonPath, FaceError> {
+    JsonPath::try_from(field).map_err(|()| FaceError::index(format!("bad field name {field}")))
 }
 
 impl EdgeIndex {
@@ -164,20 +164,24 @@ impl EdgeIndex {
             .write()
             .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
         self.each_shard(|shard| {
-            shard
-                .update(UpdateOperation::FieldIndexOperation(
-                    FieldIndexOperations::CreateIndex(CreateIndex {
-                        field_name: cell_path()?,
-                        field_schema: Some(PayloadFieldSchema::FieldParams(
-                            PayloadSchemaParams::Integer(IntegerIndexParams {
-                                lookup: Some(true),
-                                range: Some(false),
-                                ..IntegerIndexParams::default()
-                            }),
-                        )),
-                    }),
-                ))
-                .map_err(FaceError::index)
+            for (field, principal) in [(CELL_FIELD, false), (HOME_FIELD, true)] {
+                shard
+                    .update(UpdateOperation::FieldIndexOperation(
+                        FieldIndexOperations::CreateIndex(CreateIndex {
+                            field_name: field_path(field)?,
+                            field_schema: Some(PayloadFieldSchema::FieldParams(
+                                PayloadSchemaParams::Integer(IntegerIndexParams {
+                                    lookup: Some(true),
+                                    range: Some(false),
+                                    is_principal: Some(principal),
+                                    ..IntegerIndexParams::default()
+                                }),
+                            )),
+                        }),
+                    ))
+                    .map_err(FaceError::index)?;
+            }
+            Ok(())
         })?;
         if save {
             let file = self.path.join(CELLS_FILE);
@@ -227,7 +231,7 @@ impl EdgeIndex {
                     })
                     .map_err(FaceError::index)?;
                 for record in records {
-                    if seen % every == 0
+                    if seen.is_multiple_of(every)
                         && sample.len() < wanted
                         && let Some(VectorStructInternal::Single(values)) = record.vector
                     {
@@ -317,11 +321,29 @@ impl EdgeIndex {
         } else {
             self.config.probe_cells(self.cells().as_deref(), embedding)
         };
+        // One `should` clause a cell, not one "any of" match: Qdrant reads each clause's posting
+        // list and drops repeats with a bit set, where "any of" keeps a hash set of every point.
         let filter = match cells {
             None => None,
-            Some(cells) => Some(Filter::new_must(Condition::Field(
-                FieldCondition::new_match(cell_path()?, Match::from(cells)),
-            ))),
+            Some(cells) => {
+                let path = field_path(CELL_FIELD)?;
+                Some(Filter {
+                    should: Some(
+                        cells
+                            .into_iter()
+                            .map(|cell| {
+                                Condition::Field(FieldCondition::new_match(
+                                    path.clone(),
+                                    Match::from(cell),
+                                ))
+                            })
+                            .collect(),
+                    ),
+                    min_should: None,
+                    must: None,
+                    must_not: None,
+                })
+            }
         };
         let quantization =
             (self.config.quantization != Quantization::None).then_some(QuantizationSearchParams {
@@ -446,11 +468,12 @@ fn upsert_shard(
     let filed: Vec<Option<Payload>> = match cells {
         None => vec![None; faces.len()],
         Some(cells) => parallel_map(faces, |(_, embedding)| {
+            let filed = config.face_cells(cells, embedding);
             let mut payload = Payload::default();
-            payload.0.insert(
-                CELL_FIELD.to_string(),
-                config.face_cells(cells, embedding).into(),
-            );
+            payload
+                .0
+                .insert(HOME_FIELD.to_string(), filed.first().copied().into());
+            payload.0.insert(CELL_FIELD.to_string(), filed.into());
             Some(payload)
         }),
     };

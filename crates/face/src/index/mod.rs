@@ -26,6 +26,11 @@ use crate::{Embedding, FaceError};
 /// The payload field holding the cells a face is filed under.
 #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
 pub(crate) const CELL_FIELD: &str = "cell";
+/// The payload field holding a face's nearest cell alone, indexed as Qdrant's principal key so
+/// that building a segment stores the faces of one cell next to each other (a search then reads
+/// runs of neighbouring vectors instead of scattered ones).
+#[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+pub(crate) const HOME_FIELD: &str = "home";
 
 /// A person's face in the index: the enrolment's identifier.
 pub type FaceId = u64;

@@ -13,16 +13,16 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     BinaryQuantizationBuilder, CollectionStatus, Condition, CountPointsBuilder,
     CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance,
-    FieldType, Filter, HnswConfigDiffBuilder, PointId, PointStruct, PointsIdsList,
-    QuantizationSearchParamsBuilder, QueryPointsBuilder, RetrievedPoint, ScalarQuantizationBuilder,
-    ScrollPointsBuilder, SearchParamsBuilder, UpsertPointsBuilder, VectorParamsBuilder,
-    point_id::PointIdOptions, vector_output::Vector,
+    FieldType, Filter, HnswConfigDiffBuilder, IntegerIndexParamsBuilder, PointId, PointStruct,
+    PointsIdsList, QuantizationSearchParamsBuilder, QueryPointsBuilder, RetrievedPoint,
+    ScalarQuantizationBuilder, ScrollPointsBuilder, SearchParamsBuilder, UpsertPointsBuilder,
+    VectorParamsBuilder, point_id::PointIdOptions, vector_output::Vector,
 };
 
 use super::cells::parallel_map;
 use super::{
     CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
-    IndexConfig, Quantization, check_k,
+    HOME_FIELD, IndexConfig, Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -232,18 +232,23 @@ impl ServerIndex {
             .cells
             .write()
             .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
-        self.runtime
-            .block_on(
-                self.client.create_field_index(
-                    CreateFieldIndexCollectionBuilder::new(
-                        &self.collection,
-                        CELL_FIELD,
-                        FieldType::Integer,
-                    )
-                    .wait(true),
-                ),
-            )
-            .map_err(FaceError::index)?;
+        for (field, principal) in [(CELL_FIELD, false), (HOME_FIELD, true)] {
+            self.runtime
+                .block_on(
+                    self.client.create_field_index(
+                        CreateFieldIndexCollectionBuilder::new(
+                            &self.collection,
+                            field,
+                            FieldType::Integer,
+                        )
+                        .field_index_params(
+                            IntegerIndexParamsBuilder::new(true, false).is_principal(principal),
+                        )
+                        .wait(true),
+                    ),
+                )
+                .map_err(FaceError::index)?;
+        }
         if save {
             let name = self.cells_collection();
             let block = |e| FaceError::index(format!("collection {name}: {e}"));
@@ -315,7 +320,7 @@ impl ServerIndex {
         let mut seen = 0usize;
         let collection = self.collection.clone();
         self.scroll_all(&collection, None, |point| {
-            if seen % every == 0 && sample.len() < wanted {
+            if seen.is_multiple_of(every) && sample.len() < wanted {
                 sample.push(Embedding::parse(dense(&point)?)?);
             }
             seen += 1;
@@ -339,7 +344,9 @@ impl ServerIndex {
         let points = parallel_map(faces, |(id, embedding)| {
             let mut payload = qdrant_client::Payload::new();
             if let Some(cells) = cells {
-                payload.insert(CELL_FIELD, self.config.face_cells(cells, embedding));
+                let filed = self.config.face_cells(cells, embedding);
+                payload.insert(HOME_FIELD, filed.first().copied().unwrap_or_default());
+                payload.insert(CELL_FIELD, filed);
             }
             PointStruct::new(*id, embedding.values().to_vec(), payload)
         });
@@ -384,7 +391,12 @@ impl ServerIndex {
             .limit(k as u64)
             .params(params);
         if !exact && let Some(cells) = self.config.probe_cells(self.cells().as_deref(), embedding) {
-            query = query.filter(Filter::must([Condition::matches(CELL_FIELD, cells)]));
+            // One `should` clause a cell, as the embedded index does (see there why).
+            query = query.filter(Filter::should(
+                cells
+                    .into_iter()
+                    .map(|cell| Condition::matches(CELL_FIELD, cell)),
+            ));
         }
         let response = self
             .runtime
