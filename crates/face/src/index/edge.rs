@@ -21,8 +21,8 @@ use qdrant_edge::{
 
 use super::cells::parallel_map;
 use super::{
-    CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
-    HOME_FIELD, IndexConfig, Quantization, check_k,
+    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, HOME_FIELD, IndexConfig,
+    Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -143,22 +143,11 @@ impl EdgeIndex {
     /// Partition the index with `cells` (trained elsewhere, or shared with another index so both
     /// file faces alike): saves them, files every face not yet filed, then searches use them.
     pub fn install_cells(&self, cells: Cells) -> Result<(), FaceError> {
-        if self.config.cells == 0 {
-            return Err(FaceError::index(
-                "this index has cells = 0 in its configuration: set cells to partition it",
-            ));
-        }
         self.install(cells, true)
     }
 
     fn install(&self, cells: Cells, save: bool) -> Result<(), FaceError> {
-        if cells.dimension() != self.config.dimension {
-            return Err(FaceError::index(format!(
-                "{}-d cells for a {}-d face index",
-                cells.dimension(),
-                self.config.dimension
-            )));
-        }
+        self.config.check_cells(&cells)?;
         let mut slot = self
             .cells
             .write()
@@ -204,32 +193,18 @@ impl EdgeIndex {
     /// Train cells on the faces in the index and install them, when it is partitioned, not yet
     /// trained and holds enough faces.
     fn train_if_due(&self) -> Result<(), FaceError> {
-        let count = self.config.cells;
-        if count == 0 || self.cells().is_some() {
+        if self.cells().is_some() {
             return Ok(());
         }
-        let len = self.len()?;
-        let wanted = count * CELL_TRAINING_FACES;
-        if len < wanted {
+        let Some((wanted, every)) = self.config.training_plan(self.len()?) else {
             return Ok(());
-        }
-        // An even sample of the faces, read in id order.
-        let every = (len / wanted).max(1);
+        };
         let mut sample = Vec::with_capacity(wanted);
         let mut seen = 0usize;
         for shard in &self.shards {
             let mut offset = None;
             loop {
-                let (records, next) = shard
-                    .scroll(ScrollRequest {
-                        offset,
-                        limit: Some(4096),
-                        filter: None,
-                        with_payload: None,
-                        with_vector: WithVector::Bool(true),
-                        order_by: None,
-                    })
-                    .map_err(FaceError::index)?;
+                let (records, next) = scroll_page(shard, offset, None)?;
                 for record in records {
                     if seen.is_multiple_of(every)
                         && sample.len() < wanted
@@ -245,7 +220,7 @@ impl EdgeIndex {
                 }
             }
         }
-        let cells = Cells::train(&sample, count, CELL_TRAINING_ROUNDS)?;
+        let cells = Cells::train(&sample, self.config.cells, CELL_TRAINING_ROUNDS)?;
         self.install(cells, true)
     }
 
@@ -468,11 +443,9 @@ fn upsert_shard(
     let filed: Vec<Option<Payload>> = match cells {
         None => vec![None; faces.len()],
         Some(cells) => parallel_map(faces, |(_, embedding)| {
-            let filed = config.face_cells(cells, embedding);
+            let (home, filed) = config.filing(cells, embedding);
             let mut payload = Payload::default();
-            payload
-                .0
-                .insert(HOME_FIELD.to_string(), filed.first().copied().into());
+            payload.0.insert(HOME_FIELD.to_string(), home.into());
             payload.0.insert(CELL_FIELD.to_string(), filed.into());
             Some(payload)
         }),
@@ -502,16 +475,7 @@ fn file_unfiled(shard: &EdgeShard, config: &IndexConfig, cells: &Cells) -> Resul
     let unfiled = Filter::new_must(unfiled);
     let mut offset = None;
     loop {
-        let (records, next) = shard
-            .scroll(ScrollRequest {
-                offset,
-                limit: Some(4096),
-                filter: Some(unfiled.clone()),
-                with_payload: None,
-                with_vector: WithVector::Bool(true),
-                order_by: None,
-            })
-            .map_err(FaceError::index)?;
+        let (records, next) = scroll_page(shard, offset, Some(&unfiled))?;
         if records.is_empty() {
             return Ok(());
         }
@@ -533,4 +497,22 @@ fn file_unfiled(shard: &EdgeShard, config: &IndexConfig, cells: &Cells) -> Resul
             None => return Ok(()),
         }
     }
+}
+
+/// One page of `shard`'s points from `offset`, vectors included.
+fn scroll_page(
+    shard: &EdgeShard,
+    offset: Option<PointId>,
+    filter: Option<&Filter>,
+) -> Result<(Vec<qdrant_edge::Record>, Option<PointId>), FaceError> {
+    shard
+        .scroll(ScrollRequest {
+            offset,
+            limit: Some(4096),
+            filter: filter.cloned(),
+            with_payload: None,
+            with_vector: WithVector::Bool(true),
+            order_by: None,
+        })
+        .map_err(FaceError::index)
 }

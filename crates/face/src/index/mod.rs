@@ -190,14 +190,42 @@ impl IndexConfig {
         )
     }
 
-    /// The cells a face is filed under.
+    /// Where a face is filed: its nearest cell (the `home` field) and the `cell_spill` nearest
+    /// (the `cell` field), nearest first.
     #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
-    pub(crate) fn face_cells(&self, cells: &Cells, face: &Embedding) -> Vec<i64> {
-        cells
+    pub(crate) fn filing(&self, cells: &Cells, face: &Embedding) -> (i64, Vec<i64>) {
+        let filed: Vec<i64> = cells
             .nearest(face.values(), self.cell_spill)
             .into_iter()
             .map(i64::from)
-            .collect()
+            .collect();
+        (filed.first().copied().unwrap_or_default(), filed)
+    }
+
+    /// Whether an index of this layout may take `cells`.
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn check_cells(&self, cells: &Cells) -> Result<(), FaceError> {
+        if self.cells == 0 {
+            return Err(FaceError::index(
+                "this index has cells = 0 in its configuration: set cells to partition it",
+            ));
+        }
+        if cells.dimension() != self.dimension {
+            return Err(FaceError::index(format!(
+                "{}-d cells for a {}-d face index",
+                cells.dimension(),
+                self.dimension
+            )));
+        }
+        Ok(())
+    }
+
+    /// When an untrained index holding `len` faces should train its cells: the sample size and
+    /// the stride (every how many faces, in id order) it is taken at.
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn training_plan(&self, len: usize) -> Option<(usize, usize)> {
+        let wanted = self.cells * CELL_TRAINING_FACES;
+        (self.cells > 0 && len >= wanted).then(|| (wanted, (len / wanted).max(1)))
     }
 
     pub(crate) fn check(&self, embedding: &Embedding) -> Result<(), FaceError> {

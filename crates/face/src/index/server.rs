@@ -21,8 +21,8 @@ use qdrant_client::qdrant::{
 
 use super::cells::parallel_map;
 use super::{
-    CELL_FIELD, CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex,
-    HOME_FIELD, IndexConfig, Quantization, check_k,
+    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, HOME_FIELD, IndexConfig,
+    Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -212,22 +212,11 @@ impl ServerIndex {
     /// Partition the collection with `cells`: saves them on the cluster, files every face not
     /// yet filed, then searches use them.
     pub fn install_cells(&self, cells: Cells) -> Result<(), FaceError> {
-        if self.config.cells == 0 {
-            return Err(FaceError::index(
-                "this index has cells = 0 in its configuration: set cells to partition it",
-            ));
-        }
         self.install(cells, true)
     }
 
     fn install(&self, cells: Cells, save: bool) -> Result<(), FaceError> {
-        if cells.dimension() != self.config.dimension {
-            return Err(FaceError::index(format!(
-                "{}-d cells for a {}-d face index",
-                cells.dimension(),
-                self.config.dimension
-            )));
-        }
+        self.config.check_cells(&cells)?;
         let mut slot = self
             .cells
             .write()
@@ -306,16 +295,12 @@ impl ServerIndex {
     }
 
     fn train_if_due(&self) -> Result<(), FaceError> {
-        let count = self.config.cells;
-        if count == 0 || self.cells().is_some() {
+        if self.cells().is_some() {
             return Ok(());
         }
-        let len = self.len()?;
-        let wanted = count * CELL_TRAINING_FACES;
-        if len < wanted {
+        let Some((wanted, every)) = self.config.training_plan(self.len()?) else {
             return Ok(());
-        }
-        let every = (len / wanted).max(1);
+        };
         let mut sample = Vec::with_capacity(wanted);
         let mut seen = 0usize;
         let collection = self.collection.clone();
@@ -326,7 +311,7 @@ impl ServerIndex {
             seen += 1;
             Ok(())
         })?;
-        let cells = Cells::train(&sample, count, CELL_TRAINING_ROUNDS)?;
+        let cells = Cells::train(&sample, self.config.cells, CELL_TRAINING_ROUNDS)?;
         self.install(cells, true)
     }
 
@@ -344,8 +329,8 @@ impl ServerIndex {
         let points = parallel_map(faces, |(id, embedding)| {
             let mut payload = qdrant_client::Payload::new();
             if let Some(cells) = cells {
-                let filed = self.config.face_cells(cells, embedding);
-                payload.insert(HOME_FIELD, filed.first().copied().unwrap_or_default());
+                let (home, filed) = self.config.filing(cells, embedding);
+                payload.insert(HOME_FIELD, home);
                 payload.insert(CELL_FIELD, filed);
             }
             PointStruct::new(*id, embedding.values().to_vec(), payload)
