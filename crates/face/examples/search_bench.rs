@@ -106,6 +106,7 @@ fn main() {
     let mut cell_spill = 2usize;
     let mut exact_probes = usize::MAX;
     let mut shards = 1usize;
+    let mut short_list = IndexConfig::new(DIMENSION).short_list;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         let mut value = || args.next().expect("a value after the flag");
@@ -124,6 +125,7 @@ fn main() {
             "--cell-probes" => cell_probes = value().parse().unwrap(),
             "--cell-spill" => cell_spill = value().parse().unwrap(),
             "--shards" => shards = value().parse().unwrap(),
+            "--short-list" => short_list = value().parse().unwrap(),
             "--exact-probes" => exact_probes = value().parse().unwrap(),
             "--quantization" => {
                 quantization = match value().as_str() {
@@ -146,12 +148,31 @@ fn main() {
     config.cell_probes = cell_probes;
     config.cell_spill = cell_spill;
     config.shards = shards;
+    config.short_list = short_list;
     println!(
-        "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_m {hnsw_m} (0: quantized full scan), hnsw_ef {hnsw_ef}, oversampling {oversampling}, cells {cells} (probes {cell_probes}, spill {cell_spill}), {shards} embedded shards"
+        "{identities} identities, {probes} probes, {quantization:?} quantization, hnsw_m {hnsw_m} (0: quantized full scan), hnsw_ef {hnsw_ef}, oversampling {oversampling}, cells {cells} (probes {cell_probes}, spill {cell_spill}, short list {short_list}), {shards} embedded shards"
     );
 
     let fresh = !folder.join("edge_config.json").is_file() && !folder.join("shard-0").is_dir();
+    let opening = Instant::now();
     let edge = EdgeIndex::open(&folder, config.clone()).unwrap();
+    if !fresh {
+        let opened = opening.elapsed().as_secs_f64();
+        // The codes are read back on a thread of their own: wait for them.
+        let status = loop {
+            match edge.code_status() {
+                face::CodeStatus::Reading(_) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                other => break other,
+            }
+        };
+        println!(
+            "reopened in {opened:.1} s, binary codes {status:?} after {:.1} s, RSS {:.2} GB",
+            opening.elapsed().as_secs_f64(),
+            memory_kb("VmRSS:") as f64 / 1e6,
+        );
+    }
     if fresh && cells > 0 {
         // Train the cells on an even sample of the enrolled faces, as `optimize` would from the
         // index, then install them before the load so every face is filed as it arrives.
@@ -256,7 +277,9 @@ fn main() {
         answers.push(candidates.first().map(|c| c.id));
     }
     report(
-        if cells > 0 {
+        if cells > 0 && short_list > 0 {
+            "embedded, cells + binary codes + exact short list"
+        } else if cells > 0 {
             "embedded, cells + rescoring"
         } else if hnsw_m == 0 {
             "embedded, quantized scan + rescoring"
@@ -314,8 +337,16 @@ fn main() {
             }
         }
         server.optimize().unwrap();
+        let status = loop {
+            match server.code_status() {
+                face::CodeStatus::Reading(_) => {
+                    std::thread::sleep(std::time::Duration::from_millis(100))
+                }
+                other => break other,
+            }
+        };
         println!(
-            "Qdrant server: load and index {:.1} s",
+            "Qdrant server: load, index and read back the binary codes ({status:?}) {:.1} s",
             started.elapsed().as_secs_f64()
         );
         let mut times = Vec::new();

@@ -52,8 +52,8 @@ pub use eval::{
 #[cfg(feature = "edge")]
 pub use index::EdgeIndex;
 pub use index::{
-    CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, IndexConfig,
-    MAX_CANDIDATES, MAX_CELLS, Quantization,
+    CELL_TRAINING_FACES, CELL_TRAINING_ROUNDS, Candidate, Cells, CodeStatus, FaceId, FaceIndex,
+    IndexConfig, MAX_CANDIDATES, MAX_CELLS, MAX_SHORT_LIST, Quantization,
 };
 #[cfg(feature = "server")]
 pub use index::{ServerIndex, ServerPlacement};

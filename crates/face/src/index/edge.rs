@@ -3,7 +3,8 @@
 //! With cells ([`IndexConfig::cells`]) the trained centroids are kept beside the shard in
 //! `dspp-cells.bin` (checksummed, replaced atomically); each point carries the cells it is filed
 //! under in an integer payload field with a lookup index, and a search filters on the probe's
-//! nearest cells.
+//! nearest cells. The faces' binary codes ([`super::codes`]) are read back from the shards when
+//! the index opens; a search scans them for the probe's cells and has Qdrant score the short list.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,17 +13,18 @@ use std::sync::{Arc, RwLock};
 use qdrant_edge::{
     BinaryQuantizationConfig, Condition, CountRequest, CreateIndex, DEFAULT_VECTOR_NAME, Distance,
     EdgeConfigBuilder, EdgeShard, EdgeVectorParamsBuilder, FieldCondition, FieldIndexOperations,
-    Filter, HnswIndexConfig, IntegerIndexParams, JsonPath, Match, NamedQuery, Payload,
-    PayloadFieldSchema, PayloadSchemaParams, PointId, PointInsertOperations, PointOperations,
-    PointStructPersisted, QuantizationConfig, QuantizationSearchParams, QueryEnum,
+    Filter, HasIdCondition, HnswIndexConfig, IntegerIndexParams, JsonPath, Match, NamedQuery,
+    Payload, PayloadFieldSchema, PayloadSchemaParams, PointId, PointInsertOperations,
+    PointOperations, PointStructPersisted, QuantizationConfig, QuantizationSearchParams, QueryEnum,
     ScalarQuantizationConfig, ScalarType, ScrollRequest, SearchParams, SearchRequest,
     UpdateOperation, VectorInternal, VectorStructInternal, VectorStructPersisted, WithVector,
 };
 
 use super::cells::parallel_map;
+use super::codes::{CodeTable, ReadBack};
 use super::{
-    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, HOME_FIELD, IndexConfig,
-    Quantization, check_k,
+    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, CodeStatus, FaceId, FaceIndex, HOME_FIELD,
+    IndexConfig, Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -33,13 +35,19 @@ const CELLS_FILE: &str = "dspp-cells.bin";
 pub struct EdgeIndex {
     /// One Qdrant Edge shard, or several (`IndexConfig::shards`) searched in parallel; a face
     /// lives in shard `id % shards`.
-    shards: Vec<EdgeShard>,
+    shards: Arc<Vec<EdgeShard>>,
     config: IndexConfig,
     path: PathBuf,
     /// The trained cells, once there are; written while they are installed, so a search never
     /// sees cells that some faces are not yet filed under.
     cells: RwLock<Option<Arc<Cells>>>,
+    /// The faces' binary codes, with the cells (and `short_list` > 0); read back from the shards
+    /// by a thread of their own when the index opens, searched once complete.
+    codes: CodeTable,
 }
+
+/// Where a face is filed: its home cell and the cells it is filed under.
+type Filing = Option<(i64, Vec<i64>)>;
 
 impl std::fmt::Debug for EdgeIndex {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -119,10 +127,11 @@ impl EdgeIndex {
             shards.push(shard);
         }
         let index = EdgeIndex {
-            shards,
+            shards: Arc::new(shards),
             config,
             path: folder.to_path_buf(),
             cells: RwLock::new(None),
+            codes: CodeTable::default(),
         };
         let file = folder.join(CELLS_FILE);
         if index.config.cells > 0 && file.is_file() {
@@ -186,8 +195,40 @@ impl EdgeIndex {
         }
         // File every face that carries no cell yet (all of them on a first install).
         self.each_shard(|shard| file_unfiled(shard, &self.config, &cells))?;
+        if self.config.short_list > 0 {
+            self.read_codes(&cells)?;
+        }
         *slot = Some(Arc::new(cells));
         Ok(())
+    }
+
+    /// Start reading every face's binary code back from the shards (from its vector and home
+    /// cell) on a thread of its own.
+    fn read_codes(&self, cells: &Cells) -> Result<(), FaceError> {
+        let shards = self.shards.clone();
+        let (mut shard, mut offset) = (0, None);
+        self.codes.read_back(cells, move || {
+            while let Some(current) = shards.get(shard) {
+                let (records, next) = scroll_page(current, offset, None)?;
+                match next {
+                    Some(next) => offset = Some(next),
+                    None => (shard, offset) = (shard + 1, None),
+                }
+                if !records.is_empty() {
+                    return records
+                        .into_iter()
+                        .map(read_back)
+                        .collect::<Result<_, _>>()
+                        .map(Some);
+                }
+            }
+            Ok(None)
+        })
+    }
+
+    /// Where the binary codes stand.
+    pub fn code_status(&self) -> CodeStatus {
+        self.codes.status()
     }
 
     /// Train cells on the faces in the index and install them, when it is partitioned, not yet
@@ -201,7 +242,7 @@ impl EdgeIndex {
         };
         let mut sample = Vec::with_capacity(wanted);
         let mut seen = 0usize;
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             let mut offset = None;
             loop {
                 let (records, next) = scroll_page(shard, offset, None)?;
@@ -232,26 +273,45 @@ impl EdgeIndex {
         for (_, embedding) in faces {
             self.config.check(embedding)?;
         }
+        let filings = filings(&self.config, faces, cells);
+        let _order = self.codes.write_order()?;
         if self.shards.len() == 1 {
-            return upsert_shard(&self.shards[0], &self.config, faces, cells);
+            upsert_shard(&self.shards[0], faces, &filings)?;
+        } else {
+            let count = self.shards.len() as u64;
+            type Part = (Vec<(FaceId, Embedding)>, Vec<Filing>);
+            let mut parts: Vec<Part> = vec![(Vec::new(), Vec::new()); self.shards.len()];
+            for (face, filing) in faces.iter().zip(&filings) {
+                let part = &mut parts[(face.0 % count) as usize];
+                part.0.push(face.clone());
+                part.1.push(filing.clone());
+            }
+            std::thread::scope(|scope| {
+                let handles: Vec<_> = self
+                    .shards
+                    .iter()
+                    .zip(&parts)
+                    .filter(|(_, part)| !part.0.is_empty())
+                    .map(|(shard, part)| scope.spawn(move || upsert_shard(shard, &part.0, &part.1)))
+                    .collect();
+                join_all(handles).map(|_| ())
+            })?;
         }
-        let count = self.shards.len() as u64;
-        let mut parts: Vec<Vec<(FaceId, Embedding)>> = vec![Vec::new(); self.shards.len()];
-        for face in faces {
-            parts[(face.0 % count) as usize].push(face.clone());
-        }
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = self
-                .shards
+        let filed: Vec<Vec<u32>> = filings
+            .iter()
+            .map(|filing| {
+                filing
+                    .as_ref()
+                    .map(|(_, filed)| cell_numbers(filed))
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.codes.insert(
+            faces
                 .iter()
-                .zip(&parts)
-                .filter(|(_, part)| !part.is_empty())
-                .map(|(shard, part)| {
-                    scope.spawn(move || upsert_shard(shard, &self.config, part, cells))
-                })
-                .collect();
-            join_all(handles).map(|_| ())
-        })
+                .zip(&filed)
+                .map(|((id, embedding), filed)| (*id, filed.as_slice(), embedding.values())),
+        )
     }
 
     /// `f` on every shard, in parallel when there are several.
@@ -291,6 +351,19 @@ impl EdgeIndex {
     ) -> Result<Vec<Candidate>, FaceError> {
         self.config.check(embedding)?;
         check_k(k)?;
+        if !exact
+            && self.config.short_list > 0
+            && let Some(cells) = self.cells()
+        {
+            let probe_cells = cells.nearest(embedding.values(), self.config.cell_probes);
+            if let Some(short) = self.codes.short_list(
+                embedding.values(),
+                &probe_cells,
+                self.config.short_list.max(k),
+            )? {
+                return self.score_exactly(embedding, k, short);
+            }
+        }
         let cells = if exact {
             None
         } else {
@@ -345,9 +418,67 @@ impl EdgeIndex {
             with_vector: None,
             score_threshold: None,
         };
-        let found = self.each_shard(|shard| {
+        self.search_shards(|_| Some(request.clone()), k)
+    }
+
+    /// The `k` of `short` nearest to `embedding`, scored by Qdrant with the original vectors.
+    fn score_exactly(
+        &self,
+        embedding: &Embedding,
+        k: usize,
+        short: Vec<FaceId>,
+    ) -> Result<Vec<Candidate>, FaceError> {
+        let count = self.shards.len() as u64;
+        let mut parts: Vec<Vec<PointId>> = vec![Vec::new(); self.shards.len()];
+        for id in short {
+            parts[(id % count) as usize].push(PointId::NumId(id));
+        }
+        let parts: Vec<Option<SearchRequest>> = parts
+            .into_iter()
+            .map(|ids| {
+                (!ids.is_empty()).then(|| SearchRequest {
+                    query: QueryEnum::Nearest(NamedQuery {
+                        query: VectorInternal::Dense(embedding.values().to_vec()),
+                        using: None,
+                    }),
+                    filter: Some(Filter::new_must(Condition::HasId(
+                        HasIdCondition::from_iter(ids),
+                    ))),
+                    params: Some(SearchParams {
+                        hnsw_ef: None,
+                        exact: true,
+                        quantization: Some(QuantizationSearchParams {
+                            ignore: true,
+                            rescore: None,
+                            oversampling: None,
+                        }),
+                        indexed_only: false,
+                        acorn: None,
+                    }),
+                    limit: k,
+                    offset: 0,
+                    with_payload: None,
+                    with_vector: None,
+                    score_threshold: None,
+                })
+            })
+            .collect();
+        self.search_shards(|shard| parts[shard].clone(), k)
+    }
+
+    /// Run each shard's request (none: skip the shard), merge, keep the `k` nearest.
+    fn search_shards(
+        &self,
+        request: impl Fn(usize) -> Option<SearchRequest> + Sync,
+        k: usize,
+    ) -> Result<Vec<Candidate>, FaceError> {
+        let numbered: Vec<(usize, &EdgeShard)> = self.shards.iter().enumerate().collect();
+        let search = |(number, shard): &(usize, &EdgeShard)| -> Result<Vec<Candidate>, FaceError> {
+            let Some(request) = request(*number) else {
+                return Ok(Vec::new());
+            };
             shard
-                .search(request.clone())
+                .search(request)
                 .map_err(FaceError::index)?
                 .into_iter()
                 .map(|point| match point.id {
@@ -358,7 +489,14 @@ impl EdgeIndex {
                     other => Err(FaceError::index(format!("unexpected point id {other}"))),
                 })
                 .collect::<Result<Vec<_>, _>>()
-        })?;
+        };
+        let found = if numbered.len() == 1 {
+            vec![search(&numbered[0])?]
+        } else {
+            parallel_map(&numbered, search)
+                .into_iter()
+                .collect::<Result<Vec<_>, _>>()?
+        };
         let mut candidates: Vec<Candidate> = found.into_iter().flatten().collect();
         candidates.sort_by(|a, b| a.distance.total_cmp(&b.distance).then(a.id.cmp(&b.id)));
         candidates.truncate(k);
@@ -391,13 +529,20 @@ impl FaceIndex for EdgeIndex {
     }
 
     fn delete(&self, id: FaceId) -> Result<(), FaceError> {
+        // As an upsert: not while cells are installed, in one order for shards and codes.
+        let _cells = self
+            .cells
+            .read()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        let _order = self.codes.write_order()?;
         self.shards[(id % self.shards.len() as u64) as usize]
             .update(UpdateOperation::PointOperation(
                 PointOperations::DeletePoints {
                     ids: vec![PointId::NumId(id)],
                 },
             ))
-            .map_err(FaceError::index)
+            .map_err(FaceError::index)?;
+        self.codes.remove(id)
     }
 
     fn len(&self) -> Result<usize, FaceError> {
@@ -415,7 +560,7 @@ impl FaceIndex for EdgeIndex {
     fn optimize(&self) -> Result<(), FaceError> {
         self.train_if_due()?;
         // One shard at a time: an optimisation's peak memory is one shard's.
-        for shard in &self.shards {
+        for shard in self.shards.iter() {
             shard.optimize().map_err(FaceError::index)?;
         }
         Ok(())
@@ -434,29 +579,47 @@ fn join_all<R>(
         .collect()
 }
 
-fn upsert_shard(
-    shard: &EdgeShard,
+/// Cell numbers as the codes take them.
+fn cell_numbers(filed: &[i64]) -> Vec<u32> {
+    filed
+        .iter()
+        .filter_map(|&cell| u32::try_from(cell).ok())
+        .collect()
+}
+
+/// Where each of `faces` is filed under `cells` (none without cells), on every processor.
+fn filings(
     config: &IndexConfig,
     faces: &[(FaceId, Embedding)],
     cells: Option<&Cells>,
-) -> Result<(), FaceError> {
-    let filed: Vec<Option<Payload>> = match cells {
+) -> Vec<Filing> {
+    match cells {
         None => vec![None; faces.len()],
         Some(cells) => parallel_map(faces, |(_, embedding)| {
-            let (home, filed) = config.filing(cells, embedding);
-            let mut payload = Payload::default();
-            payload.0.insert(HOME_FIELD.to_string(), home.into());
-            payload.0.insert(CELL_FIELD.to_string(), filed.into());
-            Some(payload)
+            Some(config.filing(cells, embedding))
         }),
-    };
+    }
+}
+
+fn upsert_shard(
+    shard: &EdgeShard,
+    faces: &[(FaceId, Embedding)],
+    filings: &[Filing],
+) -> Result<(), FaceError> {
     let points = faces
         .iter()
-        .zip(filed)
-        .map(|((id, embedding), payload)| PointStructPersisted {
+        .zip(filings)
+        .map(|((id, embedding), filing)| PointStructPersisted {
             id: PointId::NumId(*id),
             vector: VectorStructPersisted::Single(embedding.values().to_vec()),
-            payload,
+            payload: filing.as_ref().map(|(home, filed)| {
+                let mut payload = Payload::default();
+                payload.0.insert(HOME_FIELD.to_string(), (*home).into());
+                payload
+                    .0
+                    .insert(CELL_FIELD.to_string(), filed.clone().into());
+                payload
+            }),
         })
         .collect();
     shard
@@ -491,11 +654,33 @@ fn file_unfiled(shard: &EdgeShard, config: &IndexConfig, cells: &Cells) -> Resul
             };
             faces.push((id, Embedding::parse(values)?));
         }
-        upsert_shard(shard, config, &faces, Some(cells))?;
+        upsert_shard(shard, &faces, &filings(config, &faces, Some(cells)))?;
         match next {
             Some(next) => offset = Some(next),
             None => return Ok(()),
         }
+    }
+}
+
+/// A scrolled point as the code reader takes it.
+fn read_back(record: qdrant_edge::Record) -> Result<ReadBack, FaceError> {
+    let filed = match record.payload.as_ref().and_then(|p| p.0.get(CELL_FIELD)) {
+        Some(qdrant_edge::external::serde_json::Value::Array(cells)) => cells
+            .iter()
+            .filter_map(|cell| cell.as_u64().and_then(|cell| u32::try_from(cell).ok()))
+            .collect(),
+        Some(cell) => cell
+            .as_u64()
+            .and_then(|c| u32::try_from(c).ok())
+            .into_iter()
+            .collect(),
+        None => Vec::new(),
+    };
+    match (record.id, record.vector) {
+        (PointId::NumId(id), Some(VectorStructInternal::Single(values))) => Ok((id, filed, values)),
+        (id, _) => Err(FaceError::index(format!(
+            "point {id} has no single dense vector"
+        ))),
     }
 }
 

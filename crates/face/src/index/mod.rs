@@ -7,6 +7,8 @@
 //! built separately do not always miss the same mates.
 
 mod cells;
+#[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+mod codes;
 #[cfg(feature = "edge")]
 mod edge;
 #[cfg(feature = "server")]
@@ -70,6 +72,20 @@ pub trait FaceIndex: Send + Sync + std::fmt::Debug {
     fn optimize(&self) -> Result<(), FaceError>;
 }
 
+/// Where the binary codes of an index stand.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeStatus {
+    /// No codes: no cells yet, or `short_list` is 0; searches read the cells through Qdrant.
+    Off,
+    /// Being read back from the index (this many so far); searches read the cells through Qdrant
+    /// meanwhile.
+    Reading(usize),
+    /// Every face's code is in memory; searches scan them.
+    Ready(usize),
+    /// Reading them back failed (why); searches read the cells through Qdrant.
+    Failed(String),
+}
+
 /// How vectors are compressed in memory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +137,12 @@ pub struct IndexConfig {
     /// Cells each face is filed under (its nearest ones): catches mates just across a boundary.
     #[serde(default = "default_cell_spill")]
     pub cell_spill: usize,
+    /// With cells: faces a search passes from its binary-code scan of the probe's cells (one bit
+    /// a dimension, kept in memory, about a nanosecond a face) to Qdrant, which scores them
+    /// exactly; at least `k`. 0 has Qdrant itself read every face filed under those cells through
+    /// its payload index (no codes in memory, several times slower).
+    #[serde(default = "default_short_list")]
+    pub short_list: usize,
     /// Embedded index only: Qdrant Edge shards in the folder, searched in parallel (one a
     /// processor puts every core on each search; a face lives in shard `id % shards`). A
     /// cluster's shards are set in `ServerPlacement`.
@@ -154,6 +176,9 @@ fn default_cell_probes() -> usize {
 fn default_cell_spill() -> usize {
     2
 }
+fn default_short_list() -> usize {
+    256
+}
 fn default_shards() -> usize {
     1
 }
@@ -172,6 +197,7 @@ impl IndexConfig {
             cells: 0,
             cell_probes: default_cell_probes(),
             cell_spill: default_cell_spill(),
+            short_list: default_short_list(),
             shards: default_shards(),
         }
     }
@@ -284,6 +310,12 @@ impl IndexConfig {
                 self.cell_spill
             ));
         }
+        if self.short_list > MAX_SHORT_LIST {
+            problems.push(format!(
+                "short_list {} must be 0 to {MAX_SHORT_LIST}",
+                self.short_list
+            ));
+        }
         if problems.is_empty() {
             Ok(())
         } else {
@@ -291,6 +323,9 @@ impl IndexConfig {
         }
     }
 }
+
+/// Longest short list a binary-code scan may pass on.
+pub const MAX_SHORT_LIST: usize = 100_000;
 
 /// Largest `k` a search accepts.
 pub const MAX_CANDIDATES: usize = 1000;

@@ -13,16 +13,17 @@ use qdrant_client::Qdrant;
 use qdrant_client::qdrant::{
     BinaryQuantizationBuilder, CollectionStatus, Condition, CountPointsBuilder,
     CreateCollectionBuilder, CreateFieldIndexCollectionBuilder, DeletePointsBuilder, Distance,
-    FieldType, Filter, HnswConfigDiffBuilder, IntegerIndexParamsBuilder, PointId, PointStruct,
-    PointsIdsList, QuantizationSearchParamsBuilder, QueryPointsBuilder, RetrievedPoint,
-    ScalarQuantizationBuilder, ScrollPointsBuilder, SearchParamsBuilder, UpsertPointsBuilder,
-    VectorParamsBuilder, point_id::PointIdOptions, vector_output::Vector,
+    FieldType, Filter, HasIdCondition, HnswConfigDiffBuilder, IntegerIndexParamsBuilder, PointId,
+    PointStruct, PointsIdsList, QuantizationSearchParamsBuilder, QueryPointsBuilder,
+    RetrievedPoint, ScalarQuantizationBuilder, ScrollPointsBuilder, SearchParamsBuilder,
+    UpsertPointsBuilder, VectorParamsBuilder, point_id::PointIdOptions, vector_output::Vector,
 };
 
 use super::cells::parallel_map;
+use super::codes::{CodeTable, ReadBack};
 use super::{
-    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, FaceId, FaceIndex, HOME_FIELD, IndexConfig,
-    Quantization, check_k,
+    CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, CodeStatus, FaceId, FaceIndex, HOME_FIELD,
+    IndexConfig, Quantization, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -32,11 +33,13 @@ const OPTIMIZE_DEADLINE: Duration = Duration::from_secs(3600);
 /// A face index in a collection on a Qdrant server or cluster.
 pub struct ServerIndex {
     client: Qdrant,
-    runtime: tokio::runtime::Runtime,
+    runtime: Arc<tokio::runtime::Runtime>,
     collection: String,
     config: IndexConfig,
     /// The trained cells, once there are (see the edge index: the same rules).
     cells: RwLock<Option<Arc<Cells>>>,
+    /// The faces' binary codes (see the edge index: the same rules).
+    codes: CodeTable,
 }
 
 impl std::fmt::Debug for ServerIndex {
@@ -116,10 +119,11 @@ impl ServerIndex {
         }
         let index = ServerIndex {
             client,
-            runtime,
+            runtime: Arc::new(runtime),
             collection,
             config,
             cells: RwLock::new(None),
+            codes: CodeTable::default(),
         };
         if index.config.cells > 0
             && let Some(cells) = index.read_cells()?
@@ -290,8 +294,49 @@ impl ServerIndex {
             Ok(())
         })?;
         self.upsert_with(&batch, Some(&cells))?;
+        if self.config.short_list > 0 {
+            self.read_codes(&cells)?;
+        }
         *slot = Some(Arc::new(cells));
         Ok(())
+    }
+
+    /// Start reading every face's binary code back from the collection on a thread of its own.
+    fn read_codes(&self, cells: &Cells) -> Result<(), FaceError> {
+        let (client, runtime) = (self.client.clone(), self.runtime.clone());
+        let collection = self.collection.clone();
+        let mut offset: Option<PointId> = None;
+        let mut done = false;
+        self.codes.read_back(cells, move || {
+            if done {
+                return Ok(None);
+            }
+            let mut request = ScrollPointsBuilder::new(&collection)
+                .limit(4096)
+                .with_vectors(true)
+                .with_payload(true);
+            if let Some(offset) = offset.take() {
+                request = request.offset(offset);
+            }
+            let response = runtime
+                .block_on(client.scroll(request))
+                .map_err(FaceError::index)?;
+            match response.next_page_offset {
+                Some(next) => offset = Some(next),
+                None => done = true,
+            }
+            response
+                .result
+                .iter()
+                .map(read_back)
+                .collect::<Result<Vec<_>, _>>()
+                .map(Some)
+        })
+    }
+
+    /// Where the binary codes stand.
+    pub fn code_status(&self) -> CodeStatus {
+        self.codes.status()
     }
 
     fn train_if_due(&self) -> Result<(), FaceError> {
@@ -326,22 +371,37 @@ impl ServerIndex {
         for (_, embedding) in faces {
             self.config.check(embedding)?;
         }
-        let points = parallel_map(faces, |(id, embedding)| {
+        let filed = parallel_map(faces, |(id, embedding)| {
             let mut payload = qdrant_client::Payload::new();
+            let mut at = Vec::new();
             if let Some(cells) = cells {
                 let (home, filed) = self.config.filing(cells, embedding);
+                at = filed
+                    .iter()
+                    .filter_map(|&c| u32::try_from(c).ok())
+                    .collect();
                 payload.insert(HOME_FIELD, home);
                 payload.insert(CELL_FIELD, filed);
             }
-            PointStruct::new(*id, embedding.values().to_vec(), payload)
+            (
+                PointStruct::new(*id, embedding.values().to_vec(), payload),
+                at,
+            )
         });
+        let (points, homes): (Vec<PointStruct>, Vec<Vec<u32>>) = filed.into_iter().unzip();
+        let _order = self.codes.write_order()?;
         self.runtime
             .block_on(
                 self.client
                     .upsert_points(UpsertPointsBuilder::new(&self.collection, points).wait(true)),
             )
             .map_err(FaceError::index)?;
-        Ok(())
+        self.codes.insert(
+            faces
+                .iter()
+                .zip(&homes)
+                .map(|((id, embedding), filed)| (*id, filed.as_slice(), embedding.values())),
+        )
     }
 
     /// Drop the whole collection (tests and re-builds).
@@ -360,6 +420,34 @@ impl ServerIndex {
     ) -> Result<Vec<Candidate>, FaceError> {
         self.config.check(embedding)?;
         check_k(k)?;
+        if !exact
+            && self.config.short_list > 0
+            && let Some(cells) = self.cells()
+        {
+            let probe_cells = cells.nearest(embedding.values(), self.config.cell_probes);
+            if let Some(short) = self.codes.short_list(
+                embedding.values(),
+                &probe_cells,
+                self.config.short_list.max(k),
+            )? {
+                if short.is_empty() {
+                    return Ok(Vec::new());
+                }
+                // Qdrant scores the short list with the original vectors.
+                let query = QueryPointsBuilder::new(&self.collection)
+                    .query(embedding.values().to_vec())
+                    .limit(k as u64)
+                    .filter(Filter::must([Condition::from(HasIdCondition {
+                        has_id: short.into_iter().map(PointId::from).collect(),
+                    })]))
+                    .params(
+                        SearchParamsBuilder::default()
+                            .exact(true)
+                            .quantization(QuantizationSearchParamsBuilder::default().ignore(true)),
+                    );
+                return self.run_query(query);
+            }
+        }
         let mut params = SearchParamsBuilder::default()
             .hnsw_ef(self.config.hnsw_ef.max(k) as u64)
             .exact(exact);
@@ -383,6 +471,10 @@ impl ServerIndex {
                     .map(|cell| Condition::matches(CELL_FIELD, cell)),
             ));
         }
+        self.run_query(query)
+    }
+
+    fn run_query(&self, query: QueryPointsBuilder) -> Result<Vec<Candidate>, FaceError> {
         let response = self
             .runtime
             .block_on(self.client.query(query))
@@ -424,6 +516,12 @@ impl FaceIndex for ServerIndex {
     }
 
     fn delete(&self, id: FaceId) -> Result<(), FaceError> {
+        // As an upsert: not while cells are installed, in one order for collection and codes.
+        let _cells = self
+            .cells
+            .read()
+            .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
+        let _order = self.codes.write_order()?;
         let ids = PointsIdsList {
             ids: vec![PointId::from(id)],
         };
@@ -436,7 +534,7 @@ impl FaceIndex for ServerIndex {
                 ),
             )
             .map_err(FaceError::index)?;
-        Ok(())
+        self.codes.remove(id)
     }
 
     fn len(&self) -> Result<usize, FaceError> {
@@ -479,6 +577,20 @@ fn point_number(id: Option<&PointId>) -> Result<u64, FaceError> {
         Some(PointIdOptions::Num(id)) => Ok(*id),
         other => Err(FaceError::index(format!("unexpected point id {other:?}"))),
     }
+}
+
+/// A scrolled point as the code reader takes it.
+fn read_back(point: &RetrievedPoint) -> Result<ReadBack, FaceError> {
+    let number =
+        |v: &qdrant_client::qdrant::Value| v.as_integer().and_then(|c| u32::try_from(c).ok());
+    let filed = match point.payload.get(CELL_FIELD) {
+        Some(value) => match value.as_list() {
+            Some(cells) => cells.iter().filter_map(number).collect(),
+            None => number(value).into_iter().collect(),
+        },
+        None => Vec::new(),
+    };
+    Ok((point_number(point.id.as_ref())?, filed, dense(point)?))
 }
 
 fn dense(point: &RetrievedPoint) -> Result<Vec<f32>, FaceError> {

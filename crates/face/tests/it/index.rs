@@ -186,6 +186,82 @@ fn cells_are_trained_when_enough_faces_are_in_and_searches_read_only_the_nearest
     );
 }
 
+/// Wait for an index's binary codes to be read back; how many there are.
+fn codes_ready(status: impl Fn() -> face::CodeStatus) -> usize {
+    let started = std::time::Instant::now();
+    loop {
+        match status() {
+            face::CodeStatus::Ready(held) => return held,
+            face::CodeStatus::Reading(_) if started.elapsed().as_secs() < 120 => {
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            other => panic!("the codes are {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn binary_codes_find_what_the_cell_filter_finds_and_follow_every_write() {
+    let faces = population(300, 2, 21);
+    let mut coded_config = cell_config();
+    coded_config.short_list = 12;
+    let mut filter_config = cell_config();
+    filter_config.short_list = 0;
+    let folder = tempfile::tempdir().unwrap();
+    let coded = EdgeIndex::open(folder.path(), coded_config.clone()).unwrap();
+    assert_eq!(coded.code_status(), face::CodeStatus::Off);
+    coded.upsert_batch(&enrolled(&faces)).unwrap();
+    coded.optimize().unwrap();
+    let cells = coded.cells().expect("trained at 300 faces");
+    assert_eq!(codes_ready(|| coded.code_status()), 300);
+    let filter_folder = tempfile::tempdir().unwrap();
+    let filter = EdgeIndex::open(filter_folder.path(), filter_config).unwrap();
+    filter.install_cells((*cells).clone()).unwrap();
+    filter.upsert_batch(&enrolled(&faces)).unwrap();
+    assert_eq!(filter.code_status(), face::CodeStatus::Off);
+    let probes: Vec<&(u64, Embedding)> = faces.iter().filter(|(id, _)| id % 10 == 1).collect();
+    for (id, probe) in probes.iter().take(60) {
+        let a = coded.search(probe, 5).unwrap();
+        let b = filter.search(probe, 5).unwrap();
+        assert_eq!(a[0].id, id - 1, "{a:?}");
+        assert_eq!(a[0].id, b[0].id);
+        // The short list is scored exactly, with the original vectors.
+        let exact = coded.search_exact(probe, 1).unwrap()[0];
+        assert!(
+            (a[0].distance - exact.distance).abs() < 1e-5,
+            "{a:?} {exact:?}"
+        );
+        assert!(a.len() == 5 && a.windows(2).all(|w| w[0].distance <= w[1].distance));
+    }
+    // Every write reaches the codes at once: a new face, a face replaced, a face removed.
+    let (_, near) = probes[0];
+    coded.upsert(7_000_000, near).unwrap();
+    assert_eq!(coded.search(near, 1).unwrap()[0].id, 7_000_000);
+    let (mate, moved_to) = (probes[1].0 - 1, probes[2].1.clone());
+    coded.upsert(mate, &moved_to).unwrap();
+    assert_ne!(coded.search(&probes[1].1, 1).unwrap()[0].id, mate);
+    let found = coded.search(&moved_to, 2).unwrap();
+    assert!(found.iter().any(|c| c.id == mate), "{found:?}");
+    coded.delete(7_000_000).unwrap();
+    assert_ne!(coded.search(near, 1).unwrap()[0].id, 7_000_000);
+    assert_eq!(codes_ready(|| coded.code_status()), 300);
+    drop(coded);
+    // Reopened: the codes are read back from the shards and give the same answers.
+    let reopened = EdgeIndex::open(folder.path(), coded_config).unwrap();
+    assert_eq!(codes_ready(|| reopened.code_status()), 300);
+    assert_eq!(reopened.search(near, 1).unwrap()[0].id, probes[0].0 - 1);
+    assert!(
+        reopened
+            .search(&moved_to, 2)
+            .unwrap()
+            .iter()
+            .any(|c| c.id == mate)
+    );
+    for (id, probe) in probes.iter().skip(3).take(40) {
+        assert_eq!(reopened.search(probe, 1).unwrap()[0].id, id - 1);
+    }
+}
+
 #[test]
 fn faces_left_unfiled_by_an_interrupted_install_are_filed_at_the_next_open() {
     let folder = tempfile::tempdir().unwrap();
@@ -384,6 +460,9 @@ fn server_and_embedded_indexes_with_the_same_cells_give_the_same_answers() {
     edge.install_cells((*cells).clone()).unwrap();
     edge.upsert_batch(&enrolled(&faces)).unwrap();
     edge.optimize().unwrap();
+    // Both search through their binary codes.
+    assert_eq!(codes_ready(|| server.code_status()), 300);
+    assert_eq!(codes_ready(|| edge.code_status()), 300);
     for (id, probe) in faces.iter().filter(|(id, _)| id % 10 == 1).take(40) {
         let a = server.search(probe, 5).unwrap();
         let b = edge.search(probe, 5).unwrap();
@@ -391,7 +470,11 @@ fn server_and_embedded_indexes_with_the_same_cells_give_the_same_answers() {
         let ids = |c: &[face::Candidate]| c.iter().map(|c| c.id).collect::<Vec<_>>();
         assert_eq!(ids(&a), ids(&b));
     }
-    // Another process connecting reads the cells from the cluster.
+    // Another process connecting reads the cells from the cluster, and the codes back.
     let again = ServerIndex::connect(&placement, config).unwrap();
     assert_eq!(*again.cells().unwrap(), *cells);
+    assert_eq!(codes_ready(|| again.code_status()), 300);
+    server.delete(0).unwrap();
+    let (_, probe) = &faces[1];
+    assert_ne!(server.search(probe, 1).unwrap()[0].id, 0);
 }
