@@ -11,7 +11,7 @@
 //! information; the sign of the offset from the centre splits every dimension near its middle.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
@@ -194,29 +194,34 @@ impl Codes {
 }
 
 /// An index's codes as the index uses them: written in the index's write order, read back from
-/// the index by a thread of their own, searched once complete.
-#[derive(Debug, Default)]
+/// the index by threads of their own, searched once complete.
+///
+/// The index is read and written as one or more streams (the embedded index's shards: a face
+/// lives in one); each has a lock held across a write to it and the matching table update, and
+/// by its reader for each page it reads, so a write lands either before a page is read or after
+/// it is entered.
+#[derive(Debug)]
 pub(crate) struct CodeTable {
     codes: Arc<RwLock<Option<Codes>>>,
-    /// Held across a write to the index and to the table, so both see writes in one order (the
-    /// reader holds it for each page it reads).
-    writes: Arc<Mutex<()>>,
+    writes: Arc<Vec<Mutex<()>>>,
     reader: Mutex<Option<Reader>>,
 }
 
-/// The thread reading the codes back from the index.
+/// The threads reading the codes back from the index, one a stream.
 #[derive(Debug)]
 struct Reader {
     stop: Arc<AtomicBool>,
-    handle: JoinHandle<()>,
+    handles: Vec<JoinHandle<()>>,
     failure: Arc<Mutex<Option<String>>>,
 }
 
 impl Reader {
     fn stop(self) {
         self.stop.store(true, Ordering::Relaxed);
-        // A reader that panicked has nothing left to clean up.
-        let _ = self.handle.join();
+        for handle in self.handles {
+            // A reader that panicked has nothing left to clean up.
+            let _ = handle.join();
+        }
     }
 }
 
@@ -233,10 +238,21 @@ fn poisoned<T>(_: T) -> FaceError {
 }
 
 impl CodeTable {
-    /// Hold this across a write to the index and the matching [`CodeTable::insert`] or
-    /// [`CodeTable::remove`].
-    pub(crate) fn write_order(&self) -> Result<MutexGuard<'_, ()>, FaceError> {
-        self.writes.lock().map_err(poisoned)
+    /// A table for an index read and written as `streams` streams.
+    pub(crate) fn new(streams: usize) -> CodeTable {
+        CodeTable {
+            codes: Arc::default(),
+            writes: Arc::new((0..streams.max(1)).map(|_| Mutex::new(())).collect()),
+            reader: Mutex::new(None),
+        }
+    }
+
+    /// Hold this across a write to `stream` of the index and the matching
+    /// [`CodeTable::insert`] or [`CodeTable::remove`].
+    pub(crate) fn write_order(&self, stream: usize) -> Result<MutexGuard<'_, ()>, FaceError> {
+        self.writes[stream % self.writes.len()]
+            .lock()
+            .map_err(poisoned)
     }
 
     /// Enter faces just written to the index, with the cells each is filed under.
@@ -274,14 +290,13 @@ impl CodeTable {
             .map(|codes| codes.short_list(probe, cells, n)))
     }
 
-    /// Start over with an empty table for `cells` and read every face back from the index on a
-    /// thread of its own, `page` giving the next page of faces (none at the end). Writes made
-    /// meanwhile are entered too; searches use the table once it is complete.
-    pub(crate) fn read_back(
-        &self,
-        cells: &Cells,
-        mut page: impl FnMut() -> Result<Option<Vec<ReadBack>>, FaceError> + Send + 'static,
-    ) -> Result<(), FaceError> {
+    /// Start over with an empty table for `cells` and read every face back from the index, a
+    /// thread a stream, `pages[i]` giving the next page of stream `i` (none at its end). Writes
+    /// made meanwhile are entered too; searches use the table once every stream is read.
+    pub(crate) fn read_back<P>(&self, cells: &Cells, pages: Vec<P>) -> Result<(), FaceError>
+    where
+        P: FnMut() -> Result<Option<Vec<ReadBack>>, FaceError> + Send + 'static,
+    {
         let mut reader = self.reader.lock().map_err(poisoned)?;
         if let Some(old) = reader.take() {
             old.stop();
@@ -289,49 +304,56 @@ impl CodeTable {
         *self.codes.write().map_err(poisoned)? = Some(Codes::new(cells));
         let stop = Arc::new(AtomicBool::new(false));
         let failure = Arc::new(Mutex::new(None));
-        let (codes, writes) = (self.codes.clone(), self.writes.clone());
-        let (stopped, failed) = (stop.clone(), failure.clone());
-        let mut read = move || -> Result<(), FaceError> {
-            loop {
-                if stopped.load(Ordering::Relaxed) {
-                    return Ok(());
-                }
-                // A write lands either before the page is read or after it is entered.
-                let _order = writes.lock().map_err(poisoned)?;
-                let Some(faces) = page()? else {
-                    break;
-                };
-                let mut held = codes.write().map_err(poisoned)?;
-                let Some(table) = held.as_mut() else {
-                    return Ok(());
-                };
-                for (id, cells, values) in faces {
-                    if cells.is_empty() {
-                        return Err(FaceError::index(format!(
-                            "face {id} is in the index but filed under no cell"
-                        )));
+        let remaining = Arc::new(AtomicUsize::new(pages.len()));
+        let mut handles = Vec::with_capacity(pages.len());
+        for (stream, mut page) in pages.into_iter().enumerate() {
+            let (codes, writes) = (self.codes.clone(), self.writes.clone());
+            let (stopped, failed, remaining) = (stop.clone(), failure.clone(), remaining.clone());
+            let mut read = move || -> Result<(), FaceError> {
+                loop {
+                    if stopped.load(Ordering::Relaxed) {
+                        return Ok(());
                     }
-                    table.insert(id, &cells, &values);
+                    let _order = writes[stream % writes.len()].lock().map_err(poisoned)?;
+                    let Some(faces) = page()? else {
+                        break;
+                    };
+                    let mut held = codes.write().map_err(poisoned)?;
+                    let Some(table) = held.as_mut() else {
+                        return Ok(());
+                    };
+                    for (id, cells, values) in faces {
+                        if cells.is_empty() {
+                            return Err(FaceError::index(format!(
+                                "face {id} is in the index but filed under no cell"
+                            )));
+                        }
+                        table.insert(id, &cells, &values);
+                    }
                 }
-            }
-            if let Some(table) = codes.write().map_err(poisoned)?.as_mut() {
-                table.complete();
-            }
-            Ok(())
-        };
-        let handle = std::thread::Builder::new()
-            .name("face-codes".to_string())
-            .spawn(move || {
-                if let Err(e) = read()
-                    && let Ok(mut failed) = failed.lock()
+                // The last stream to finish completes the table.
+                if remaining.fetch_sub(1, Ordering::AcqRel) == 1
+                    && let Some(table) = codes.write().map_err(poisoned)?.as_mut()
                 {
-                    *failed = Some(e.to_string());
+                    table.complete();
                 }
-            })
-            .map_err(|e| FaceError::index(format!("starting the face code reader: {e}")))?;
+                Ok(())
+            };
+            let handle = std::thread::Builder::new()
+                .name(format!("face-codes-{stream}"))
+                .spawn(move || {
+                    if let Err(e) = read()
+                        && let Ok(mut failed) = failed.lock()
+                    {
+                        *failed = Some(e.to_string());
+                    }
+                })
+                .map_err(|e| FaceError::index(format!("starting the face code reader: {e}")))?;
+            handles.push(handle);
+        }
         *reader = Some(Reader {
             stop,
-            handle,
+            handles,
             failure,
         });
         Ok(())

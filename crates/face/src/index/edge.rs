@@ -17,7 +17,8 @@ use qdrant_edge::{
     Payload, PayloadFieldSchema, PayloadSchemaParams, PointId, PointInsertOperations,
     PointOperations, PointStructPersisted, QuantizationConfig, QuantizationSearchParams, QueryEnum,
     ScalarQuantizationConfig, ScalarType, ScrollRequest, SearchParams, SearchRequest,
-    UpdateOperation, VectorInternal, VectorStructInternal, VectorStructPersisted, WithVector,
+    UpdateOperation, VectorInternal, VectorStructInternal, VectorStructPersisted,
+    WithPayloadInterface, WithVector,
 };
 
 use super::cells::parallel_map;
@@ -131,7 +132,7 @@ impl EdgeIndex {
             config,
             path: folder.to_path_buf(),
             cells: RwLock::new(None),
-            codes: CodeTable::default(),
+            codes: CodeTable::new(count),
         };
         let file = folder.join(CELLS_FILE);
         if index.config.cells > 0 && file.is_file() {
@@ -205,25 +206,30 @@ impl EdgeIndex {
     /// Start reading every face's binary code back from the shards (from its vector and home
     /// cell) on a thread of its own.
     fn read_codes(&self, cells: &Cells) -> Result<(), FaceError> {
-        let shards = self.shards.clone();
-        let (mut shard, mut offset) = (0, None);
-        self.codes.read_back(cells, move || {
-            while let Some(current) = shards.get(shard) {
-                let (records, next) = scroll_page(current, offset, None)?;
-                match next {
-                    Some(next) => offset = Some(next),
-                    None => (shard, offset) = (shard + 1, None),
-                }
-                if !records.is_empty() {
-                    return records
+        let pages = (0..self.shards.len())
+            .map(|number| {
+                let shards = self.shards.clone();
+                let mut offset = None;
+                let mut done = false;
+                move || {
+                    if done {
+                        return Ok(None);
+                    }
+                    let (records, next) =
+                        scroll_page(&shards[number], offset, None, Some(CELL_FIELD))?;
+                    match next {
+                        Some(next) => offset = Some(next),
+                        None => done = true,
+                    }
+                    records
                         .into_iter()
                         .map(read_back)
                         .collect::<Result<_, _>>()
-                        .map(Some);
+                        .map(Some)
                 }
-            }
-            Ok(None)
-        })
+            })
+            .collect();
+        self.codes.read_back(cells, pages)
     }
 
     /// Where the binary codes stand.
@@ -245,7 +251,7 @@ impl EdgeIndex {
         for shard in self.shards.iter() {
             let mut offset = None;
             loop {
-                let (records, next) = scroll_page(shard, offset, None)?;
+                let (records, next) = scroll_page(shard, offset, None, None)?;
                 for record in records {
                     if seen.is_multiple_of(every)
                         && sample.len() < wanted
@@ -274,29 +280,39 @@ impl EdgeIndex {
             self.config.check(embedding)?;
         }
         let filings = filings(&self.config, faces, cells);
-        let _order = self.codes.write_order()?;
         if self.shards.len() == 1 {
-            upsert_shard(&self.shards[0], faces, &filings)?;
-        } else {
-            let count = self.shards.len() as u64;
-            type Part = (Vec<(FaceId, Embedding)>, Vec<Filing>);
-            let mut parts: Vec<Part> = vec![(Vec::new(), Vec::new()); self.shards.len()];
-            for (face, filing) in faces.iter().zip(&filings) {
-                let part = &mut parts[(face.0 % count) as usize];
-                part.0.push(face.clone());
-                part.1.push(filing.clone());
-            }
-            std::thread::scope(|scope| {
-                let handles: Vec<_> = self
-                    .shards
-                    .iter()
-                    .zip(&parts)
-                    .filter(|(_, part)| !part.0.is_empty())
-                    .map(|(shard, part)| scope.spawn(move || upsert_shard(shard, &part.0, &part.1)))
-                    .collect();
-                join_all(handles).map(|_| ())
-            })?;
+            return self.upsert_part(0, faces, &filings);
         }
+        let count = self.shards.len() as u64;
+        type Part = (Vec<(FaceId, Embedding)>, Vec<Filing>);
+        let mut parts: Vec<Part> = vec![(Vec::new(), Vec::new()); self.shards.len()];
+        for (face, filing) in faces.iter().zip(&filings) {
+            let part = &mut parts[(face.0 % count) as usize];
+            part.0.push(face.clone());
+            part.1.push(filing.clone());
+        }
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .enumerate()
+                .filter(|(_, part)| !part.0.is_empty())
+                .map(|(number, part)| {
+                    scope.spawn(move || self.upsert_part(number, &part.0, &part.1))
+                })
+                .collect();
+            join_all(handles).map(|_| ())
+        })
+    }
+
+    /// Write faces of shard `number` to it, then to the codes, in the shard's write order.
+    fn upsert_part(
+        &self,
+        number: usize,
+        faces: &[(FaceId, Embedding)],
+        filings: &[Filing],
+    ) -> Result<(), FaceError> {
+        let _order = self.codes.write_order(number)?;
+        upsert_shard(&self.shards[number], faces, filings)?;
         let filed: Vec<Vec<u32>> = filings
             .iter()
             .map(|filing| {
@@ -361,7 +377,7 @@ impl EdgeIndex {
                 &probe_cells,
                 self.config.short_list.max(k),
             )? {
-                return self.score_exactly(embedding, k, short);
+                return self.score_short_list(embedding, k, short);
             }
         }
         let cells = if exact {
@@ -393,25 +409,13 @@ impl EdgeIndex {
                 })
             }
         };
-        let quantization =
-            (self.config.quantization != Quantization::None).then_some(QuantizationSearchParams {
-                ignore: exact,
-                rescore: Some(true),
-                oversampling: Some(self.config.oversampling),
-            });
         let request = SearchRequest {
             query: QueryEnum::Nearest(NamedQuery {
                 query: VectorInternal::Dense(embedding.values().to_vec()),
                 using: None,
             }),
             filter,
-            params: Some(SearchParams {
-                hnsw_ef: Some(self.config.hnsw_ef.max(k)),
-                exact,
-                quantization,
-                indexed_only: false,
-                acorn: None,
-            }),
+            params: Some(self.search_params(k, exact)),
             limit: k,
             offset: 0,
             with_payload: None,
@@ -421,8 +425,9 @@ impl EdgeIndex {
         self.search_shards(|_| Some(request.clone()), k)
     }
 
-    /// The `k` of `short` nearest to `embedding`, scored by Qdrant with the original vectors.
-    fn score_exactly(
+    /// The `k` of `short` nearest to `embedding`, scored by Qdrant (rescored with the original
+    /// vectors).
+    fn score_short_list(
         &self,
         embedding: &Embedding,
         k: usize,
@@ -444,17 +449,9 @@ impl EdgeIndex {
                     filter: Some(Filter::new_must(Condition::HasId(
                         HasIdCondition::from_iter(ids),
                     ))),
-                    params: Some(SearchParams {
-                        hnsw_ef: None,
-                        exact: true,
-                        quantization: Some(QuantizationSearchParams {
-                            ignore: true,
-                            rescore: None,
-                            oversampling: None,
-                        }),
-                        indexed_only: false,
-                        acorn: None,
-                    }),
+                    // The quantized copy in memory picks the `oversampling × k` best of the
+                    // short list, whose originals are then read (from disk) to rescore them.
+                    params: Some(self.search_params(k, false)),
                     limit: k,
                     offset: 0,
                     with_payload: None,
@@ -464,6 +461,22 @@ impl EdgeIndex {
             })
             .collect();
         self.search_shards(|shard| parts[shard].clone(), k)
+    }
+
+    fn search_params(&self, k: usize, exact: bool) -> SearchParams {
+        let quantization =
+            (self.config.quantization != Quantization::None).then_some(QuantizationSearchParams {
+                ignore: exact,
+                rescore: Some(true),
+                oversampling: Some(self.config.oversampling),
+            });
+        SearchParams {
+            hnsw_ef: Some(self.config.hnsw_ef.max(k)),
+            exact,
+            quantization,
+            indexed_only: false,
+            acorn: None,
+        }
     }
 
     /// Run each shard's request (none: skip the shard), merge, keep the `k` nearest.
@@ -534,8 +547,9 @@ impl FaceIndex for EdgeIndex {
             .cells
             .read()
             .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
-        let _order = self.codes.write_order()?;
-        self.shards[(id % self.shards.len() as u64) as usize]
+        let number = (id % self.shards.len() as u64) as usize;
+        let _order = self.codes.write_order(number)?;
+        self.shards[number]
             .update(UpdateOperation::PointOperation(
                 PointOperations::DeletePoints {
                     ids: vec![PointId::NumId(id)],
@@ -638,7 +652,7 @@ fn file_unfiled(shard: &EdgeShard, config: &IndexConfig, cells: &Cells) -> Resul
     let unfiled = Filter::new_must(unfiled);
     let mut offset = None;
     loop {
-        let (records, next) = scroll_page(shard, offset, Some(&unfiled))?;
+        let (records, next) = scroll_page(shard, offset, Some(&unfiled), None)?;
         if records.is_empty() {
             return Ok(());
         }
@@ -684,18 +698,23 @@ fn read_back(record: qdrant_edge::Record) -> Result<ReadBack, FaceError> {
     }
 }
 
-/// One page of `shard`'s points from `offset`, vectors included.
+/// One page of `shard`'s points from `offset`, vectors included, with the payload (all of it, or
+/// the one field given).
 fn scroll_page(
     shard: &EdgeShard,
     offset: Option<PointId>,
     filter: Option<&Filter>,
+    field: Option<&str>,
 ) -> Result<(Vec<qdrant_edge::Record>, Option<PointId>), FaceError> {
+    let with_payload = field
+        .map(|field| field_path(field).map(|path| WithPayloadInterface::Fields(vec![path])))
+        .transpose()?;
     shard
         .scroll(ScrollRequest {
             offset,
             limit: Some(4096),
             filter: filter.cloned(),
-            with_payload: None,
+            with_payload,
             with_vector: WithVector::Bool(true),
             order_by: None,
         })

@@ -123,7 +123,7 @@ impl ServerIndex {
             collection,
             config,
             cells: RwLock::new(None),
-            codes: CodeTable::default(),
+            codes: CodeTable::new(1),
         };
         if index.config.cells > 0
             && let Some(cells) = index.read_cells()?
@@ -307,7 +307,7 @@ impl ServerIndex {
         let collection = self.collection.clone();
         let mut offset: Option<PointId> = None;
         let mut done = false;
-        self.codes.read_back(cells, move || {
+        let page = move || {
             if done {
                 return Ok(None);
             }
@@ -331,7 +331,8 @@ impl ServerIndex {
                 .map(read_back)
                 .collect::<Result<Vec<_>, _>>()
                 .map(Some)
-        })
+        };
+        self.codes.read_back(cells, vec![page])
     }
 
     /// Where the binary codes stand.
@@ -389,7 +390,7 @@ impl ServerIndex {
             )
         });
         let (points, homes): (Vec<PointStruct>, Vec<Vec<u32>>) = filed.into_iter().unzip();
-        let _order = self.codes.write_order()?;
+        let _order = self.codes.write_order(0)?;
         self.runtime
             .block_on(
                 self.client
@@ -433,21 +434,33 @@ impl ServerIndex {
                 if short.is_empty() {
                     return Ok(Vec::new());
                 }
-                // Qdrant scores the short list with the original vectors.
+                // Qdrant scores the short list as the embedded index does.
                 let query = QueryPointsBuilder::new(&self.collection)
                     .query(embedding.values().to_vec())
                     .limit(k as u64)
                     .filter(Filter::must([Condition::from(HasIdCondition {
                         has_id: short.into_iter().map(PointId::from).collect(),
                     })]))
-                    .params(
-                        SearchParamsBuilder::default()
-                            .exact(true)
-                            .quantization(QuantizationSearchParamsBuilder::default().ignore(true)),
-                    );
+                    .params(self.search_params(k, false));
                 return self.run_query(query);
             }
         }
+        let mut query = QueryPointsBuilder::new(&self.collection)
+            .query(embedding.values().to_vec())
+            .limit(k as u64)
+            .params(self.search_params(k, exact));
+        if !exact && let Some(cells) = self.config.probe_cells(self.cells().as_deref(), embedding) {
+            // One `should` clause a cell, as the embedded index does (see there why).
+            query = query.filter(Filter::should(
+                cells
+                    .into_iter()
+                    .map(|cell| Condition::matches(CELL_FIELD, cell)),
+            ));
+        }
+        self.run_query(query)
+    }
+
+    fn search_params(&self, k: usize, exact: bool) -> SearchParamsBuilder {
         let mut params = SearchParamsBuilder::default()
             .hnsw_ef(self.config.hnsw_ef.max(k) as u64)
             .exact(exact);
@@ -459,19 +472,7 @@ impl ServerIndex {
                     .oversampling(self.config.oversampling),
             );
         }
-        let mut query = QueryPointsBuilder::new(&self.collection)
-            .query(embedding.values().to_vec())
-            .limit(k as u64)
-            .params(params);
-        if !exact && let Some(cells) = self.config.probe_cells(self.cells().as_deref(), embedding) {
-            // One `should` clause a cell, as the embedded index does (see there why).
-            query = query.filter(Filter::should(
-                cells
-                    .into_iter()
-                    .map(|cell| Condition::matches(CELL_FIELD, cell)),
-            ));
-        }
-        self.run_query(query)
+        params
     }
 
     fn run_query(&self, query: QueryPointsBuilder) -> Result<Vec<Candidate>, FaceError> {
@@ -521,7 +522,7 @@ impl FaceIndex for ServerIndex {
             .cells
             .read()
             .map_err(|_| FaceError::index("the cell lock was poisoned"))?;
-        let _order = self.codes.write_order()?;
+        let _order = self.codes.write_order(0)?;
         let ids = PointsIdsList {
             ids: vec![PointId::from(id)],
         };
