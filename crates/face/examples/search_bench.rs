@@ -325,6 +325,11 @@ fn main() {
         };
         let started = Instant::now();
         let server = ServerIndex::connect(&placement, config).unwrap();
+        // The same cells as the embedded index, installed before the load so faces are filed as
+        // they arrive.
+        if let (None, Some(cells)) = (server.cells(), edge.cells()) {
+            server.install_cells((*cells).clone()).unwrap();
+        }
         if server.len().unwrap() as u64 != identities {
             let mut start = 0;
             while start < identities {
