@@ -369,7 +369,13 @@ fn main() {
             }
         }
         report(
-            "server, HNSW + quantized",
+            if cells > 0 && short_list > 0 {
+                "server, cells + binary codes + short list"
+            } else if cells > 0 {
+                "server, cells + rescoring"
+            } else {
+                "server, HNSW or quantized scan"
+            },
             &mut times,
             mate_first,
             queries.len(),

@@ -203,8 +203,8 @@ impl EdgeIndex {
         Ok(())
     }
 
-    /// Start reading every face's binary code back from the shards (from its vector and home
-    /// cell) on a thread of its own.
+    /// Start reading every face's binary code back from the shards (from its vector and the
+    /// cells it is filed under), a thread a shard.
     fn read_codes(&self, cells: &Cells) -> Result<(), FaceError> {
         let pages = (0..self.shards.len())
             .map(|number| {
