@@ -51,6 +51,18 @@ fn sample(identity: u64, sample: u64) -> Vec<f32> {
         .collect()
 }
 
+/// Poll an index's binary codes until they are no longer being read back.
+fn wait_for_codes(status: impl Fn() -> face::CodeStatus) -> face::CodeStatus {
+    loop {
+        match status() {
+            face::CodeStatus::Reading(_) => {
+                std::thread::sleep(std::time::Duration::from_millis(100))
+            }
+            other => return other,
+        }
+    }
+}
+
 fn memory_kb(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .unwrap_or_default()
@@ -158,15 +170,8 @@ fn main() {
     let edge = EdgeIndex::open(&folder, config.clone()).unwrap();
     if !fresh {
         let opened = opening.elapsed().as_secs_f64();
-        // The codes are read back on a thread of their own: wait for them.
-        let status = loop {
-            match edge.code_status() {
-                face::CodeStatus::Reading(_) => {
-                    std::thread::sleep(std::time::Duration::from_millis(100))
-                }
-                other => break other,
-            }
-        };
+        // The codes are read back on threads of their own: wait for them.
+        let status = wait_for_codes(|| edge.code_status());
         println!(
             "reopened in {opened:.1} s, binary codes {status:?} after {:.1} s, RSS {:.2} GB",
             opening.elapsed().as_secs_f64(),
@@ -342,14 +347,7 @@ fn main() {
             }
         }
         server.optimize().unwrap();
-        let status = loop {
-            match server.code_status() {
-                face::CodeStatus::Reading(_) => {
-                    std::thread::sleep(std::time::Duration::from_millis(100))
-                }
-                other => break other,
-            }
-        };
+        let status = wait_for_codes(|| server.code_status());
         println!(
             "Qdrant server: load, index and read back the binary codes ({status:?}) {:.1} s",
             started.elapsed().as_secs_f64()

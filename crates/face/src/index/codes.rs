@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, RwLock};
 use std::thread::JoinHandle;
 
-use super::cells::Cells;
+use super::cells::{Cells, parallel_map};
 use super::{CodeStatus, FaceId};
 use crate::FaceError;
 
@@ -156,9 +156,12 @@ impl Codes {
     pub(crate) fn short_list(&self, probe: &[f32], cells: &[u32], n: usize) -> Vec<FaceId> {
         let mut code = Vec::with_capacity(self.words);
         self.encode_into(probe, &mut code);
+        // Empty cells left out: each part below then holds codes, so there are at most as many
+        // parts as processors.
         let lists: Vec<&CodeList> = cells
             .iter()
             .filter_map(|&cell| self.lists.get(cell as usize))
+            .filter(|list| !list.ids.is_empty())
             .collect();
         let total: usize = lists.iter().map(|list| list.ids.len()).sum();
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
@@ -179,20 +182,11 @@ impl Codes {
                     part.push(list);
                 }
             }
-            std::thread::scope(|scope| {
-                let code = &code;
-                let handles: Vec<_> = parts
-                    .iter()
-                    .map(|part| scope.spawn(move || scan(part, code, n)))
-                    .collect();
-                handles
-                    .into_iter()
-                    .flat_map(|h| match h.join() {
-                        Ok(part) => part,
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
-            })
+            // At most one part a processor: `parallel_map` gives each its own thread.
+            parallel_map(&parts, |part| scan(part, &code, n))
+                .into_iter()
+                .flatten()
+                .collect()
         };
         // A face filed under two of the cells comes twice, at one distance: once is enough.
         found.sort_unstable();

@@ -25,7 +25,7 @@ use super::cells::parallel_map;
 use super::codes::{CodeTable, ReadBack};
 use super::{
     CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, CodeStatus, FaceId, FaceIndex, HOME_FIELD,
-    IndexConfig, Quantization, check_k,
+    IndexConfig, Quantization, cell_numbers, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -368,17 +368,11 @@ impl EdgeIndex {
         self.config.check(embedding)?;
         check_k(k)?;
         if !exact
-            && self.config.short_list > 0
-            && let Some(cells) = self.cells()
+            && let Some(short) =
+                self.config
+                    .code_short_list(self.cells().as_deref(), &self.codes, embedding, k)?
         {
-            let probe_cells = cells.nearest(embedding.values(), self.config.cell_probes);
-            if let Some(short) = self.codes.short_list(
-                embedding.values(),
-                &probe_cells,
-                self.config.short_list.max(k),
-            )? {
-                return self.score_short_list(embedding, k, short);
-            }
+            return self.score_short_list(embedding, k, short);
         }
         let cells = if exact {
             None
@@ -590,14 +584,6 @@ fn join_all<R>(
             Ok(result) => result,
             Err(panic) => std::panic::resume_unwind(panic),
         })
-        .collect()
-}
-
-/// Cell numbers as the codes take them.
-fn cell_numbers(filed: &[i64]) -> Vec<u32> {
-    filed
-        .iter()
-        .filter_map(|&cell| u32::try_from(cell).ok())
         .collect()
 }
 

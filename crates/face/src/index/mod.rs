@@ -216,6 +216,24 @@ impl IndexConfig {
         )
     }
 
+    /// The short list of `probe`'s `k` nearest from the binary codes of the probe's nearest cells:
+    /// none when the search must take Qdrant's own path (no codes configured, no cells yet, or the
+    /// codes still being read back).
+    #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+    pub(crate) fn code_short_list(
+        &self,
+        cells: Option<&Cells>,
+        codes: &codes::CodeTable,
+        probe: &Embedding,
+        k: usize,
+    ) -> Result<Option<Vec<FaceId>>, FaceError> {
+        let Some(cells) = cells.filter(|_| self.short_list > 0) else {
+            return Ok(None);
+        };
+        let probe_cells = cells.nearest(probe.values(), self.cell_probes);
+        codes.short_list(probe.values(), &probe_cells, self.short_list.max(k))
+    }
+
     /// Where a face is filed: its nearest cell (the `home` field) and the `cell_spill` nearest
     /// (the `cell` field), nearest first.
     #[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
@@ -322,6 +340,15 @@ impl IndexConfig {
             Err(FaceError::Config { problems })
         }
     }
+}
+
+/// Cell numbers from the `cell` field as the binary codes take them.
+#[cfg_attr(not(any(feature = "edge", feature = "server")), allow(dead_code))]
+pub(crate) fn cell_numbers(filed: &[i64]) -> Vec<u32> {
+    filed
+        .iter()
+        .filter_map(|&cell| u32::try_from(cell).ok())
+        .collect()
 }
 
 /// Longest short list a binary-code scan may pass on.

@@ -23,7 +23,7 @@ use super::cells::parallel_map;
 use super::codes::{CodeTable, ReadBack};
 use super::{
     CELL_FIELD, CELL_TRAINING_ROUNDS, Candidate, Cells, CodeStatus, FaceId, FaceIndex, HOME_FIELD,
-    IndexConfig, Quantization, check_k,
+    IndexConfig, Quantization, cell_numbers, check_k,
 };
 use crate::{Embedding, FaceError};
 
@@ -377,10 +377,7 @@ impl ServerIndex {
             let mut at = Vec::new();
             if let Some(cells) = cells {
                 let (home, filed) = self.config.filing(cells, embedding);
-                at = filed
-                    .iter()
-                    .filter_map(|&c| u32::try_from(c).ok())
-                    .collect();
+                at = cell_numbers(&filed);
                 payload.insert(HOME_FIELD, home);
                 payload.insert(CELL_FIELD, filed);
             }
@@ -422,28 +419,22 @@ impl ServerIndex {
         self.config.check(embedding)?;
         check_k(k)?;
         if !exact
-            && self.config.short_list > 0
-            && let Some(cells) = self.cells()
+            && let Some(short) =
+                self.config
+                    .code_short_list(self.cells().as_deref(), &self.codes, embedding, k)?
         {
-            let probe_cells = cells.nearest(embedding.values(), self.config.cell_probes);
-            if let Some(short) = self.codes.short_list(
-                embedding.values(),
-                &probe_cells,
-                self.config.short_list.max(k),
-            )? {
-                if short.is_empty() {
-                    return Ok(Vec::new());
-                }
-                // Qdrant scores the short list as the embedded index does.
-                let query = QueryPointsBuilder::new(&self.collection)
-                    .query(embedding.values().to_vec())
-                    .limit(k as u64)
-                    .filter(Filter::must([Condition::from(HasIdCondition {
-                        has_id: short.into_iter().map(PointId::from).collect(),
-                    })]))
-                    .params(self.search_params(k, false));
-                return self.run_query(query);
+            if short.is_empty() {
+                return Ok(Vec::new());
             }
+            // Qdrant scores the short list as the embedded index does.
+            let query = QueryPointsBuilder::new(&self.collection)
+                .query(embedding.values().to_vec())
+                .limit(k as u64)
+                .filter(Filter::must([Condition::from(HasIdCondition {
+                    has_id: short.into_iter().map(PointId::from).collect(),
+                })]))
+                .params(self.search_params(k, false));
+            return self.run_query(query);
         }
         let mut query = QueryPointsBuilder::new(&self.collection)
             .query(embedding.values().to_vec())
