@@ -69,56 +69,42 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             "index" => mcc.iter().map(fingerprint::ThumbKeys::from_mcc).collect(),
             _ => Vec::new(),
         };
+        // Share of thumbs posting in each list (key and direction sector).
         let share: HashMap<u32, f64> = if population.is_some() {
             let synthetic = 20_000u64;
             let params = fingerprint::synth::SynthParams::default();
             let mut share: HashMap<u32, f64> = HashMap::new();
             for seed in 0..synthetic {
                 let t = MccTemplate::new(&fingerprint::synth::finger(seed + 77_000_000, &params)?);
-                for (key, _) in fingerprint::ThumbKeys::from_mcc(&t).key_counts(true) {
-                    *share.entry(key).or_default() += 1.0 / synthetic as f64;
+                for list in fingerprint::ThumbKeys::from_mcc(&t).posted_lists() {
+                    *share.entry(list).or_default() += 1.0 / synthetic as f64;
                 }
             }
             share
         } else {
             HashMap::new()
         };
-        let probe_keys: Vec<fingerprint::ThumbKeys> = match population {
-            Some(population) => index_keys
-                .iter()
-                .map(|k| {
-                    let mut sized: Vec<(f64, u32, usize)> = k
-                        .key_counts(false)
-                        .into_iter()
-                        .map(|(key, n)| {
-                            (share.get(&key).copied().unwrap_or(0.0) * population, key, n)
-                        })
-                        .collect();
-                    sized.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
-                    let mut read = 0.0;
-                    let kept: std::collections::HashSet<u32> = sized
-                        .into_iter()
-                        .take_while(|(len, _, n)| {
-                            read += len * *n as f64;
-                            read <= fingerprint::HIT_BUDGET as f64
-                        })
-                        .map(|(_, key, _)| key)
-                        .collect();
-                    k.filtered(|key| kept.contains(&key))
-                })
-                .collect(),
-            None => index_keys.clone(),
+        let budget: usize = std::env::var("HIT_BUDGET")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(fingerprint::HIT_BUDGET);
+        // Lists no synthetic finger posted in are counted as one posting (read, nearly free).
+        let length = |list: u32| -> usize {
+            let population = population.unwrap_or(0.0);
+            (share.get(&list).copied().unwrap_or(0.0) * population)
+                .round()
+                .max(1.0) as usize
         };
         if base.starts_with("index") {
             // Projected hits per side per search in a population of 10 M thumbs per side.
             let mut posted: HashMap<u32, f64> = HashMap::new();
             let mut probed: HashMap<u32, f64> = HashMap::new();
             for k in &index_keys {
-                for (key, c) in k.key_counts(true) {
-                    *posted.entry(key).or_default() += c as f64 / index_keys.len() as f64;
+                for list in k.posted_lists() {
+                    *posted.entry(list).or_default() += 1.0 / index_keys.len() as f64;
                 }
-                for (key, c) in k.key_counts(false) {
-                    *probed.entry(key).or_default() += c as f64 / index_keys.len() as f64;
+                for list in k.probe_lists() {
+                    *probed.entry(list).or_default() += 1.0 / index_keys.len() as f64;
                 }
             }
             let hits: f64 = probed
@@ -127,7 +113,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .sum();
             let top = posted.values().fold(0.0f64, |a, &b| a.max(b));
             println!(
-                "posted per thumb {:.0}; projected hits per search per side at 10 M thumbs: {:.2e}; longest list {:.3} of thumbs",
+                "posted per thumb {:.0}; projected hits per search per side at 10 M thumbs: {:.2e}; longest list (key and sector) {:.3} of thumbs",
                 posted.values().sum::<f64>(),
                 hits * 1e7,
                 top
@@ -139,10 +125,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let scores: Vec<Vec<f32>> = (0..n)
             .map(|p| {
                 if base.starts_with("index") {
-                    return fingerprint::thumb_scores(&probe_keys[p], &index_keys)
-                        .into_iter()
-                        .map(|s| s as f32)
-                        .collect();
+                    let scores = if population.is_some() {
+                        fingerprint::thumb_scores_within(
+                            &index_keys[p],
+                            &index_keys,
+                            length,
+                            budget,
+                        )
+                    } else {
+                        fingerprint::thumb_scores(&index_keys[p], &index_keys)
+                    };
+                    return scores.into_iter().map(|s| s as f32).collect();
                 }
                 (0..gallery.len())
                     .map(|g| matcher.similarity(&mcc[p], &mcc[g]) as f32)

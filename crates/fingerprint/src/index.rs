@@ -12,15 +12,18 @@
 //! scores are added and the best go to MCC re-ranking ([`rerank`]).
 //!
 //! The cost of a search is the number of postings it reads, which grows with the population: the
-//! lists of common keys hold a large share of all thumbs. A search reads its keys' lists shortest
-//! first and stops before [`HIT_BUDGET`] postings per thumb, so its time is bounded whatever the
-//! population; in a large one the commonest keys are left unread, which costs recall. Both are
-//! measured against real fingers and exhaustive MCC in `BENCHMARKS.md`.
+//! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
+//! [`SECTORS`] lists by the direction of the cylinder that gave them, and a probe cylinder reads
+//! only the sectors within the largest admissible rotation of its own direction (5 of 16): the
+//! postings it skips could only give votes that are thrown away, so this changes no score. A
+//! search reads those lists shortest first and stops before [`HIT_BUDGET`] postings per thumb, so
+//! its time is bounded whatever the population; in a large one the commonest keys are left unread,
+//! which costs recall. Both are measured against real fingers and exhaustive MCC in
+//! `BENCHMARKS.md`.
 //!
 //! Keys are derived deterministically from templates, so the index can be rebuilt from them; it
 //! is saved as its posting lists and loaded without recomputing, and updated one thumb at a time.
 
-use std::collections::HashMap;
 use std::io::{Read, Write};
 
 use crate::Error;
@@ -34,6 +37,14 @@ pub const KEY_BITS: usize = 16;
 const POSITION_SEED: u64 = 0x5EED_D5E9_F14E_0001;
 /// Most postings one thumb of a search reads (the shortest lists first).
 pub const HIT_BUDGET: usize = 4_000_000;
+/// Direction sectors each key's postings are split into (a power of two dividing 256).
+pub const SECTORS: u32 = 16;
+/// Width of a sector in 1/256 turn.
+const SECTOR_WIDTH: i32 = 256 / SECTORS as i32;
+/// A list is named by its key (below `1 << SECTOR_SHIFT`) and its sector above it.
+const SECTOR_SHIFT: u32 = KEY_FUNCTIONS.trailing_zeros() + KEY_BITS as u32;
+const _: () =
+    assert!(KEY_FUNCTIONS.is_power_of_two() && SECTOR_SHIFT + SECTORS.trailing_zeros() <= 32);
 /// Largest rotation between two impressions a vote may imply, in 1/256 turn (45°).
 const MAX_ROTATION: i32 = 32;
 /// Rotation bins over `[-MAX_ROTATION, MAX_ROTATION]`.
@@ -42,7 +53,7 @@ const ROTATION_BINS: i32 = 8;
 const CELL: f32 = 16.0;
 /// Stored coordinates are in units of this many 500-dpi pixels (0..=255, so up to 1,020 px).
 const COORD_UNIT: f32 = 4.0;
-const FILE_MAGIC: &[u8; 8] = b"DSPPFIX2";
+const FILE_MAGIC: &[u8; 8] = b"DSPPFIX3";
 const NO_SLOT: u32 = u32::MAX;
 
 /// One key of a thumb with the pose of the cylinder it came from.
@@ -61,6 +72,25 @@ impl PosedKey {
     fn sampled_bits(self) -> u32 {
         self.key & ((1 << KEY_BITS) - 1)
     }
+
+    /// The list this key is posted in: its key and the sector of its direction.
+    fn list(self) -> u32 {
+        list_of(self.key, self.angle)
+    }
+}
+
+/// The list of a key posted by a cylinder of direction `angle` (1/256 turn).
+fn list_of(key: u32, angle: u8) -> u32 {
+    key | ((u32::from(angle) / SECTOR_WIDTH as u32) << SECTOR_SHIFT)
+}
+
+/// The lists a probe key of direction `angle` reads: its key in every sector that holds a
+/// direction within [`MAX_ROTATION`] of `angle` (always 5 of 16 sectors).
+fn probe_lists(key: u32, angle: u8) -> impl Iterator<Item = u32> {
+    let first = (i32::from(angle) - MAX_ROTATION).rem_euclid(256) / SECTOR_WIDTH;
+    let last = (i32::from(angle) + MAX_ROTATION).rem_euclid(256) / SECTOR_WIDTH;
+    let count = (last - first).rem_euclid(SECTORS as i32) + 1;
+    (0..count).map(move |i| key | ((((first + i) as u32) % SECTORS) << SECTOR_SHIFT))
 }
 
 fn splitmix(mut x: u64) -> u64 {
@@ -141,28 +171,21 @@ impl ThumbKeys {
         ThumbKeys(keys)
     }
 
-    /// The keys whose value `keep` accepts (for measuring stop lists).
+    /// The list each posted key goes to (key and direction sector), for estimating the lengths
+    /// of the lists a search reads.
     #[doc(hidden)]
-    pub fn filtered(&self, keep: impl Fn(u32) -> bool) -> ThumbKeys {
-        ThumbKeys(self.0.iter().copied().filter(|k| keep(k.key)).collect())
+    pub fn posted_lists(&self) -> Vec<u32> {
+        self.posted().into_iter().map(PosedKey::list).collect()
     }
 
-    /// Each distinct key value with how many times it occurs (for estimating list lengths).
+    /// Every list a search with these keys as its probe would look in (a key once per sector it
+    /// reads), for estimating the postings a search reads.
     #[doc(hidden)]
-    pub fn key_counts(&self, posted_only: bool) -> Vec<(u32, usize)> {
-        let keys = if posted_only {
-            self.posted()
-        } else {
-            self.0.clone()
-        };
-        let mut out: Vec<(u32, usize)> = Vec::new();
-        for k in keys {
-            match out.last_mut() {
-                Some(last) if last.0 == k.key => last.1 += 1,
-                _ => out.push((k.key, 1)),
-            }
-        }
-        out
+    pub fn probe_lists(&self) -> Vec<u32> {
+        self.0
+            .iter()
+            .flat_map(|k| probe_lists(k.key, k.angle))
+            .collect()
     }
 
     /// Number of keys.
@@ -332,7 +355,7 @@ impl Iterator for PostingIter<'_> {
 #[derive(Clone, Debug, Default)]
 struct Side {
     /// By key.
-    lists: HashMap<u32, Postings>,
+    lists: rustc_hash::FxHashMap<u32, Postings>,
     /// Person (index into `ThumbIndex::people`) of each slot; [`NO_SLOT`] once replaced or removed.
     slot_person: Vec<u32>,
     /// Postings whose slot is dead, purged by [`Side::compact`].
@@ -346,7 +369,7 @@ impl Side {
         self.slot_person.push(person);
         for k in keys {
             self.lists
-                .entry(k.key)
+                .entry(k.list())
                 .or_default()
                 .push(slot, [k.angle, k.x, k.y]);
         }
@@ -403,9 +426,11 @@ struct Person {
 pub struct ThumbIndex {
     sides: [Side; 2],
     people: Vec<Person>,
-    index_of: HashMap<u64, u32>,
+    index_of: rustc_hash::FxHashMap<u64, u32>,
     /// Enrolled thumbs post the key values that hash to 0 modulo this (1: all).
     sampling: u32,
+    /// Most postings a search reads per thumb.
+    budget: usize,
 }
 
 impl Default for ThumbIndex {
@@ -460,20 +485,41 @@ fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
     out
 }
 
-/// The probe keys whose lists are read: shortest lists first, as many as fit in [`HIT_BUDGET`]
-/// postings (`length` gives a key's list length).
-fn within_budget(probe: Vec<ProbeKey>, length: impl Fn(u32) -> usize) -> Vec<ProbeKey> {
-    let mut sized: Vec<(usize, ProbeKey)> =
-        probe.into_iter().map(|pk| (length(pk.key), pk)).collect();
-    sized.sort_by_key(|(len, pk)| (*len, pk.key));
+/// One list a search reads: which probe key reads it, and the list.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ListRead {
+    probe: u32,
+    list: u32,
+}
+
+/// The lists a probe reads: of every probe key's sector lists, the shortest first, as many as fit
+/// in `budget` postings (`length` gives a list's length; empty lists are left out).
+fn within_budget(
+    probe: &[ProbeKey],
+    length: impl Fn(u32) -> usize,
+    budget: usize,
+) -> Vec<ListRead> {
+    let mut sized: Vec<(usize, ListRead)> = probe
+        .iter()
+        .enumerate()
+        .flat_map(|(i, pk)| {
+            probe_lists(pk.key, pk.angle).map(move |list| ListRead {
+                probe: i as u32,
+                list,
+            })
+        })
+        .map(|read| (length(read.list), read))
+        .filter(|(len, _)| *len > 0)
+        .collect();
+    sized.sort_unstable_by_key(|(len, read)| (*len, read.list, read.probe));
     let mut read = 0usize;
     sized
         .into_iter()
         .take_while(|(len, _)| {
             read += len;
-            read <= HIT_BUDGET
+            read <= budget
         })
-        .map(|(_, pk)| pk)
+        .map(|(_, r)| r)
         .collect()
 }
 
@@ -489,6 +535,13 @@ fn pack_hit(slot: u32, r: i32, bx: i32, by: i32, multiplicity: u8) -> Hit {
 /// Translation bins are offset so that they stay positive.
 const BIN_OFFSET: i32 = 2048;
 
+/// `value.floor()` for the small values of a pose bin, without a call to the C library (the
+/// baseline x86-64 build has no rounding instruction).
+fn floor(value: f32) -> i32 {
+    let truncated = value as i32;
+    truncated - i32::from(value < truncated as f32)
+}
+
 /// The vote of one key match: the pose bin the match implies, or `None` beyond the largest rotation.
 fn vote(pk: &ProbeKey, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let delta = i32::from(pose[0].wrapping_sub(pk.angle) as i8);
@@ -498,83 +551,188 @@ fn vote(pk: &ProbeKey, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let (rx, ry) = pk.rotated[(delta + MAX_ROTATION) as usize];
     let tx = f32::from(pose[1]) * COORD_UNIT - rx;
     let ty = -f32::from(pose[2]) * COORD_UNIT - ry;
-    let bx = (tx / CELL).floor() as i32 + BIN_OFFSET;
-    let by = (ty / CELL).floor() as i32 + BIN_OFFSET;
+    let bx = floor(tx / CELL) + BIN_OFFSET;
+    let by = floor(ty / CELL) + BIN_OFFSET;
     Some(pack_hit(slot, rotation_bin(delta), bx, by, pk.weight_index))
 }
 
-/// Votes of the probe keys `probe` against the postings of `side`.
-fn collect_hits(side: &Side, probe: &[ProbeKey], hits: &mut Vec<Hit>) {
-    for pk in probe {
+/// Votes of the probe keys against the postings of the lists `reads` names in `side`.
+fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], hits: &mut Vec<Hit>) {
+    for read in reads {
         // Dead slots vote too; their scores are dropped once per slot, not checked per posting.
-        let Some(list) = side.lists.get(&pk.key) else {
+        let Some(list) = side.lists.get(&read.list) else {
             continue;
         };
+        let pk = &probe[read.probe as usize];
         for (slot, pose) in list.iter() {
             hits.extend(vote(pk, slot, pose));
         }
     }
 }
 
-/// Weight of the best 2×2×2 window of pose bins among one slot's hits (sorted).
-fn best_window(hits: &[Hit], bins: &mut Vec<(u32, f32)>) -> f32 {
-    bins.clear();
-    for &hit in hits {
-        let bin = ((hit >> 4) & 0xFFF_FFFF) as u32;
-        let weight = 1.0 / (hit & 0xF).max(1) as f32;
-        match bins.last_mut() {
-            Some(last) if last.0 == bin => last.1 += weight,
-            _ => bins.push((bin, weight)),
+/// Scratch table for [`best_window`]: window sums by window, open addressing.
+#[derive(Default)]
+struct WindowSums {
+    /// (window + 1, sum); 0 marks a free entry.
+    entries: Vec<(u32, f32)>,
+    touched: Vec<u32>,
+}
+
+impl WindowSums {
+    /// Add `weight` to `window`'s sum and return the new sum.
+    fn add(&mut self, window: u32, weight: f32) -> f32 {
+        let mask = self.entries.len() - 1;
+        let tag = window + 1;
+        let mut at = (tag.wrapping_mul(0x9E37_79B9) >> 7) as usize & mask;
+        loop {
+            let entry = &mut self.entries[at];
+            if entry.0 == tag {
+                entry.1 += weight;
+                return entry.1;
+            }
+            if entry.0 == 0 {
+                *entry = (tag, weight);
+                self.touched.push(at as u32);
+                return weight;
+            }
+            at = (at + 1) & mask;
         }
     }
-    if bins.len() == 1 {
-        return bins[0].1;
-    }
-    let unpack = |bin: u32| {
-        (
-            (bin >> 24) as i32,
-            ((bin >> 12) & 0xFFF) as i32,
-            (bin & 0xFFF) as i32,
-        )
-    };
-    let weight_at = |r: i32, x: i32, y: i32| -> f32 {
-        if r < 0 || x < 0 || y < 0 {
-            return 0.0;
+
+    /// Empty the table, sized for `windows` windows.
+    fn reset(&mut self, windows: usize) {
+        for &at in &self.touched {
+            self.entries[at as usize] = (0, 0.0);
         }
-        let bin = ((r as u32) << 24) | ((x as u32) << 12) | y as u32;
-        bins.binary_search_by_key(&bin, |b| b.0)
-            .map_or(0.0, |i| bins[i].1)
+        self.touched.clear();
+        let size = (2 * windows).next_power_of_two().max(64);
+        if self.entries.len() < size {
+            self.entries = vec![(0, 0.0); size];
+        }
+    }
+}
+
+/// Weight of the best 2×2×2 window of pose bins among one slot's hits: every hit is added to the
+/// eight windows that contain its bin (a window is named by its lowest corner, the rotation
+/// shifted up by one so that it stays positive), and the largest sum wins.
+fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
+    let weight_of = |hit: Hit| 1.0 / (hit & 0xF).max(1) as f32;
+    if let [hit] = hits {
+        return weight_of(*hit);
+    }
+    let bin_of = |hit: Hit| ((hit >> 4) & 0xFFF_FFFF) as u32 + (1 << 24);
+    // Two bins share a window when no field differs by more than one.
+    let near = |a: u32, b: u32| {
+        let field = |v: u32, shift: u32, mask: u32| ((v >> shift) & mask) as i32;
+        [(24, 0xF), (12, 0xFFF), (0, 0xFFF)]
+            .iter()
+            .all(|&(shift, mask)| (field(a, shift, mask) - field(b, shift, mask)).abs() <= 1)
     };
-    let mut best = 0f32;
-    for &(bin, _) in bins.iter() {
-        let (r0, x0, y0) = unpack(bin);
-        for (r, x, y) in [
-            (r0, x0, y0),
-            (r0 - 1, x0, y0),
-            (r0, x0 - 1, y0),
-            (r0, x0, y0 - 1),
-            (r0 - 1, x0 - 1, y0),
-            (r0 - 1, x0, y0 - 1),
-            (r0, x0 - 1, y0 - 1),
-            (r0 - 1, x0 - 1, y0 - 1),
-        ] {
-            let mut sum = 0.0;
-            for dr in 0..2 {
-                for dx in 0..2 {
-                    for dy in 0..2 {
-                        sum += weight_at(r + dr, x + dx, y + dy);
+    if let [a, b] = hits {
+        let (wa, wb) = (weight_of(*a), weight_of(*b));
+        return if near(bin_of(*a), bin_of(*b)) {
+            wa + wb
+        } else {
+            wa.max(wb)
+        };
+    }
+    const FEW: usize = 8;
+    if hits.len() <= FEW {
+        // Few hits: each window containing a hit's bin summed over the hits directly.
+        let mut bins = [(0u32, 0f32); FEW];
+        for (b, &hit) in bins.iter_mut().zip(hits) {
+            *b = (bin_of(hit), weight_of(hit));
+        }
+        let bins = &bins[..hits.len()];
+        let mut best = 0f32;
+        for &(lifted, _) in bins {
+            for dr in [0, 1 << 24] {
+                for dx in [0, 1 << 12] {
+                    for dy in [0, 1] {
+                        let corner = lifted - dr - dx - dy;
+                        let mut sum = 0f32;
+                        for &(other, weight) in bins {
+                            // Inside the window: each field of the difference is 0 or 1.
+                            if other.wrapping_sub(corner) & !((1 << 24) | (1 << 12) | 1) == 0 {
+                                sum += weight;
+                            }
+                        }
+                        best = best.max(sum);
                     }
                 }
             }
-            best = best.max(sum);
+        }
+        return best;
+    }
+    sums.reset(8 * hits.len());
+    let mut best = 0f32;
+    for &hit in hits {
+        let bin = ((hit >> 4) & 0xFFF_FFFF) as u32;
+        let weight = weight_of(hit);
+        // Bin fields: rotation (bits 24..28), x (12..24), y (0..12); the window's rotation is
+        // stored one up, and translation bins are offset far from 0, so nothing underflows.
+        let lifted = bin + (1 << 24);
+        for dr in [0, 1 << 24] {
+            for dx in [0, 1 << 12] {
+                for dy in [0, 1] {
+                    best = best.max(sums.add(lifted - dr - dx - dy, weight));
+                }
+            }
         }
     }
     best
 }
 
+/// Sort hits by slot, and the hits of each slot by their whole value (so that a slot's votes are
+/// added in the same order however the lists were shared among threads): a radix sort on the
+/// slot, which at population scale is most of the ordering work, then each slot's few hits.
+fn sort_hits(hits: &mut Vec<Hit>, slots: usize) {
+    let slot_bits = usize::BITS - slots.leading_zeros();
+    if hits.len() < 4096 {
+        hits.sort_unstable();
+        return;
+    }
+    // Digits of at most 12 bits (a 4,096-entry count table stays in cache): two passes for up
+    // to 16.7 M slots.
+    let passes = slot_bits.div_ceil(12).max(1);
+    let width = slot_bits.div_ceil(passes);
+    let mut scratch = vec![0 as Hit; hits.len()];
+    let mut shift = 0;
+    while shift < slot_bits {
+        let digit = |hit: Hit| ((hit >> (32 + shift)) & ((1 << width) - 1)) as usize;
+        let mut starts = vec![0usize; (1 << width) + 1];
+        for &hit in hits.iter() {
+            starts[digit(hit) + 1] += 1;
+        }
+        for d in 1..starts.len() {
+            starts[d] += starts[d - 1];
+        }
+        for &hit in hits.iter() {
+            let d = digit(hit);
+            scratch[starts[d]] = hit;
+            starts[d] += 1;
+        }
+        std::mem::swap(hits, &mut scratch);
+        shift += width;
+    }
+    let mut start = 0;
+    while start < hits.len() {
+        let slot = hits[start] >> 32;
+        let end = start
+            + hits[start..]
+                .iter()
+                .take_while(|&&h| h >> 32 == slot)
+                .count();
+        if end - start > 1 {
+            hits[start..end].sort_unstable();
+        }
+        start = end;
+    }
+}
+
 /// Scores per slot of a side's hits (sorted by slot then bin), leaving out the slots `live` refuses.
 fn score_slots(hits: &[Hit], live: impl Fn(u32) -> bool, scores: &mut Vec<(u32, f32)>) {
-    let mut bins = Vec::new();
+    let mut bins = WindowSums::default();
     let mut start = 0;
     while start < hits.len() {
         let slot = (hits[start] >> 32) as u32;
@@ -598,6 +756,30 @@ pub fn thumb_score(probe: &ThumbKeys, enrolled: &ThumbKeys) -> f64 {
 
 /// [`thumb_score`] of one probe against many enrolled thumbs.
 pub fn thumb_scores(probe: &ThumbKeys, enrolled: &[ThumbKeys]) -> Vec<f64> {
+    thumb_scores_reading(probe, enrolled, None)
+}
+
+/// [`thumb_scores`] as a search reads them in a population where the list of `list` holds
+/// `length(list)` postings: only the lists [`ThumbIndex::search`] would read within `budget`
+/// vote (for estimating recall at population scale; see `examples/index_real.rs`).
+#[doc(hidden)]
+pub fn thumb_scores_within(
+    probe: &ThumbKeys,
+    enrolled: &[ThumbKeys],
+    length: impl Fn(u32) -> usize,
+    budget: usize,
+) -> Vec<f64> {
+    let reads = within_budget(&probe_keys(probe), length, budget);
+    let read: std::collections::HashSet<(u32, u32)> =
+        reads.iter().map(|r| (r.probe, r.list)).collect();
+    thumb_scores_reading(probe, enrolled, Some(&read))
+}
+
+fn thumb_scores_reading(
+    probe: &ThumbKeys,
+    enrolled: &[ThumbKeys],
+    read: Option<&std::collections::HashSet<(u32, u32)>>,
+) -> Vec<f64> {
     let probe = probe_keys(probe);
     let mut hits = Vec::new();
     let mut scores = Vec::new();
@@ -606,9 +788,12 @@ pub fn thumb_scores(probe: &ThumbKeys, enrolled: &[ThumbKeys]) -> Vec<f64> {
         .map(|enrolled| {
             let posted = enrolled.posted();
             hits.clear();
-            for pk in &probe {
+            for (i, pk) in probe.iter().enumerate() {
                 let start = posted.partition_point(|k| k.key < pk.key);
                 for k in posted[start..].iter().take_while(|k| k.key == pk.key) {
+                    if read.is_some_and(|read| !read.contains(&(i as u32, k.list()))) {
+                        continue;
+                    }
                     hits.extend(vote(pk, 0, [k.angle, k.x, k.y]));
                 }
             }
@@ -622,7 +807,7 @@ pub fn thumb_scores(probe: &ThumbKeys, enrolled: &[ThumbKeys]) -> Vec<f64> {
 
 impl ThumbIndex {
     /// An empty index where enrolled thumbs post every distinct non-zero key (about 250 on real and
-    /// synthetic prints, some 1.6 kB a thumb in memory).
+    /// synthetic prints, some 2 kB a thumb in memory with its lists split by direction sector).
     pub fn new() -> ThumbIndex {
         ThumbIndex::default()
     }
@@ -634,9 +819,17 @@ impl ThumbIndex {
         ThumbIndex {
             sides: Default::default(),
             people: Vec::new(),
-            index_of: HashMap::new(),
+            index_of: rustc_hash::FxHashMap::default(),
             sampling: u32::from(sampling.max(1)),
+            budget: HIT_BUDGET,
         }
+    }
+
+    /// Set the most postings a search reads per thumb ([`HIT_BUDGET`] unless set): a search's
+    /// time grows with it, and in a large population so does its recall (measured in
+    /// `BENCHMARKS.md`). Not saved with the index.
+    pub fn set_hit_budget(&mut self, postings: usize) {
+        self.budget = postings.max(1);
     }
 
     /// Number of people enrolled (with at least one thumb or none: everyone inserted).
@@ -649,7 +842,7 @@ impl ThumbIndex {
         self.index_of.is_empty()
     }
 
-    /// Postings held (live), both sides: the index's size is about 7 bytes each.
+    /// Postings held (live), both sides: the index holds about 7–8 bytes of memory each.
     pub fn postings(&self) -> usize {
         self.sides
             .iter()
@@ -694,6 +887,62 @@ impl ThumbIndex {
         };
         self.people[index as usize].slots[s] = new;
         self.compact_if_needed(s);
+    }
+
+    /// Enrol or replace many people at once: the same index as [`ThumbIndex::insert`] one by one
+    /// in this order, built faster for large loads (a rebuild, a population), since each list is
+    /// appended to once per batch instead of once per thumb. A person named twice keeps the last.
+    pub fn insert_batch(&mut self, batch: impl IntoIterator<Item = (u64, ThumbCodes)>) {
+        // Per side: (list, slot) and the pose of every new posting.
+        let mut pending: [Vec<(u64, [u8; 3])>; 2] = [Vec::new(), Vec::new()];
+        for (person, codes) in batch {
+            let index = self.person_index(person);
+            for (s, keys) in [codes.right, codes.left].iter().enumerate() {
+                let (old, old_len) = self.people[index as usize].slots[s];
+                if old != NO_SLOT {
+                    self.sides[s].kill(old, usize::from(old_len));
+                }
+                let new = match keys {
+                    Some(keys) => {
+                        let posted = keys.posted_sampled(self.sampling);
+                        let side = &mut self.sides[s];
+                        let slot = side.slot_person.len() as u32;
+                        side.slot_person.push(index);
+                        side.postings += posted.len();
+                        pending[s].extend(posted.iter().map(|k| {
+                            (
+                                (u64::from(k.list()) << 32) | u64::from(slot),
+                                [k.angle, k.x, k.y],
+                            )
+                        }));
+                        (slot, posted.len() as u16)
+                    }
+                    None => (NO_SLOT, 0),
+                };
+                self.people[index as usize].slots[s] = new;
+            }
+        }
+        for (s, mut postings) in pending.into_iter().enumerate() {
+            // Slots are new and increasing, so each list stays in slot order.
+            postings.sort_unstable_by_key(|p| p.0);
+            let side = &mut self.sides[s];
+            let mut start = 0;
+            while start < postings.len() {
+                let list_key = (postings[start].0 >> 32) as u32;
+                let end = start
+                    + postings[start..]
+                        .iter()
+                        .take_while(|p| (p.0 >> 32) as u32 == list_key)
+                        .count();
+                let list = side.lists.entry(list_key).or_default();
+                list.bytes.reserve(5 * (end - start));
+                for &(packed, pose) in &postings[start..end] {
+                    list.push(packed as u32, pose);
+                }
+                start = end;
+            }
+            self.compact_if_needed(s);
+        }
     }
 
     /// Remove a person; returns whether they were enrolled.
@@ -742,23 +991,28 @@ impl ThumbIndex {
         threads: usize,
     ) -> Vec<MatchCandidate> {
         let threads = threads.max(1);
-        let mut per_person: Vec<(u32, f32)> = Vec::new();
+        let mut per_person: Option<Vec<f32>> = None;
         for (s, keys) in [&probe.right, &probe.left].into_iter().enumerate() {
             let Some(keys) = keys else { continue };
             let side = &self.sides[s];
-            let probe = within_budget(probe_keys(keys), |key| {
-                side.lists.get(&key).map_or(0, |list| list.len as usize)
-            });
+            let probe = probe_keys(keys);
+            let reads = within_budget(
+                &probe,
+                |list| side.lists.get(&list).map_or(0, |list| list.len as usize),
+                self.budget,
+            );
+            let probe = &probe;
             // Each thread reads the lists of a share of the probe's keys and sorts its hits into
             // `threads` buckets by slot, so that each bucket can then be sorted and scored alone.
-            let chunk = probe.len().div_ceil(threads).max(1);
+            // Reads are dealt out in turn, so that each thread gets short and long lists alike.
             let buckets: Vec<Vec<Vec<Hit>>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = probe
-                    .chunks(chunk)
-                    .map(|keys| {
+                let workers: Vec<_> = (0..threads.min(reads.len()).max(1))
+                    .map(|t| {
+                        let mine: Vec<ListRead> =
+                            reads.iter().skip(t).step_by(threads).copied().collect();
                         scope.spawn(move || {
                             let mut hits = Vec::new();
-                            collect_hits(side, keys, &mut hits);
+                            collect_hits(side, probe, &mine, &mut hits);
                             let mut buckets = vec![Vec::new(); threads];
                             for hit in hits {
                                 buckets[((hit >> 32) as usize) % threads].push(hit);
@@ -776,8 +1030,11 @@ impl ThumbIndex {
                         let buckets = &buckets;
                         scope.spawn(move || {
                             let mut hits: Vec<Hit> =
-                                buckets.iter().flat_map(|w| w[b].iter().copied()).collect();
-                            hits.sort_unstable();
+                                Vec::with_capacity(buckets.iter().map(|w| w[b].len()).sum());
+                            for worker in buckets {
+                                hits.extend_from_slice(&worker[b]);
+                            }
+                            sort_hits(&mut hits, side.slot_person.len());
                             let mut scores = Vec::new();
                             score_slots(
                                 &hits,
@@ -790,22 +1047,19 @@ impl ThumbIndex {
                     .collect();
                 workers.into_iter().filter_map(|w| w.join().ok()).collect()
             });
-            per_person.extend(
-                scored
-                    .into_iter()
-                    .flatten()
-                    .map(|(slot, score)| (side.slot_person[slot as usize], score)),
-            );
-        }
-        per_person.sort_unstable_by_key(|p| p.0);
-        let mut fused: Vec<(f32, u64)> = Vec::new();
-        for (person, score) in per_person {
-            let id = self.people[person as usize].id;
-            match fused.last_mut() {
-                Some(last) if last.1 == id => last.0 += score,
-                _ => fused.push((score, id)),
+            // Both thumbs' scores added per person in one array (no sort of millions of pairs).
+            let fused = per_person.get_or_insert_with(|| vec![0f32; self.people.len()]);
+            for (slot, score) in scored.into_iter().flatten() {
+                fused[side.slot_person[slot as usize] as usize] += score;
             }
         }
+        let mut fused: Vec<(f32, u64)> = per_person
+            .unwrap_or_default()
+            .into_iter()
+            .enumerate()
+            .filter(|(_, score)| *score > 0.0)
+            .map(|(person, score)| (score, self.people[person].id))
+            .collect();
         let order = |a: &(f32, u64), b: &(f32, u64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
         if fused.len() > short_list {
             fused.select_nth_unstable_by(short_list, order);
@@ -970,14 +1224,12 @@ impl ThumbIndex {
             for _ in 0..lists {
                 let offset = reader.offset;
                 let key = reader.u32("list key")?;
-                if key >= (KEY_FUNCTIONS as u32) << KEY_BITS
-                    || index.sides[s].lists.contains_key(&key)
-                {
+                if key >= SECTORS << SECTOR_SHIFT || index.sides[s].lists.contains_key(&key) {
                     return Err(Error::InvalidField {
                         field: "list key",
                         offset,
                         value: u64::from(key),
-                        expected: "a key of this scheme, each once",
+                        expected: "a key and sector of this scheme, each once",
                     });
                 }
                 let count = reader.u32("list length")?;
@@ -985,7 +1237,16 @@ impl ThumbIndex {
                 for _ in 0..count {
                     let offset = reader.offset;
                     let slot = reader.u32("posting slot")?;
+                    let pose_offset = reader.offset;
                     let pose = reader.bytes::<3>("posting pose")?;
+                    if list_of(key & ((1 << SECTOR_SHIFT) - 1), pose[0]) != key {
+                        return Err(Error::InvalidField {
+                            field: "posting pose",
+                            offset: pose_offset,
+                            value: u64::from(pose[0]),
+                            expected: "a direction in its list's sector",
+                        });
+                    }
                     let Some(length) = lengths.get_mut(slot as usize) else {
                         return Err(Error::InvalidField {
                             field: "posting slot",
@@ -1183,6 +1444,43 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_builds_the_index_one_by_one_insertion_builds() {
+        let codes = |p: u64| ThumbCodes {
+            right: Some(keys(3 * p)),
+            left: (!p.is_multiple_of(7)).then(|| keys(3 * p + 1)),
+        };
+        let (mut one_by_one, mut batched) = (ThumbIndex::new(), ThumbIndex::new());
+        for p in 0..120u64 {
+            one_by_one.insert(p, codes(p));
+        }
+        batched.insert_batch((0..60u64).map(|p| (p, codes(p))));
+        batched.insert_batch((60..120u64).map(|p| (p, codes(p))));
+        // Replacements in a batch, as one by one.
+        let replaced = |p: u64| ThumbCodes {
+            right: Some(keys(5_000 + p)),
+            left: None,
+        };
+        for p in [3u64, 50, 119] {
+            one_by_one.insert(p, replaced(p));
+        }
+        batched.insert_batch([3u64, 50, 119].map(|p| (p, replaced(p))));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        one_by_one.write_to(&mut a).unwrap();
+        batched.write_to(&mut b).unwrap();
+        assert_eq!(a, b);
+        assert_eq!(one_by_one.postings(), batched.postings());
+        let probe = ThumbCodes {
+            right: Some(keys(3 * 77)),
+            left: Some(keys(3 * 77 + 1)),
+        };
+        assert_eq!(
+            one_by_one.search(&probe, 10, 2),
+            batched.search(&probe, 10, 2)
+        );
+        assert_eq!(batched.search(&probe, 1, 2)[0].person, 77);
+    }
+
+    #[test]
     fn many_replacements_compact_the_lists_and_keep_answers() {
         let mut index = ThumbIndex::new();
         for round in 0..6u64 {
@@ -1247,22 +1545,153 @@ mod tests {
 
     #[test]
     fn a_search_reads_the_shortest_lists_within_its_budget() {
-        let probe: Vec<ProbeKey> = [3_000_000usize, 2_000_000, 1_000_000, 1_000_000, 0]
-            .iter()
-            .enumerate()
-            .map(|(i, _)| ProbeKey {
-                key: i as u32,
-                angle: 0,
+        // Five probe keys pointing at sector 0's middle, so each reads sectors 14, 15, 0, 1, 2.
+        let probe: Vec<ProbeKey> = (0..5u32)
+            .map(|key| ProbeKey {
+                key,
+                angle: 8,
                 weight_index: 1,
                 rotated: Vec::new(),
             })
             .collect();
-        let lengths = [3_000_000usize, 2_000_000, 1_000_000, 1_000_000, 0];
-        let read: Vec<u32> = within_budget(probe, |key| lengths[key as usize])
-            .iter()
-            .map(|pk| pk.key)
-            .collect();
-        assert_eq!(read, vec![4, 2, 3, 1]);
+        let key_total = [3_000_000usize, 2_000_000, 1_000_000, 1_000_000, 0];
+        // Each key's postings spread evenly over the five sectors it reads; none elsewhere.
+        let length = |list: u32| {
+            let (key, sector) = (list & ((1 << SECTOR_SHIFT) - 1), list >> SECTOR_SHIFT);
+            if [14, 15, 0, 1, 2].contains(&sector) {
+                key_total[key as usize] / 5
+            } else {
+                0
+            }
+        };
+        let reads = within_budget(&probe, length, HIT_BUDGET);
+        // Shortest lists first: key 2's and 3's lists (interleaved by list), then key 1's.
+        let keys_read: Vec<u32> = reads.iter().map(|r| r.probe).collect();
+        assert!(
+            keys_read[..10].iter().all(|&k| k == 2 || k == 3),
+            "{keys_read:?}"
+        );
+        assert!(keys_read[10..].iter().all(|&k| k == 1), "{keys_read:?}");
+        let mut keys_read = keys_read;
+        keys_read.sort_unstable();
+        keys_read.dedup();
+        // Keys 2 and 3 (5 × 200,000 each), then key 1 (400,000 a list): 4,000,000 in all; key 0's
+        // lists (600,000 each) no longer fit; key 4's are empty and not read.
+        assert_eq!(keys_read, vec![1, 2, 3]);
+        assert_eq!(reads.len(), 15);
+        assert!(reads.iter().all(|r| length(r.list) > 0));
+        let read: usize = reads.iter().map(|r| length(r.list)).sum();
+        assert_eq!(read, 4_000_000);
+    }
+
+    #[test]
+    fn hits_are_sorted_as_a_full_sort_sorts_them() {
+        let mut state = 1u64;
+        for (n, slots) in [
+            (10usize, 50usize),
+            (5_000, 300),
+            (20_000, 3_000_000),
+            (70_000, 5),
+        ] {
+            let mut hits: Vec<Hit> = (0..n)
+                .map(|_| {
+                    state = splitmix(state);
+                    ((state % slots as u64) << 32) | (state >> 40)
+                })
+                .collect();
+            let mut expected = hits.clone();
+            expected.sort_unstable();
+            sort_hits(&mut hits, slots);
+            assert_eq!(hits, expected, "{n} hits over {slots} slots");
+        }
+    }
+
+    #[test]
+    fn the_best_window_is_the_best_window_however_many_hits() {
+        let mut state = 7u64;
+        let mut sums = WindowSums::default();
+        for round in 0..3_000 {
+            let n = 1 + round % 40;
+            // Bins crowded into a small box, so that windows hold several hits.
+            let mut hits: Vec<Hit> = (0..n)
+                .map(|_| {
+                    state = splitmix(state);
+                    let r = (state % 4) as i32;
+                    let x = BIN_OFFSET + ((state >> 8) % 4) as i32;
+                    let y = BIN_OFFSET + ((state >> 16) % 4) as i32;
+                    pack_hit(9, r, x, y, 1 + ((state >> 24) % 4) as u8)
+                })
+                .collect();
+            hits.sort_unstable();
+            let unpack = |h: Hit| {
+                let bin = ((h >> 4) & 0xFFF_FFFF) as u32;
+                (
+                    (bin >> 24) as i32,
+                    ((bin >> 12) & 0xFFF) as i32,
+                    (bin & 0xFFF) as i32,
+                    1.0 / (h & 0xF) as f32,
+                )
+            };
+            let mut expected = 0f32;
+            for r in -1..5 {
+                for x in BIN_OFFSET - 1..BIN_OFFSET + 5 {
+                    for y in BIN_OFFSET - 1..BIN_OFFSET + 5 {
+                        let sum: f32 = hits
+                            .iter()
+                            .map(|&h| unpack(h))
+                            .filter(|&(hr, hx, hy, _)| {
+                                (0..=1).contains(&(hr - r))
+                                    && (0..=1).contains(&(hx - x))
+                                    && (0..=1).contains(&(hy - y))
+                            })
+                            .map(|(.., w)| w)
+                            .sum();
+                        expected = expected.max(sum);
+                    }
+                }
+            }
+            let got = best_window(&hits, &mut sums);
+            assert!(
+                (got - expected).abs() < 1e-5,
+                "{n} hits: {got} against {expected}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_bin_floor_is_the_floor() {
+        for value in [
+            -2.5f32, -2.0, -1.0e-7, -0.0, 0.0, 1.0e-7, 0.999_999, 1.0, 127.5, -127.5,
+        ] {
+            assert_eq!(floor(value), value.floor() as i32, "{value}");
+        }
+        let mut x = -5000.0f32;
+        while x < 5000.0 {
+            assert_eq!(floor(x), x.floor() as i32, "{x}");
+            x += 0.37;
+        }
+    }
+
+    #[test]
+    fn a_probe_reads_the_sectors_within_the_largest_rotation_and_no_vote_is_lost() {
+        for angle in 0..=255u8 {
+            let lists: Vec<u32> = probe_lists(0, angle).collect();
+            assert_eq!(lists.len(), 5, "angle {angle}");
+            // Every direction a vote accepts lies in a sector read; every sector read holds one.
+            for delta in -MAX_ROTATION..=MAX_ROTATION {
+                let other = (i32::from(angle) + delta).rem_euclid(256) as u8;
+                assert!(lists.contains(&list_of(0, other)), "{angle} {delta}");
+            }
+            for list in lists {
+                let sector = (list >> SECTOR_SHIFT) as i32;
+                let near = (0..SECTOR_WIDTH).any(|d| {
+                    let direction = sector * SECTOR_WIDTH + d;
+                    let delta = (direction - i32::from(angle) + 128).rem_euclid(256) - 128;
+                    delta.abs() <= MAX_ROTATION
+                });
+                assert!(near, "{angle}: sector {sector} read for nothing");
+            }
+        }
     }
 
     proptest::proptest! {
