@@ -78,6 +78,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let started = Instant::now();
     let mut index = ThumbIndex::with_sampling(sampling);
     let mut rng = Rng::new(7);
+    let mut batch = Vec::with_capacity(100_000);
     for person in 0..people {
         let mut thumb = || {
             let base = &pool[(rng.next_u64() % pool_size as u64) as usize];
@@ -90,7 +91,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             right: Some(thumb()),
             left: Some(thumb()),
         };
-        index.insert(person as u64, codes);
+        batch.push((person as u64, codes));
+        if batch.len() == 100_000 || person + 1 == people {
+            index.insert_batch(batch.drain(..));
+        }
         if (person + 1) % 1_000_000 == 0 {
             eprintln!(
                 "{} M people, {:.0} s, RSS {:.1} GB",
@@ -122,7 +126,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .map(|i| MccTemplate::new(&i.template))
             .collect()
     };
+    // Synthetic impressions per real person (`DISTORTED`, default 3): both thumbs' first
+    // impressions distorted by `synth::impression`, searched like the real later impressions.
+    let distorted: u64 = std::env::var("DISTORTED")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(3);
+    let distortion = fingerprint::synth::Distortion::default();
     let mut searches = Vec::new();
+    let mut synthetic_searches = Vec::new();
     for (k, pair) in fingers.chunks(2).enumerate() {
         let [f, g] = pair else { continue };
         let (a, b) = (impressions(f), impressions(g));
@@ -137,6 +149,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for i in 1..a.len().min(b.len()) {
             searches.push((id, a[i].clone(), b[i].clone(), a[0].clone(), b[0].clone()));
         }
+        let first = |f: &str| {
+            real.iter()
+                .find(|i| i.finger == f)
+                .map(|i| i.template.clone())
+                .ok_or("first impression")
+        };
+        let (ta, tb) = (first(f)?, first(g)?);
+        for i in 0..distorted {
+            let seed = 1_000 * id + i;
+            let (Ok(da), Ok(db)) = (
+                fingerprint::synth::impression(&ta, 2 * seed, &distortion),
+                fingerprint::synth::impression(&tb, 2 * seed + 1, &distortion),
+            ) else {
+                continue;
+            };
+            synthetic_searches.push((
+                id,
+                MccTemplate::new(&da),
+                MccTemplate::new(&db),
+                a[0].clone(),
+                b[0].clone(),
+            ));
+        }
     }
     // At most MAX_SEARCHES searches (default 300), spread evenly over the real people.
     let max_searches: usize = std::env::var("MAX_SEARCHES")
@@ -145,10 +180,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(300);
     let step = searches.len().div_ceil(max_searches.max(1)).max(1);
     let searches: Vec<_> = searches.into_iter().step_by(step).collect();
+    let step = synthetic_searches
+        .len()
+        .div_ceil(max_searches.max(1))
+        .max(1);
+    let synthetic_searches: Vec<_> = synthetic_searches.into_iter().step_by(step).collect();
     println!(
-        "{} real people, {} searches",
+        "{} real people, {} searches with real later impressions, {} with synthetic impressions",
         fingers.len() / 2,
-        searches.len()
+        searches.len(),
+        synthetic_searches.len()
     );
 
     // MCC templates to re-rank against (timing only: a candidate's templates are taken from this
@@ -156,13 +197,37 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rerank_set: Vec<MccTemplate> = (0..2000u64)
         .map(|seed| finger(seed + 5_000_000_000, &params).map(|t| MccTemplate::new(&t)))
         .collect::<Result<_, _>>()?;
+    for (label, searches) in [
+        ("real later impressions", &searches),
+        ("synthetic impressions", &synthetic_searches),
+    ] {
+        if searches.is_empty() {
+            continue;
+        }
+        println!("-- probes: {label}");
+        run_searches(&index, searches, &rerank_set, short_list, threads);
+    }
+    println!("RSS {:.2} GB", rss_gb());
+    Ok(())
+}
+
+type Search = (u64, MccTemplate, MccTemplate, MccTemplate, MccTemplate);
+
+/// Search every probe pair, re-rank its short list, and print times and where the mate ranks.
+fn run_searches(
+    index: &ThumbIndex,
+    searches: &[Search],
+    rerank_set: &[MccTemplate],
+    short_list: usize,
+    threads: usize,
+) {
     let mut search_ms = Vec::new();
     let mut rerank_ms = Vec::new();
     let mut in_list = 0usize;
     let mut ranks: Vec<usize> = Vec::new();
     let mut first_after_rerank = 0usize;
     let mut matcher = MccMatcher::new();
-    for (id, right, left, enrolled_right, enrolled_left) in &searches {
+    for (id, right, left, enrolled_right, enrolled_left) in searches {
         let probe = ThumbCodes {
             right: Some(ThumbKeys::from_mcc(right)),
             left: Some(ThumbKeys::from_mcc(left)),
@@ -240,6 +305,4 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         })
         .collect();
     println!("mate within the first: {}", cutoffs.join(", "));
-    println!("RSS {:.2} GB", rss_gb());
-    Ok(())
 }

@@ -2,8 +2,10 @@
 //! ridge-orientation field from the zero-pole model of Sherlock and Monro (1993) with singular
 //! points placed by pattern class at the classes' population frequencies, minutiae spread over an
 //! elliptical print with a minimum spacing, each pointing along the local ridge flow (either way,
-//! as ridge endings and bifurcations do). Two synthetic fingers are strangers; the generator makes
-//! no mates (mated pairs come from real impressions). Deterministic: a seed gives one finger.
+//! as ridge endings and bifurcations do). Two synthetic fingers are strangers. [`impression`] makes
+//! mates: another impression of a real finger from its minutiae (placement, skin distortion,
+//! extraction noise, missed and spurious minutiae, cropping). Deterministic: a seed gives one
+//! finger or one impression.
 //!
 //! This is an evaluation tool, not a model of any population: how close its strangers are to real
 //! ones is measured (`examples/synth_check.rs`), not assumed.
@@ -377,6 +379,202 @@ pub fn mirrored(template: &Template) -> Result<Template, Error> {
     )
 }
 
+/// Settings of [`impression`] (500-dpi pixels, degrees, probabilities). Real impressions range
+/// from nearly the same as the enrolled one to barely overlapping and smudged, so each impression
+/// draws a severity uniform in [0, 1] that scales the translation, the skin distortion and the
+/// missed and spurious minutiae: the settings are the severest impression's.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Distortion {
+    /// Placement: rotation uniform in ±this, degrees.
+    pub rotation: f32,
+    /// Placement: translation uniform in ±this share of the image's width (height) along x (y).
+    pub translation: f32,
+    /// Skin distortion (the plastic model of Cappelli, Maio and Maltoni, 2001): the region
+    /// farther than `free_radius` from the contact centre is turned by up to ±this, degrees…
+    pub plastic_rotation: f32,
+    /// …and moved by up to this, pixels, fading in between `contact_radius` and `free_radius`.
+    pub plastic_shift: f32,
+    /// Radius of the undistorted contact region, pixels.
+    pub contact_radius: f32,
+    /// Radius beyond which the distortion is complete, pixels.
+    pub free_radius: f32,
+    /// Extraction noise: standard deviation of a minutia's position, pixels…
+    pub position_sd: f32,
+    /// …and of its direction, degrees.
+    pub direction_sd: f32,
+    /// Share of the minutiae the extractor misses (more of the low-quality ones).
+    pub missed: f32,
+    /// Spurious minutiae added, as a share of the minutiae kept.
+    pub spurious: f32,
+    /// Share of the minutiae whose kind is read the other way (ending for bifurcation).
+    pub kind_flip: f32,
+}
+
+impl Default for Distortion {
+    /// Settings whose genuine MCC scores are close to those of real later impressions of optical
+    /// 500-dpi sensors at the 10th percentile and lower at the 25th and 50th
+    /// (`examples/distortion_check.rs` prints both; figures in `BENCHMARKS.md`).
+    fn default() -> Distortion {
+        Distortion {
+            rotation: 20.0,
+            translation: 0.3,
+            plastic_rotation: 8.0,
+            plastic_shift: 15.0,
+            contact_radius: 60.0,
+            free_radius: 200.0,
+            position_sd: 4.0,
+            direction_sd: 8.0,
+            missed: 0.5,
+            spurious: 0.5,
+            kind_flip: 0.1,
+        }
+    }
+}
+
+/// Another impression of the finger `template` was taken from, as a scanner and extractor would
+/// give it: placed with another rotation and translation, the skin distorted away from the
+/// contact centre, positions and directions perturbed, some minutiae missed and some spurious
+/// ones added, and what falls outside the image cropped. Deterministic for a seed.
+///
+/// `Error` if nothing is left inside the image (which the caller may treat as a failure to
+/// capture).
+pub fn impression(template: &Template, seed: u64, d: &Distortion) -> Result<Template, Error> {
+    let mut rng = Rng::new(seed ^ 0x1D15_7047_0000_0001);
+    let severity = rng.unit();
+    let geometry = template.geometry();
+    let (width, height) = (f32::from(geometry.width()), f32::from(geometry.height()));
+    // Pixels of this image per 500-dpi pixel.
+    let scale = geometry.dpi() as f32 / 500.0;
+    let minutiae = template.minutiae();
+    let n = minutiae.len() as f32;
+    let (cx, cy) = minutiae.iter().fold((0.0, 0.0), |(x, y), m| {
+        (x + f32::from(m.x) / n, y + f32::from(m.y) / n)
+    });
+    // Contact centre near the centre of the minutiae.
+    let contact = (
+        cx + rng.range(-30.0, 30.0) * scale,
+        cy + rng.range(-30.0, 30.0) * scale,
+    );
+    let plastic_turn = severity
+        * rng
+            .range(-d.plastic_rotation, d.plastic_rotation)
+            .to_radians();
+    let plastic_shift = (
+        severity * rng.range(-d.plastic_shift, d.plastic_shift) * scale,
+        severity * rng.range(-d.plastic_shift, d.plastic_shift) * scale,
+    );
+    let turn = rng.range(-d.rotation, d.rotation).to_radians();
+    let shift = (
+        severity * rng.range(-d.translation, d.translation) * width,
+        severity * rng.range(-d.translation, d.translation) * height,
+    );
+    let (r1, r2) = (d.contact_radius * scale, d.free_radius * scale);
+    // Share of the plastic distortion at distance r from the contact centre (smooth brake).
+    let brake = |r: f32| {
+        if r <= r1 {
+            0.0
+        } else if r >= r2 {
+            1.0
+        } else {
+            let t = (r - r1) / (r2 - r1);
+            t * t * (3.0 - 2.0 * t)
+        }
+    };
+    // Placement turns about the image centre.
+    let centre = (width / 2.0, height / 2.0);
+    let (ps, pc) = plastic_turn.sin_cos();
+    let (ts, tc) = turn.sin_cos();
+    let mut out: Vec<Minutia> = Vec::with_capacity(minutiae.len() + 8);
+    for m in minutiae {
+        // Low-quality minutiae are missed more often (quality 0 means "not reported").
+        let q = if m.quality == 0 {
+            60.0
+        } else {
+            f32::from(m.quality)
+        };
+        let missed = (severity * d.missed * (1.5 - q / 100.0)).clamp(0.0, 0.95);
+        if rng.unit() < missed {
+            continue;
+        }
+        let (x, y) = (f32::from(m.x), f32::from(m.y));
+        // Plastic distortion about the contact centre, faded in with the distance.
+        let (dx, dy) = (x - contact.0, y - contact.1);
+        let k = brake((dx * dx + dy * dy).sqrt());
+        let (px, py) = (
+            contact.0 + dx * pc - dy * ps + plastic_shift.0,
+            contact.1 + dx * ps + dy * pc + plastic_shift.1,
+        );
+        let (x, y) = (x + k * (px - x), y + k * (py - y));
+        // Placement, then extraction noise. Image y points down, so a turn by `turn` on the
+        // image is a turn by −`turn` of the (counter-clockwise) minutia direction.
+        let (ux, uy) = (x - centre.0, y - centre.1);
+        let x = centre.0 + ux * tc - uy * ts + shift.0 + d.position_sd * scale * rng.normal();
+        let y = centre.1 + ux * ts + uy * tc + shift.1 + d.position_sd * scale * rng.normal();
+        let degrees = m.angle.degrees() as f32 - (turn + k * plastic_turn).to_degrees()
+            + d.direction_sd * rng.normal();
+        if let Some(minutia) = placed(x, y, degrees, m, width, height, &mut rng, d.kind_flip) {
+            out.push(minutia);
+        }
+    }
+    // Spurious minutiae within the span of the kept ones.
+    if !out.is_empty() {
+        let (mut x0, mut y0, mut x1, mut y1) = (width, height, 0f32, 0f32);
+        for m in &out {
+            x0 = x0.min(f32::from(m.x));
+            y0 = y0.min(f32::from(m.y));
+            x1 = x1.max(f32::from(m.x));
+            y1 = y1.max(f32::from(m.y));
+        }
+        let extra = (severity * d.spurious * out.len() as f32 + rng.normal())
+            .round()
+            .max(0.0) as usize;
+        for _ in 0..extra {
+            let model = out[(rng.next_u64() % out.len() as u64) as usize];
+            let (x, y) = (rng.range(x0, x1 + 1.0), rng.range(y0, y1 + 1.0));
+            let degrees = rng.range(0.0, 360.0);
+            if let Some(mut minutia) = placed(x, y, degrees, &model, width, height, &mut rng, 0.0) {
+                minutia.quality = minutia.quality.min(40);
+                out.push(minutia);
+            }
+        }
+    }
+    if out.len() > 255 {
+        out.truncate(255);
+    }
+    Template::parse(geometry, template.info(), out, Vec::new())
+}
+
+/// A minutia at (`x`, `y`) with direction `degrees`, its kind from `model` (flipped with
+/// probability `flip`), or `None` outside the image.
+#[allow(clippy::too_many_arguments)]
+fn placed(
+    x: f32,
+    y: f32,
+    degrees: f32,
+    model: &Minutia,
+    width: f32,
+    height: f32,
+    rng: &mut Rng,
+    flip: f32,
+) -> Option<Minutia> {
+    let (x, y) = (x.round(), y.round());
+    if !(0.0..width).contains(&x) || !(0.0..height).contains(&y) {
+        return None;
+    }
+    let kind = match model.kind {
+        MinutiaKind::RidgeEnding if rng.unit() < flip => MinutiaKind::Bifurcation,
+        MinutiaKind::Bifurcation if rng.unit() < flip => MinutiaKind::RidgeEnding,
+        kind => kind,
+    };
+    Some(Minutia {
+        x: x as u16,
+        y: y as u16,
+        angle: Angle::from_degrees(f64::from(degrees.rem_euclid(360.0))),
+        kind,
+        quality: model.quality,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -393,6 +591,50 @@ mod tests {
         let mean = counts.iter().sum::<usize>() as f64 / counts.len() as f64;
         assert!((45.0..60.0).contains(&mean), "mean minutiae {mean}");
         assert_ne!(finger(8, &params).unwrap().minutiae(), a.minutiae());
+    }
+
+    #[test]
+    fn an_impression_is_the_same_finger_placed_and_distorted() {
+        use crate::mcc::{MccMatcher, MccTemplate};
+        let params = SynthParams::default();
+        let real = finger(11, &params).unwrap();
+        let d = Distortion::default();
+        let a = impression(&real, 1, &d).unwrap();
+        assert_eq!(impression(&real, 1, &d).unwrap(), a, "deterministic");
+        assert_ne!(impression(&real, 2, &d).unwrap(), a);
+        // Only placement: every minutia kept and moved rigidly, directions turned with it.
+        let placed_only = Distortion {
+            plastic_rotation: 0.0,
+            plastic_shift: 0.0,
+            position_sd: 0.0,
+            direction_sd: 0.0,
+            missed: 0.0,
+            spurious: 0.0,
+            kind_flip: 0.0,
+            translation: 0.0,
+            ..d.clone()
+        };
+        let moved = impression(&real, 3, &placed_only).unwrap();
+        let mut matcher = MccMatcher::new();
+        let (original, moved_mcc) = (MccTemplate::new(&real), MccTemplate::new(&moved));
+        let same = matcher.similarity(&original, &moved_mcc);
+        // Directions turned the wrong way would break the cylinders' local structure.
+        assert!(same > 0.3, "rigidly placed copy scores {same}");
+        // The default distortion: still a mate, well above strangers.
+        let mate = matcher.similarity(&original, &MccTemplate::new(&a));
+        let stranger = (100..110)
+            .map(|seed| {
+                matcher.similarity(
+                    &original,
+                    &MccTemplate::new(&finger(seed, &params).unwrap()),
+                )
+            })
+            .fold(0.0f64, f64::max);
+        assert!(
+            mate > stranger,
+            "mate {mate}, best of ten strangers {stranger}"
+        );
+        assert!(mate < same, "distortion lowers the score: {mate} vs {same}");
     }
 
     #[test]
