@@ -901,10 +901,7 @@ impl ThumbIndex {
     pub fn insert_thumb(&mut self, person: u64, side: ThumbSide, keys: Option<&ThumbKeys>) {
         let index = self.person_index(person);
         let s = side.index();
-        let (old, old_len) = self.people[index as usize].slots[s];
-        if old != NO_SLOT {
-            self.sides[s].kill(old, usize::from(old_len));
-        }
+        self.vacate(index, s);
         let new = match keys {
             Some(keys) => {
                 let posted = keys.posted_sampled(self.sampling);
@@ -916,6 +913,15 @@ impl ThumbIndex {
         self.compact_if_needed(s);
     }
 
+    /// Mark the postings of a person's thumb on side `s` dead, if it has one (the slot entry
+    /// itself is overwritten by the caller).
+    fn vacate(&mut self, index: u32, s: usize) {
+        let (old, old_len) = self.people[index as usize].slots[s];
+        if old != NO_SLOT {
+            self.sides[s].kill(old, usize::from(old_len));
+        }
+    }
+
     /// Enrol or replace many people at once: the same index as [`ThumbIndex::insert`] one by one
     /// in this order, built faster for large loads (a rebuild, a population), since each list is
     /// appended to once per batch instead of once per thumb. A person named twice keeps the last.
@@ -925,10 +931,7 @@ impl ThumbIndex {
         for (person, codes) in batch {
             let index = self.person_index(person);
             for (s, keys) in [codes.right, codes.left].iter().enumerate() {
-                let (old, old_len) = self.people[index as usize].slots[s];
-                if old != NO_SLOT {
-                    self.sides[s].kill(old, usize::from(old_len));
-                }
+                self.vacate(index, s);
                 let new = match keys {
                     Some(keys) => {
                         let posted = keys.posted_sampled(self.sampling);
@@ -978,10 +981,7 @@ impl ThumbIndex {
             return false;
         };
         for s in 0..2 {
-            let (slot, len) = self.people[index as usize].slots[s];
-            if slot != NO_SLOT {
-                self.sides[s].kill(slot, usize::from(len));
-            }
+            self.vacate(index, s);
             self.people[index as usize].slots[s] = (NO_SLOT, 0);
             self.compact_if_needed(s);
         }
