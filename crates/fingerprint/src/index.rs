@@ -22,7 +22,8 @@
 //! `BENCHMARKS.md`.
 //!
 //! Keys are derived deterministically from templates, so the index can be rebuilt from them; it
-//! is saved as its posting lists and loaded without recomputing, and updated one thumb at a time.
+//! is saved as its posting lists and loaded without recomputing, and updated one thumb at a time
+//! (or in batches, for large loads).
 
 use std::io::{Read, Write};
 
@@ -354,7 +355,7 @@ impl Iterator for PostingIter<'_> {
 /// The postings of one thumb side (right thumbs are only compared with right thumbs).
 #[derive(Clone, Debug, Default)]
 struct Side {
-    /// By key.
+    /// By list: key and direction sector ([`list_of`]).
     lists: rustc_hash::FxHashMap<u32, Postings>,
     /// Person (index into `ThumbIndex::people`) of each slot; [`NO_SLOT`] once replaced or removed.
     slot_person: Vec<u32>,
