@@ -63,18 +63,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // Impressions by folder and finger, in file order.
     let mut by_folder: BTreeMap<String, BTreeMap<String, Vec<MccTemplate>>> = BTreeMap::new();
     let mut synthetic: BTreeMap<String, Vec<(MccTemplate, MccTemplate)>> = BTreeMap::new();
+    // Each finger's first impression as a template, for making the synthetic ones.
+    let mut first_of: BTreeMap<&str, &fingerprint::Template> = BTreeMap::new();
     let mut seed = 0u64;
     for imp in &all {
         let (folder, _) = imp.finger.split_once(':').unwrap_or(("", ""));
         let fingers = by_folder.entry(folder.to_owned()).or_default();
         let impressions = fingers.entry(imp.finger.clone()).or_default();
+        let template = *first_of.entry(&imp.finger).or_insert(&imp.template);
         if let Some(first) = impressions.first() {
             // One synthetic impression of the first per real later impression.
-            let template = all
-                .iter()
-                .find(|i| i.finger == imp.finger)
-                .map(|i| &i.template)
-                .ok_or("first impression")?;
             seed += 1;
             if let Ok(synth) = impression(template, seed, &d) {
                 synthetic

@@ -365,16 +365,22 @@ struct Side {
 }
 
 impl Side {
-    fn add(&mut self, person: u32, keys: &[PosedKey]) -> u32 {
+    /// A new slot for `person`'s thumb of `postings` postings (which the caller then posts).
+    fn open_slot(&mut self, person: u32, postings: usize) -> u32 {
         let slot = self.slot_person.len() as u32;
         self.slot_person.push(person);
+        self.postings += postings;
+        slot
+    }
+
+    fn add(&mut self, person: u32, keys: &[PosedKey]) -> u32 {
+        let slot = self.open_slot(person, keys.len());
         for k in keys {
             self.lists
                 .entry(k.list())
                 .or_default()
                 .push(slot, [k.angle, k.x, k.y]);
         }
-        self.postings += keys.len();
         slot
     }
 
@@ -629,6 +635,7 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
             .iter()
             .all(|&(shift, mask)| (field(a, shift, mask) - field(b, shift, mask)).abs() <= 1)
     };
+    // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
         let (wa, wb) = (weight_of(*a), weight_of(*b));
         return if near(bin_of(*a), bin_of(*b)) {
@@ -683,11 +690,9 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     sums.reset(8 * hits.len());
     let mut best = 0f32;
     for &hit in hits {
-        let bin = ((hit >> 4) & 0xFFF_FFFF) as u32;
-        let weight = weight_of(hit);
         // Bin fields: rotation (bits 24..28), x (12..24), y (0..12); the window's rotation is
         // stored one up, and translation bins are offset far from 0, so nothing underflows.
-        let lifted = bin + (1 << 24);
+        let (lifted, weight) = (bin_of(hit), weight_of(hit));
         for dr in [0, 1 << 24] {
             for dx in [0, 1 << 12] {
                 for dy in [0, 1] {
@@ -743,36 +748,19 @@ fn sort_hits(hits: &mut Vec<Hit>, slots: usize) {
         }
         std::mem::swap(hits, &mut scratch);
     }
-    let mut start = 0;
-    while start < hits.len() {
-        let slot = hits[start] >> 32;
-        let end = start
-            + hits[start..]
-                .iter()
-                .take_while(|&&h| h >> 32 == slot)
-                .count();
-        if end - start > 1 {
-            hits[start..end].sort_unstable();
-        }
-        start = end;
+    for run in hits.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+        run.sort_unstable();
     }
 }
 
 /// Scores per slot of a side's hits (sorted by slot then bin), leaving out the slots `live` refuses.
 fn score_slots(hits: &[Hit], live: impl Fn(u32) -> bool, scores: &mut Vec<(u32, f32)>) {
     let mut bins = WindowSums::default();
-    let mut start = 0;
-    while start < hits.len() {
-        let slot = (hits[start] >> 32) as u32;
-        let end = start
-            + hits[start..]
-                .iter()
-                .take_while(|&&h| (h >> 32) as u32 == slot)
-                .count();
+    for run in hits.chunk_by(|a, b| a >> 32 == b >> 32) {
+        let slot = (run[0] >> 32) as u32;
         if live(slot) {
-            scores.push((slot, best_window(&hits[start..end], &mut bins)));
+            scores.push((slot, best_window(run, &mut bins)));
         }
-        start = end;
     }
 }
 
@@ -936,10 +924,7 @@ impl ThumbIndex {
                 let new = match keys {
                     Some(keys) => {
                         let posted = keys.posted_sampled(self.sampling);
-                        let side = &mut self.sides[s];
-                        let slot = side.slot_person.len() as u32;
-                        side.slot_person.push(index);
-                        side.postings += posted.len();
+                        let slot = self.sides[s].open_slot(index, posted.len());
                         pending[s].extend(posted.iter().map(|k| {
                             (
                                 (u64::from(k.list()) << 32) | u64::from(slot),
@@ -957,20 +942,12 @@ impl ThumbIndex {
             // Slots are new and increasing, so each list stays in slot order.
             postings.sort_unstable_by_key(|p| p.0);
             let side = &mut self.sides[s];
-            let mut start = 0;
-            while start < postings.len() {
-                let list_key = (postings[start].0 >> 32) as u32;
-                let end = start
-                    + postings[start..]
-                        .iter()
-                        .take_while(|p| (p.0 >> 32) as u32 == list_key)
-                        .count();
-                let list = side.lists.entry(list_key).or_default();
-                list.bytes.reserve(5 * (end - start));
-                for &(packed, pose) in &postings[start..end] {
+            for run in postings.chunk_by(|a, b| a.0 >> 32 == b.0 >> 32) {
+                let list = side.lists.entry((run[0].0 >> 32) as u32).or_default();
+                list.bytes.reserve(5 * run.len());
+                for &(packed, pose) in run {
                     list.push(packed as u32, pose);
                 }
-                start = end;
             }
             self.compact_if_needed(s);
         }
@@ -1030,7 +1007,7 @@ impl ThumbIndex {
                 self.budget,
             );
             let probe = &probe;
-            // Each thread reads the lists of a share of the probe's keys and sorts its hits into
+            // Each thread reads a share of the probe's lists and sorts its hits into
             // `threads` buckets by slot, so that each bucket can then be sorted and scored alone.
             // Reads are dealt out in turn, so that each thread gets short and long lists alike.
             let buckets: Vec<Vec<Vec<Hit>>> = std::thread::scope(|scope| {
