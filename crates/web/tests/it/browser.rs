@@ -122,17 +122,30 @@ impl Page {
     }
 
     /// Puts `file` into the file input `selector`, as if the user had chosen it (the page sees a change event).
+    ///
+    /// The input is found by a JavaScript object handle, not by a DOM node id: node ids come from a
+    /// `DOM.getDocument` snapshot and go stale when the page's document is replaced while it loads
+    /// ("Could not find node with given id" in CI), while an object handle names the element itself.
     pub async fn choose_file(&mut self, selector: &str, file: &std::path::Path) {
-        let document = self.call("DOM.getDocument", json!({})).await;
-        let node = self
+        self.wait_for(
+            "document.readyState === 'complete'",
+            Duration::from_secs(30),
+        )
+        .await;
+        let selector_literal = serde_json::to_string(selector).unwrap();
+        let element = self
             .call(
-                "DOM.querySelector",
-                json!({ "nodeId": document["root"]["nodeId"], "selector": selector }),
+                "Runtime.evaluate",
+                json!({ "expression": format!("document.querySelector({selector_literal})") }),
             )
             .await;
+        let object = element["result"]["objectId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no element matches {selector}: {element}"))
+            .to_owned();
         self.call(
             "DOM.setFileInputFiles",
-            json!({ "files": [file.display().to_string()], "nodeId": node["nodeId"] }),
+            json!({ "files": [file.display().to_string()], "objectId": object }),
         )
         .await;
     }
