@@ -174,6 +174,55 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("cases opened among the synthetic people: {cases}");
 
+    // Officers capturing at once (the 8-9 a.m. peak): CLIENTS tasks (8 unless set) capture again the first
+    // people's thumbs, one after another each, all against the full registry.
+    let clients: usize = std::env::var("CLIENTS")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(8);
+    let per_client = (n / clients).min(50);
+    let registry = Arc::new(registry);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for client in 0..clients {
+        let registry = Arc::clone(&registry);
+        let people: Vec<_> = spids[client * per_client..(client + 1) * per_client].to_vec();
+        let mut rng = rand::rngs::StdRng::seed_from_u64(100 + client as u64);
+        let inputs: Vec<_> = people
+            .iter()
+            .map(|_| ThumbsInput {
+                right: random_thumb(&mut rng),
+                left: random_thumb(&mut rng),
+            })
+            .collect();
+        tasks.push(tokio::spawn(async move {
+            let mut timings = Vec::new();
+            for (spid, input) in people.into_iter().zip(inputs) {
+                let started = Instant::now();
+                registry
+                    .record_fingerprints(&officer(), spid, input, "bench")
+                    .await
+                    .expect("capture");
+                timings.push(started.elapsed());
+            }
+            timings
+        }));
+    }
+    let mut timings = Vec::new();
+    for task in tasks {
+        timings.extend(task.await?);
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    timings.sort();
+    println!(
+        "{clients} officers at once, {} captures against {n} people: {:.1} captures/s, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        timings.len(),
+        timings.len() as f64 / seconds,
+        percentile(&timings, 0.5).as_secs_f64() * 1e3,
+        percentile(&timings, 0.99).as_secs_f64() * 1e3,
+        timings.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+
     // Five real people, then the same five under new records with other impressions.
     let fingers = ["101", "103", "105", "107", "109"];
     for (k, finger) in fingers.iter().enumerate() {

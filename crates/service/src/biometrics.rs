@@ -348,13 +348,7 @@ impl Biometrics {
 
     /// Opens a stored thumb row into its MCC template (`None` for an exception).
     fn thumb_template(&self, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
-        let Some(sealed) = &row.sealed else {
-            return Ok(None);
-        };
-        let plain = self.open(sealed, &sealing_record(&row.person_id, &row.part))?;
-        let record = MinutiaeRecord::decode_iso(&plain)
-            .map_err(|e| internal(format!("stored template of {}: {e}", row.person_id)))?;
-        Ok(record.views().first().map(MccTemplate::new))
+        open_thumb(&self.keyring, row)
     }
 
     /// Reads every thumb capture changed since the last look and applies it to the fingerprint index.
@@ -380,11 +374,17 @@ impl Biometrics {
             };
             after = Some((last.updated_at, last.id.clone()));
             let full_page = rows.len() == CATCH_UP_PAGE as usize;
-            let mut updates = Vec::new();
-            for row in rows.iter().filter(|row| row.replaced_at.is_none()) {
+            let mut current = Vec::new();
+            for row in rows.into_iter().filter(|row| row.replaced_at.is_none()) {
                 let person = PersonId(parse_uuid(&row.person_id)?);
                 let thumb = Thumb::parse(&row.part)?;
-                let code = match self.thumb_template(row) {
+                current.push((person, thumb, row));
+            }
+            // Opening a template and building its cylinders and keys is ~0.1 ms of processor time: a page of
+            // them (and a registry's worth at start-up) runs off the async threads, on every core.
+            let keyring = self.keyring.clone();
+            let updates = on_every_core(current, move |(person, thumb, row)| {
+                let code = match open_thumb(&keyring, &row) {
                     Ok(template) => template.map(|t| ThumbKeys::from_mcc(&t)),
                     Err(error) => {
                         // A row that does not open (a key missing from the configuration) must not stop enrolment
@@ -393,8 +393,9 @@ impl Biometrics {
                         None
                     }
                 };
-                updates.push((person, thumb, code));
-            }
+                (person, thumb, code)
+            })
+            .await?;
             self.finger_write(|state| {
                 for (person, thumb, code) in updates {
                     let key = state.keys.key(person);
@@ -651,6 +652,65 @@ fn write_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&mut S) -> T) -> T {
         Ok(mut state) => f(&mut state),
         Err(poisoned) => f(&mut poisoned.into_inner()),
     }
+}
+
+/// Opens a stored thumb row into its MCC template (`None` for an exception).
+fn open_thumb(keyring: &Keyring, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
+    let Some(sealed) = &row.sealed else {
+        return Ok(None);
+    };
+    let record = sealing_record(&row.person_id, &row.part);
+    let plain = keyring
+        .open(sealed, record.as_bytes())
+        .map_err(|e| internal(format!("{record}: {e}")))?;
+    let record = MinutiaeRecord::decode_iso(&plain)
+        .map_err(|e| internal(format!("stored template of {}: {e}", row.person_id)))?;
+    Ok(record.views().first().map(MccTemplate::new))
+}
+
+thread_local! {
+    /// Each thread's MCC buffers, kept between searches.
+    static MATCHER: std::cell::RefCell<MccMatcher> = std::cell::RefCell::new(MccMatcher::new());
+}
+
+/// `f` applied to every item, in order, off the async threads: the items split into one run per core, each run on
+/// a thread of its own (one run, on the blocking thread itself, when there are few).
+async fn on_every_core<I, T, F>(items: Vec<I>, f: F) -> Result<Vec<T>, ServiceError>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> T + Send + Sync + 'static,
+{
+    /// Fewer items than this a run are not worth a thread.
+    const LEAST_PER_RUN: usize = 16;
+    tokio::task::spawn_blocking(move || {
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let runs = cores.min(items.len() / LEAST_PER_RUN).max(1);
+        if runs == 1 {
+            return items.into_iter().map(&f).collect();
+        }
+        let per_run = items.len().div_ceil(runs);
+        let mut items = items.into_iter();
+        let chunks: Vec<Vec<I>> = (0..runs)
+            .map(|_| items.by_ref().take(per_run).collect())
+            .collect();
+        let f = &f;
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = chunks
+                .into_iter()
+                .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect::<Vec<T>>()))
+                .collect();
+            handles
+                .into_iter()
+                .flat_map(|handle| match handle.join() {
+                    Ok(results) => results,
+                    Err(panic) => std::panic::resume_unwind(panic),
+                })
+                .collect()
+        })
+    })
+    .await
+    .map_err(|e| internal(format!("a biometric worker stopped: {e}")))
 }
 
 fn internal(reason: String) -> ServiceError {
@@ -1007,40 +1067,46 @@ impl Registry {
             tracing::info!("both thumbs recorded as exceptions; the face carries the check");
         }
         biometrics.catch_up_fingers(self.store()).await?;
+        // The search reads and re-ranks hundreds of stored templates: it runs before the write transaction (which
+        // is then held only for the writes) and off the async threads, once the person is known to be in the
+        // actor's reach (a short read, so that no one out of reach spends it).
+        let own = {
+            let mut tx = self.store().begin().await?;
+            let own = self.writable_person(&mut tx, actor, spid).await?.id;
+            tx.commit().await?;
+            own
+        };
+        let probe = [&right, &left].map(|prepared| match prepared {
+            PreparedThumb::Captured { mcc, .. } => Some(mcc.clone()),
+            PreparedThumb::Exception { .. } => None,
+        });
+        let (matches, compared) = self.search_fingers(biometrics, own, probe).await?;
         let (mut tx, current, now, change_id) = self
             .begin_capture(actor, spid, "capture_fingerprints", reason)
             .await?;
         let person_id = current.id.to_string();
-        let mut probe: [Option<Box<MccTemplate>>; 2] = [None, None];
-        for (slot, (thumb, prepared)) in THUMBS.into_iter().zip([right, left]).enumerate() {
+        for (thumb, prepared) in THUMBS.into_iter().zip([right, left]) {
             let part = thumb.as_str();
             let row = match prepared {
                 PreparedThumb::Captured {
-                    template,
-                    mcc,
-                    quality,
-                } => {
-                    probe[slot] = Some(mcc);
-                    BiometricRow {
-                        id: self.new_id().to_string(),
-                        person_id: person_id.clone(),
-                        part: part.into(),
-                        status: "captured".into(),
-                        format: Some(TEMPLATE_FORMAT.into()),
-                        sealed: Some(
-                            biometrics.seal(&template, &sealing_record(&person_id, part))?,
-                        ),
-                        quality: Some(i64::from(quality)),
-                        exception_reason: None,
-                        note: None,
-                        photo: None,
-                        photo_expires_at: None,
-                        change_id: change_id.clone(),
-                        captured_at: now,
-                        replaced_at: None,
-                        updated_at: now,
-                    }
-                }
+                    template, quality, ..
+                } => BiometricRow {
+                    id: self.new_id().to_string(),
+                    person_id: person_id.clone(),
+                    part: part.into(),
+                    status: "captured".into(),
+                    format: Some(TEMPLATE_FORMAT.into()),
+                    sealed: Some(biometrics.seal(&template, &sealing_record(&person_id, part))?),
+                    quality: Some(i64::from(quality)),
+                    exception_reason: None,
+                    note: None,
+                    photo: None,
+                    photo_expires_at: None,
+                    change_id: change_id.clone(),
+                    captured_at: now,
+                    replaced_at: None,
+                    updated_at: now,
+                },
                 PreparedThumb::Exception { reason, note } => BiometricRow {
                     id: self.new_id().to_string(),
                     person_id: person_id.clone(),
@@ -1061,18 +1127,9 @@ impl Registry {
             };
             tx.put_biometric(&row).await?;
         }
-        let [probe_right, probe_left] = probe;
-        let (matches, compared) = self
-            .search_fingers(
-                &mut tx,
-                biometrics,
-                current.id,
-                probe_right.as_deref(),
-                probe_left.as_deref(),
-            )
-            .await?;
         let mut found = Vec::new();
-        for candidate in &matches {
+        // (The person the search excluded, unless a merge moved the SPID to another since.)
+        for candidate in matches.iter().filter(|m| m.other != current.id) {
             let both = [candidate.right, candidate.left]
                 .iter()
                 .all(|score| score.is_some_and(|s| s >= biometrics.thumb_threshold()));
@@ -1100,12 +1157,7 @@ impl Registry {
         reason: &str,
     ) -> Result<(Tx, Person, DateTime<Utc>, String), ServiceError> {
         let mut tx = self.store().begin().await?;
-        let current = self.resolve(&mut tx, spid).await?.person;
-        authorize_write(
-            actor,
-            commune_of(&mut tx, current.record.village, "village").await?,
-        )?;
-        check_live(&current)?;
+        let current = self.writable_person(&mut tx, actor, spid).await?;
         let now = self.now();
         let change = Change {
             at: now,
@@ -1122,6 +1174,22 @@ impl Registry {
             )
             .await?;
         Ok((tx, current, now, change_id))
+    }
+
+    /// The live person `spid` names, if in the actor's reach to write.
+    async fn writable_person(
+        &self,
+        tx: &mut Tx,
+        actor: &Actor,
+        spid: Spid,
+    ) -> Result<Person, ServiceError> {
+        let current = self.resolve(tx, spid).await?.person;
+        authorize_write(
+            actor,
+            commune_of(tx, current.record.village, "village").await?,
+        )?;
+        check_live(&current)?;
+        Ok(current)
     }
 
     /// Ends a capture: a case for each likely duplicate still live (the best few), the person's biometric
@@ -1196,50 +1264,74 @@ impl Registry {
         })
     }
 
-    /// Everyone whose thumbs score at or above the case threshold against the probe, best first, and how many
-    /// people were compared with MCC.
+    /// Everyone whose thumbs score at or above the case threshold against the probe (right, left), best first, and
+    /// how many people were compared with MCC. The short list's templates are read in a transaction of their own
+    /// and opened and compared off the async threads, on every core.
     async fn search_fingers(
         &self,
-        tx: &mut Tx,
         biometrics: &Biometrics,
         own: PersonId,
-        right: Option<&MccTemplate>,
-        left: Option<&MccTemplate>,
+        probe: [Option<Box<MccTemplate>>; 2],
     ) -> Result<(Vec<FingerMatch>, usize), ServiceError> {
-        if right.is_none() && left.is_none() {
+        if probe.iter().all(Option::is_none) {
             return Ok((Vec::new(), 0));
         }
-        let probe = ThumbCodes {
-            right: right.map(ThumbKeys::from_mcc),
-            left: left.map(ThumbKeys::from_mcc),
+        let codes = ThumbCodes {
+            right: probe[0].as_deref().map(ThumbKeys::from_mcc),
+            left: probe[1].as_deref().map(ThumbKeys::from_mcc),
         };
         let short_list: Vec<PersonId> = biometrics.finger_read(|state| {
             state
                 .index
-                .search(&probe, SHORT_LIST, 2)
+                .search(&codes, SHORT_LIST, 2)
                 .into_iter()
                 .filter_map(|candidate| state.keys.person(candidate.person))
                 .filter(|person| *person != own)
                 .collect()
         });
         let ids: Vec<String> = short_list.iter().map(ToString::to_string).collect();
-        let rows = tx
-            .current_biometrics_of(&ids, &[Thumb::Right.as_str(), Thumb::Left.as_str()])
-            .await?;
-        let mut scores: HashMap<PersonId, [Option<f64>; 2]> = HashMap::new();
-        let mut matcher = MccMatcher::new();
+        let rows = {
+            let mut tx = self.store().begin().await?;
+            let rows = tx
+                .current_biometrics_of(&ids, &[Thumb::Right.as_str(), Thumb::Left.as_str()])
+                .await?;
+            tx.commit().await?;
+            rows
+        };
+        let mut compared = Vec::new();
         for row in rows {
             let (Ok(thumb), Ok(other)) = (Thumb::parse(&row.part), parse_uuid(&row.person_id))
             else {
                 continue;
             };
-            let (slot, probe) = match thumb {
-                Thumb::Right => (0, right),
-                Thumb::Left => (1, left),
+            let slot = match thumb {
+                Thumb::Right => 0,
+                Thumb::Left => 1,
             };
-            if let (Some(probe), Some(enrolled)) = (probe, biometrics.thumb_template(&row)?) {
-                scores.entry(PersonId(other)).or_default()[slot] =
-                    Some(matcher.similarity(probe, &enrolled));
+            if probe[slot].is_some() {
+                compared.push((PersonId(other), slot, row));
+            }
+        }
+        let keyring = biometrics.keyring.clone();
+        let probe = Arc::new(probe);
+        let scored = on_every_core(compared, move |(other, slot, row)| {
+            let enrolled = open_thumb(&keyring, &row)?;
+            Ok::<_, ServiceError>(
+                match (probe.get(slot).and_then(Option::as_deref), enrolled) {
+                    (Some(probe), Some(enrolled)) => Some((
+                        other,
+                        slot,
+                        MATCHER.with_borrow_mut(|matcher| matcher.similarity(probe, &enrolled)),
+                    )),
+                    _ => None,
+                },
+            )
+        })
+        .await?;
+        let mut scores: HashMap<PersonId, [Option<f64>; 2]> = HashMap::new();
+        for score in scored {
+            if let Some((other, slot, score)) = score? {
+                scores.entry(other).or_default()[slot] = Some(score);
             }
         }
         let mut found: Vec<FingerMatch> = scores
@@ -1701,5 +1793,46 @@ impl Registry {
             false_match_rate: None,
             check_id: row.id,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn work_split_over_the_cores_comes_back_whole_and_in_order() {
+        for n in [0usize, 1, 15, 16, 33, 200, 1_001] {
+            let items: Vec<usize> = (0..n).collect();
+            let threads = std::sync::Mutex::new(std::collections::HashSet::new());
+            let threads = Arc::new(threads);
+            let seen = Arc::clone(&threads);
+            let out = on_every_core(items, move |i| {
+                seen.lock().unwrap().insert(std::thread::current().id());
+                i * 3
+            })
+            .await
+            .unwrap();
+            assert_eq!(out, (0..n).map(|i| i * 3).collect::<Vec<_>>(), "{n} items");
+            let cores = std::thread::available_parallelism().map_or(1, usize::from);
+            let used = threads.lock().unwrap().len();
+            assert!(
+                used <= cores && (used > 0) == (n > 0),
+                "{n} items on {used} threads"
+            );
+            if cores > 1 && n >= 2 * 16 {
+                assert!(used > 1, "{n} items stayed on one thread");
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_panic_in_the_work_is_an_error_not_a_hang() {
+        let out = on_every_core((0..100).collect::<Vec<usize>>(), |i| {
+            assert!(i != 70, "item 70");
+            i
+        })
+        .await;
+        assert!(out.is_err());
     }
 }
