@@ -244,6 +244,35 @@ struct FaceState {
 struct FaceKeys {
     keys: Keys,
     mark: Option<(DateTime<Utc>, String)>,
+    applied: Applied,
+}
+
+/// The rows a catch-up applied lately (id and version), so that the next one, which reads again the last
+/// [`CATCH_UP_OVERLAP`] before its mark (commits land out of timestamp order), skips those instead of opening and
+/// applying them again (at the peak, hundreds of rows a capture).
+#[derive(Default)]
+struct Applied {
+    recent: HashMap<String, DateTime<Utc>>,
+}
+
+impl Applied {
+    /// Whether this version of the row was applied already.
+    fn has(&self, row: &BiometricRow) -> bool {
+        self.recent.get(&row.id) == Some(&row.updated_at)
+    }
+
+    /// Notes rows (id, version) as applied and forgets those the next catch-up, from `mark`, no longer reads again.
+    fn note(
+        &mut self,
+        rows: impl IntoIterator<Item = (String, DateTime<Utc>)>,
+        mark: &Option<(DateTime<Utc>, String)>,
+    ) {
+        self.recent.extend(rows);
+        if let Some((at, _)) = mark {
+            let from = *at - CATCH_UP_OVERLAP;
+            self.recent.retain(|_, updated| *updated >= from);
+        }
+    }
 }
 
 /// The numbers the indexes know people by, given in the order people are first seen (the indexes are rebuilt from
@@ -287,6 +316,7 @@ struct FingerState {
     index: ThumbIndex,
     keys: Keys,
     mark: Option<(DateTime<Utc>, String)>,
+    applied: Applied,
 }
 
 impl Biometrics {
@@ -374,8 +404,15 @@ impl Biometrics {
             };
             after = Some((last.updated_at, last.id.clone()));
             let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            let mut rows = rows;
+            self.finger_read(|state| rows.retain(|row| !state.applied.has(row)));
             let mut current = Vec::new();
-            for row in rows.into_iter().filter(|row| row.replaced_at.is_none()) {
+            let mut ids = Vec::with_capacity(rows.len());
+            for row in rows {
+                ids.push((row.id.clone(), row.updated_at));
+                if row.replaced_at.is_some() {
+                    continue;
+                }
                 let person = PersonId(parse_uuid(&row.person_id)?);
                 let thumb = Thumb::parse(&row.part)?;
                 current.push((person, thumb, row));
@@ -413,6 +450,8 @@ impl Biometrics {
                 {
                     state.mark = after.clone();
                 }
+                let mark = state.mark.clone();
+                state.applied.note(ids, &mark);
             });
             if !full_page {
                 return Ok(());
@@ -441,6 +480,8 @@ impl Biometrics {
             };
             after = Some((last.updated_at, last.id.clone()));
             let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            let mut rows = rows;
+            read_lock(&face.keys, |keys| rows.retain(|row| !keys.applied.has(row)));
             let mut batch = Vec::new();
             for row in rows.iter().filter(|row| row.replaced_at.is_none()) {
                 let person = PersonId(parse_uuid(&row.person_id)?);
@@ -476,6 +517,11 @@ impl Biometrics {
                 {
                     keys.mark = after.clone();
                 }
+                let mark = keys.mark.clone();
+                keys.applied.note(
+                    rows.iter().map(|row| (row.id.clone(), row.updated_at)),
+                    &mark,
+                );
             });
             if !full_page {
                 return Ok(());
@@ -905,7 +951,12 @@ impl Registry {
             .map_err(|e| ServiceError::invalid("saved index", e.to_string()))?;
         let loaded = index.len();
         biometrics.finger_write(|state| {
-            *state = FingerState { index, keys, mark };
+            *state = FingerState {
+                index,
+                keys,
+                mark,
+                applied: Applied::default(),
+            };
         });
         Ok(loaded)
     }
@@ -941,7 +992,13 @@ impl Registry {
             .read_saved_head(&mut reader, SAVED_FACE_KEYS_MAGIC)
             .await?;
         let known = keys.people.len();
-        write_lock(&face.keys, |state| *state = FaceKeys { keys, mark });
+        write_lock(&face.keys, |state| {
+            *state = FaceKeys {
+                keys,
+                mark,
+                applied: Applied::default(),
+            }
+        });
         Ok(known)
     }
 
@@ -1824,6 +1881,51 @@ mod tests {
                 assert!(used > 1, "{n} items stayed on one thread");
             }
         }
+    }
+
+    fn row(id: &str, updated_at: DateTime<Utc>) -> BiometricRow {
+        BiometricRow {
+            id: id.into(),
+            person_id: "p".into(),
+            part: "right_thumb".into(),
+            status: "captured".into(),
+            format: None,
+            sealed: None,
+            quality: None,
+            exception_reason: None,
+            note: None,
+            photo: None,
+            photo_expires_at: None,
+            change_id: "c".into(),
+            captured_at: updated_at,
+            replaced_at: None,
+            updated_at,
+        }
+    }
+
+    #[test]
+    fn a_catch_up_skips_the_rows_it_applied_until_they_change_or_fall_behind_the_overlap() {
+        let t0 = DateTime::parse_from_rfc3339("2026-12-01T08:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let mut applied = Applied::default();
+        let (a, b) = (row("a", t0), row("b", t0 + Duration::seconds(1)));
+        assert!(!applied.has(&a) && !applied.has(&b));
+        let mark = Some((b.updated_at, b.id.clone()));
+        applied.note(
+            [(a.id.clone(), a.updated_at), (b.id.clone(), b.updated_at)],
+            &mark,
+        );
+        assert!(applied.has(&a) && applied.has(&b));
+        // A new version of a row (replaced, say) is applied again.
+        assert!(!applied.has(&row("a", t0 + Duration::seconds(2))));
+        // Once the mark is past the overlap, the next catch-up no longer reads them: forgotten.
+        let later = t0 + CATCH_UP_OVERLAP + Duration::seconds(1);
+        applied.note([], &Some((later, "z".into())));
+        assert!(!applied.has(&a), "a is behind the overlap");
+        assert!(applied.has(&b), "b is within it");
+        applied.note([], &Some((later + Duration::seconds(1), "z".into())));
+        assert!(applied.recent.is_empty());
     }
 
     #[tokio::test]
