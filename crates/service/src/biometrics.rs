@@ -700,6 +700,33 @@ fn write_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&mut S) -> T) -> T {
     }
 }
 
+/// A row recorded at `at` for a person's part, with nothing in it yet (the caller sets status and contents).
+fn new_row(
+    id: String,
+    person_id: &str,
+    part: &str,
+    change_id: &str,
+    at: DateTime<Utc>,
+) -> BiometricRow {
+    BiometricRow {
+        id,
+        person_id: person_id.into(),
+        part: part.into(),
+        status: String::new(),
+        format: None,
+        sealed: None,
+        quality: None,
+        exception_reason: None,
+        note: None,
+        photo: None,
+        photo_expires_at: None,
+        change_id: change_id.into(),
+        captured_at: at,
+        replaced_at: None,
+        updated_at: at,
+    }
+}
+
 /// Opens a stored thumb row into its MCC template (`None` for an exception).
 fn open_thumb(keyring: &Keyring, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
     let Some(sealed) = &row.sealed else {
@@ -1144,42 +1171,22 @@ impl Registry {
         let person_id = current.id.to_string();
         for (thumb, prepared) in THUMBS.into_iter().zip([right, left]) {
             let part = thumb.as_str();
+            let recorded = new_row(self.new_id().to_string(), &person_id, part, &change_id, now);
             let row = match prepared {
                 PreparedThumb::Captured {
                     template, quality, ..
                 } => BiometricRow {
-                    id: self.new_id().to_string(),
-                    person_id: person_id.clone(),
-                    part: part.into(),
                     status: "captured".into(),
                     format: Some(TEMPLATE_FORMAT.into()),
                     sealed: Some(biometrics.seal(&template, &sealing_record(&person_id, part))?),
                     quality: Some(i64::from(quality)),
-                    exception_reason: None,
-                    note: None,
-                    photo: None,
-                    photo_expires_at: None,
-                    change_id: change_id.clone(),
-                    captured_at: now,
-                    replaced_at: None,
-                    updated_at: now,
+                    ..recorded
                 },
                 PreparedThumb::Exception { reason, note } => BiometricRow {
-                    id: self.new_id().to_string(),
-                    person_id: person_id.clone(),
-                    part: part.into(),
                     status: "exception".into(),
-                    format: None,
-                    sealed: None,
-                    quality: None,
                     exception_reason: Some(reason.as_str().into()),
                     note: Some(note),
-                    photo: None,
-                    photo_expires_at: None,
-                    change_id: change_id.clone(),
-                    captured_at: now,
-                    replaced_at: None,
-                    updated_at: now,
+                    ..recorded
                 },
             };
             tx.put_biometric(&row).await?;
@@ -1884,23 +1891,7 @@ mod tests {
     }
 
     fn row(id: &str, updated_at: DateTime<Utc>) -> BiometricRow {
-        BiometricRow {
-            id: id.into(),
-            person_id: "p".into(),
-            part: "right_thumb".into(),
-            status: "captured".into(),
-            format: None,
-            sealed: None,
-            quality: None,
-            exception_reason: None,
-            note: None,
-            photo: None,
-            photo_expires_at: None,
-            change_id: "c".into(),
-            captured_at: updated_at,
-            replaced_at: None,
-            updated_at,
-        }
+        new_row(id.into(), "p", "right_thumb", "c", updated_at)
     }
 
     #[test]
