@@ -232,6 +232,10 @@ pub(crate) struct Biometrics {
     calibration: ScoreCalibration,
     fingers: RwLock<FingerState>,
     face: Option<FaceState>,
+    /// One catch-up of each index at a time: one that read a page and is still opening its templates must not apply
+    /// them after a later one applied newer rows (and a row skipped as applied would then never mend it).
+    finger_catch_up: tokio::sync::Mutex<()>,
+    face_catch_up: tokio::sync::Mutex<()>,
 }
 
 struct FaceState {
@@ -334,6 +338,8 @@ impl Biometrics {
                 settings,
                 keys: RwLock::default(),
             }),
+            finger_catch_up: tokio::sync::Mutex::new(()),
+            face_catch_up: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -383,6 +389,7 @@ impl Biometrics {
 
     /// Reads every thumb capture changed since the last look and applies it to the fingerprint index.
     async fn catch_up_fingers(&self, store: &Store) -> Result<(), ServiceError> {
+        let _one_at_a_time = self.finger_catch_up.lock().await;
         let mut after = self.finger_read(|state| {
             state
                 .mark
@@ -464,6 +471,7 @@ impl Biometrics {
         let Some(face) = &self.face else {
             return Ok(());
         };
+        let _one_at_a_time = self.face_catch_up.lock().await;
         let mut after = read_lock(&face.keys, |keys| {
             keys.mark
                 .clone()
@@ -977,6 +985,8 @@ impl Registry {
         let index = ThumbIndex::read_from(&mut reader)
             .map_err(|e| ServiceError::invalid("saved index", e.to_string()))?;
         let loaded = index.len();
+        // (Not in the middle of a catch-up.)
+        let _one_at_a_time = biometrics.finger_catch_up.lock().await;
         biometrics.finger_write(|state| {
             *state = FingerState {
                 index,
@@ -1019,6 +1029,7 @@ impl Registry {
             .read_saved_head(&mut reader, SAVED_FACE_KEYS_MAGIC)
             .await?;
         let known = keys.people.len();
+        let _one_at_a_time = biometrics.face_catch_up.lock().await;
         write_lock(&face.keys, |state| {
             *state = FaceKeys {
                 keys,
