@@ -918,6 +918,80 @@ struct FingerMatch {
     left: Option<f64>,
 }
 
+/// A capture's fingerprint search: its probe, the MCC scores found so far, and what the index had applied when it
+/// answered.
+struct FingerSearch {
+    probe: Arc<[Option<Box<MccTemplate>>; 2]>,
+    scores: HashMap<PersonId, [Option<f64>; 2]>,
+    /// People the index short-listed.
+    compared: usize,
+    mark: Option<(DateTime<Utc>, String)>,
+    applied: HashMap<String, DateTime<Utc>>,
+}
+
+impl FingerSearch {
+    /// Opens and compares these stored thumb rows with the probe (off the async threads, on every core); a later
+    /// row's score replaces an earlier one's for the same person and thumb.
+    async fn score(
+        &mut self,
+        biometrics: &Biometrics,
+        rows: Vec<BiometricRow>,
+    ) -> Result<(), ServiceError> {
+        let mut compared = Vec::new();
+        for row in rows {
+            let (Ok(thumb), Ok(other)) = (Thumb::parse(&row.part), parse_uuid(&row.person_id))
+            else {
+                continue;
+            };
+            let slot = match thumb {
+                Thumb::Right => 0,
+                Thumb::Left => 1,
+            };
+            if self.probe[slot].is_some() {
+                compared.push((PersonId(other), slot, row));
+            }
+        }
+        let keyring = biometrics.keyring.clone();
+        let probe = Arc::clone(&self.probe);
+        let scored = on_every_core(compared, move |(other, slot, row)| {
+            let enrolled = open_thumb(&keyring, &row)?;
+            Ok::<_, ServiceError>(
+                match (probe.get(slot).and_then(Option::as_deref), enrolled) {
+                    (Some(probe), Some(enrolled)) => Some((
+                        other,
+                        slot,
+                        MATCHER.with_borrow_mut(|matcher| matcher.similarity(probe, &enrolled)),
+                    )),
+                    _ => None,
+                },
+            )
+        })
+        .await?;
+        for score in scored {
+            if let Some((other, slot, score)) = score? {
+                self.scores.entry(other).or_default()[slot] = Some(score);
+            }
+        }
+        Ok(())
+    }
+
+    /// Everyone whose thumbs together score at or above the case threshold, best first.
+    fn matches(&self, biometrics: &Biometrics) -> Vec<FingerMatch> {
+        let mut found: Vec<FingerMatch> = self
+            .scores
+            .iter()
+            .map(|(&other, &[right, left])| FingerMatch { other, right, left })
+            .filter(|candidate| candidate.fused() >= biometrics.case_threshold())
+            .collect();
+        found.sort_by(|a, b| {
+            b.fused()
+                .total_cmp(&a.fused())
+                .then(a.other.0.cmp(&b.other.0))
+        });
+        found
+    }
+}
+
 impl FingerMatch {
     fn fused(&self) -> f64 {
         self.right.unwrap_or(0.0) + self.left.unwrap_or(0.0)
@@ -1175,10 +1249,13 @@ impl Registry {
             PreparedThumb::Captured { mcc, .. } => Some(mcc.clone()),
             PreparedThumb::Exception { .. } => None,
         });
-        let (matches, compared) = self.search_fingers(biometrics, own, probe).await?;
+        let mut search = self.search_fingers(biometrics, own, probe).await?;
         let (mut tx, current, now, change_id) = self
             .begin_capture(actor, spid, "capture_fingerprints", reason)
             .await?;
+        self.late_thumbs(&mut tx, biometrics, &mut search, current.id)
+            .await?;
+        let (matches, compared) = (search.matches(biometrics), search.compared);
         let person_id = current.id.to_string();
         for (thumb, prepared) in THUMBS.into_iter().zip([right, left]) {
             let part = thumb.as_str();
@@ -1339,31 +1416,44 @@ impl Registry {
         })
     }
 
-    /// Everyone whose thumbs score at or above the case threshold against the probe (right, left), best first, and
-    /// how many people were compared with MCC. The short list's templates are read in a transaction of their own
-    /// and opened and compared off the async threads, on every core.
+    /// The index's short list for the probe (right, left), re-ranked with MCC: its templates read in a transaction of
+    /// their own and opened and compared off the async threads, on every core. Also what the index had applied when
+    /// it answered, for [`Registry::late_thumbs`].
     async fn search_fingers(
         &self,
         biometrics: &Biometrics,
         own: PersonId,
         probe: [Option<Box<MccTemplate>>; 2],
-    ) -> Result<(Vec<FingerMatch>, usize), ServiceError> {
-        if probe.iter().all(Option::is_none) {
-            return Ok((Vec::new(), 0));
-        }
+    ) -> Result<FingerSearch, ServiceError> {
+        let probe = Arc::new(probe);
         let codes = ThumbCodes {
             right: probe[0].as_deref().map(ThumbKeys::from_mcc),
             left: probe[1].as_deref().map(ThumbKeys::from_mcc),
         };
-        let short_list: Vec<PersonId> = biometrics.finger_read(|state| {
-            state
-                .index
-                .search(&codes, SHORT_LIST, 2)
-                .into_iter()
-                .filter_map(|candidate| state.keys.person(candidate.person))
-                .filter(|person| *person != own)
-                .collect()
+        let (short_list, mark, applied): (Vec<PersonId>, _, _) = biometrics.finger_read(|state| {
+            let short_list = if codes.right.is_none() && codes.left.is_none() {
+                Vec::new()
+            } else {
+                state
+                    .index
+                    .search(&codes, SHORT_LIST, 2)
+                    .into_iter()
+                    .filter_map(|candidate| state.keys.person(candidate.person))
+                    .filter(|person| *person != own)
+                    .collect()
+            };
+            (short_list, state.mark.clone(), state.applied.recent.clone())
         });
+        let mut search = FingerSearch {
+            probe,
+            scores: HashMap::new(),
+            compared: short_list.len(),
+            mark,
+            applied,
+        };
+        if short_list.is_empty() {
+            return Ok(search);
+        }
         let ids: Vec<String> = short_list.iter().map(ToString::to_string).collect();
         let rows = {
             let mut tx = self.store().begin().await?;
@@ -1373,53 +1463,55 @@ impl Registry {
             tx.commit().await?;
             rows
         };
-        let mut compared = Vec::new();
-        for row in rows {
-            let (Ok(thumb), Ok(other)) = (Thumb::parse(&row.part), parse_uuid(&row.person_id))
-            else {
-                continue;
-            };
-            let slot = match thumb {
-                Thumb::Right => 0,
-                Thumb::Left => 1,
-            };
-            if probe[slot].is_some() {
-                compared.push((PersonId(other), slot, row));
+        search.score(biometrics, rows).await?;
+        Ok(search)
+    }
+
+    /// In the capture's write transaction: the thumbs committed since the index answered the search (another capture
+    /// in flight at the same moment, perhaps of the same person), compared with the probe too. Past
+    /// [`dspp_store::Tx::serialize_biometric_checks`], so that of two captures at once the later sees the earlier.
+    async fn late_thumbs(
+        &self,
+        tx: &mut Tx,
+        biometrics: &Biometrics,
+        search: &mut FingerSearch,
+        own: PersonId,
+    ) -> Result<usize, ServiceError> {
+        if search.probe.iter().all(Option::is_none) {
+            return Ok(0);
+        }
+        tx.serialize_biometric_checks().await?;
+        let own = own.to_string();
+        let mut after = search
+            .mark
+            .clone()
+            .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()));
+        let mut late = Vec::new();
+        loop {
+            let rows = tx
+                .biometrics_changed_since(
+                    &[Thumb::Right.as_str(), Thumb::Left.as_str()],
+                    after.clone(),
+                    CATCH_UP_PAGE,
+                )
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some((last.updated_at, last.id.clone()));
+            let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            // What the index had not applied when it answered: the rows after its mark, and those of the overlap
+            // before it that it had not seen yet (older ones it had all, or would never read either).
+            late.extend(rows.into_iter().filter(|row| {
+                row.replaced_at.is_none()
+                    && row.person_id != own
+                    && search.applied.get(&row.id) != Some(&row.updated_at)
+            }));
+            if !full_page {
+                break;
             }
         }
-        let keyring = biometrics.keyring.clone();
-        let probe = Arc::new(probe);
-        let scored = on_every_core(compared, move |(other, slot, row)| {
-            let enrolled = open_thumb(&keyring, &row)?;
-            Ok::<_, ServiceError>(
-                match (probe.get(slot).and_then(Option::as_deref), enrolled) {
-                    (Some(probe), Some(enrolled)) => Some((
-                        other,
-                        slot,
-                        MATCHER.with_borrow_mut(|matcher| matcher.similarity(probe, &enrolled)),
-                    )),
-                    _ => None,
-                },
-            )
-        })
-        .await?;
-        let mut scores: HashMap<PersonId, [Option<f64>; 2]> = HashMap::new();
-        for score in scored {
-            if let Some((other, slot, score)) = score? {
-                scores.entry(other).or_default()[slot] = Some(score);
-            }
-        }
-        let mut found: Vec<FingerMatch> = scores
-            .into_iter()
-            .map(|(other, [right, left])| FingerMatch { other, right, left })
-            .filter(|candidate| candidate.fused() >= biometrics.case_threshold())
-            .collect();
-        found.sort_by(|a, b| {
-            b.fused()
-                .total_cmp(&a.fused())
-                .then(a.other.0.cmp(&b.other.0))
-        });
-        Ok((found, short_list.len()))
+        let count = late.len();
+        search.score(biometrics, late).await?;
+        Ok(count)
     }
 
     fn finger_evidence(&self, biometrics: &Biometrics, found: &FingerMatch) -> Evidence {

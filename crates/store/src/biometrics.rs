@@ -188,6 +188,23 @@ impl Tx {
         Ok(rows)
     }
 
+    /// Makes the rest of this transaction the only one past this point at a time, among all that call it, until it
+    /// ends: how two captures of the same person at once come to see each other (the later one reads the earlier's
+    /// rows). PostgreSQL: a transaction-scoped advisory lock. SQLite: nothing to do, the store's one connection
+    /// already serialises transactions.
+    pub async fn serialize_biometric_checks(&mut self) -> Result<(), StoreError> {
+        /// The advisory lock's key: "dspp bio" in ASCII.
+        const LOCK: i64 = 0x6473_7070_2062_696F;
+        if self.dialect == crate::Dialect::Postgres {
+            sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                .bind(LOCK)
+                .execute(&mut *self.inner)
+                .await
+                .map_err(StoreError::from_sqlx)?;
+        }
+        Ok(())
+    }
+
     /// Captures (current and replaced) of `parts` changed after `(at, id)`, in that order: how the in-memory
     /// indexes catch up with writes made by any path or any server.
     pub async fn biometrics_changed_since(

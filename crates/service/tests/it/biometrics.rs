@@ -506,7 +506,83 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
     assert!(error.to_string().contains("another database"), "{error}");
 }
 
+/// Two servers on one database (two registries, each with its own in-memory index) capture the same person's
+/// thumbs under two records at the same moment: whatever the interleaving, the later capture sees the earlier one
+/// (in its write transaction, past the store's serialisation point), so a duplicate never passes unseen. Each round
+/// a fresh pair; both captures start together.
+async fn two_captures_of_one_person_at_once_do_not_miss_each_other(h: Harness) {
+    let (one, two) = (with_biometrics(&h), with_biometrics(&h));
+    let fingers = [
+        ("101", "102"),
+        ("103", "104"),
+        ("105", "106"),
+        ("107", "108"),
+        ("109", "110"),
+    ];
+    // Ten people nothing biographic links: other families, sexes, years, names.
+    let people = [
+        ("សុខ", "SOK", "ដារ៉ា", "DARA", "male", "1950-01-11"),
+        ("ឈឹម", "CHHIM", "សុភា", "SOPHEA", "female", "1961-03-22"),
+        ("ម៉ៅ", "MAO", "វណ្ណា", "VANNA", "male", "1972-05-03"),
+        ("គង់", "KONG", "ចន្ថា", "CHANTHA", "female", "1983-07-14"),
+        ("ហេង", "HENG", "ពិសិដ្ឋ", "PISETH", "male", "1994-09-25"),
+        ("លី", "LY", "បុប្ផា", "BOPHA", "female", "1955-11-06"),
+        ("ទេព", "TEP", "វិសាល", "VISAL", "male", "1966-02-17"),
+        ("នួន", "NUON", "រតនា", "RATANA", "female", "1977-04-28"),
+        ("ស៊ុន", "SUN", "កុសល", "KOSAL", "male", "1988-06-09"),
+        ("យឹម", "YIM", "ស្រីពៅ", "SREYPOV", "female", "1999-08-20"),
+    ];
+    let mut spids = Vec::new();
+    for (family_km, family_latin, given_km, given_latin, sex, birth_date) in people {
+        let input = PersonInput {
+            family_km: family_km.into(),
+            given_km: given_km.into(),
+            family_latin: family_latin.into(),
+            given_latin: given_latin.into(),
+            sex: sex.into(),
+            birth_date: birth_date.into(),
+            village: Some(VILLAGE.into()),
+            ..PersonInput::default()
+        };
+        let (view, warnings) = one.register_person(&officer(), &input, None).await.unwrap();
+        assert!(warnings.is_empty(), "{given_latin}: {warnings:?}");
+        spids.push(view.person.spid);
+    }
+    for (k, (right, left)) in fingers.into_iter().enumerate() {
+        let (a, b) = (spids[2 * k], spids[2 * k + 1]);
+        let (first, second) = (
+            ThumbsInput {
+                right: template(&format!("{right}_1")),
+                left: template(&format!("{left}_1")),
+            },
+            ThumbsInput {
+                right: template(&format!("{right}_4")),
+                left: template(&format!("{left}_4")),
+            },
+        );
+        let (officer_one, officer_two) = (officer(), officer());
+        let (at_a, at_b) = tokio::join!(
+            one.record_fingerprints(&officer_one, a, first, "enrolment"),
+            two.record_fingerprints(&officer_two, b, second, "enrolment"),
+        );
+        let (at_a, at_b) = (at_a.unwrap(), at_b.unwrap());
+        let saw = |outcome: &dspp_service::CaptureOutcome, other: Spid| {
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.code == "possible_duplicate" && w.spids.contains(&other))
+        };
+        assert!(
+            saw(&at_a, b) || saw(&at_b, a),
+            "fingers {right}/{left}: neither capture saw the other ({:?} / {:?})",
+            at_a.warnings,
+            at_b.warnings
+        );
+    }
+}
+
 on_both_stores!(
+    two_captures_of_one_person_at_once_do_not_miss_each_other,
     the_fingerprint_index_is_saved_sealed_and_loaded_again,
     a_person_enrolled_twice_under_another_name_is_found_by_fingerprints,
     verification_at_a_service_point_is_decided_and_recorded,
