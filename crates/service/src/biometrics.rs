@@ -398,13 +398,7 @@ impl Biometrics {
         });
         loop {
             let mut tx = store.begin().await?;
-            let rows = tx
-                .biometrics_changed_since(
-                    &[Thumb::Right.as_str(), Thumb::Left.as_str()],
-                    after.clone(),
-                    CATCH_UP_PAGE,
-                )
-                .await?;
+            let rows = thumb_rows_after(&mut tx, &after).await?;
             tx.commit().await?;
             let Some(last) = rows.last() else {
                 return Ok(());
@@ -706,6 +700,20 @@ fn write_lock<S, T>(lock: &RwLock<S>, f: impl FnOnce(&mut S) -> T) -> T {
         Ok(mut state) => f(&mut state),
         Err(poisoned) => f(&mut poisoned.into_inner()),
     }
+}
+
+/// One page of thumb rows (current and replaced) changed after `after`, in that order.
+async fn thumb_rows_after(
+    tx: &mut Tx,
+    after: &Option<(DateTime<Utc>, String)>,
+) -> Result<Vec<BiometricRow>, ServiceError> {
+    Ok(tx
+        .biometrics_changed_since(
+            &[Thumb::Right.as_str(), Thumb::Left.as_str()],
+            after.clone(),
+            CATCH_UP_PAGE,
+        )
+        .await?)
 }
 
 /// A row recorded at `at` for a person's part, with nothing in it yet (the caller sets status and contents).
@@ -1488,13 +1496,7 @@ impl Registry {
             .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()));
         let mut late = Vec::new();
         loop {
-            let rows = tx
-                .biometrics_changed_since(
-                    &[Thumb::Right.as_str(), Thumb::Left.as_str()],
-                    after.clone(),
-                    CATCH_UP_PAGE,
-                )
-                .await?;
+            let rows = thumb_rows_after(tx, &after).await?;
             let Some(last) = rows.last() else { break };
             after = Some((last.updated_at, last.id.clone()));
             let full_page = rows.len() == CATCH_UP_PAGE as usize;
