@@ -265,15 +265,16 @@ impl Applied {
         self.recent.get(&row.id) == Some(&row.updated_at)
     }
 
-    /// Notes rows (id, version) as applied and forgets those the next catch-up, from `mark`, no longer reads again.
+    /// Notes rows (id, version) as applied and forgets those the next catch-up, from a mark at `mark`, no longer
+    /// reads again.
     fn note(
         &mut self,
         rows: impl IntoIterator<Item = (String, DateTime<Utc>)>,
-        mark: &Option<(DateTime<Utc>, String)>,
+        mark: Option<DateTime<Utc>>,
     ) {
         self.recent.extend(rows);
-        if let Some((at, _)) = mark {
-            let from = *at - CATCH_UP_OVERLAP;
+        if let Some(at) = mark {
+            let from = at - CATCH_UP_OVERLAP;
             self.recent.retain(|_, updated| *updated >= from);
         }
     }
@@ -363,9 +364,7 @@ impl Biometrics {
     }
 
     fn open(&self, sealed: &[u8], record: &str) -> Result<Vec<u8>, ServiceError> {
-        self.keyring
-            .open(sealed, record.as_bytes())
-            .map_err(|e| internal(format!("{record}: {e}")))
+        open_sealed(&self.keyring, sealed, record)
     }
 
     fn finger_read<T>(&self, f: impl FnOnce(&FingerState) -> T) -> T {
@@ -380,11 +379,6 @@ impl Biometrics {
             Ok(mut state) => f(&mut state),
             Err(poisoned) => f(&mut poisoned.into_inner()),
         }
-    }
-
-    /// Opens a stored thumb row into its MCC template (`None` for an exception).
-    fn thumb_template(&self, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
-        open_thumb(&self.keyring, row)
     }
 
     /// Reads every thumb capture changed since the last look and applies it to the fingerprint index.
@@ -451,8 +445,8 @@ impl Biometrics {
                 {
                     state.mark = after.clone();
                 }
-                let mark = state.mark.clone();
-                state.applied.note(ids, &mark);
+                let mark = state.mark.as_ref().map(|(at, _)| *at);
+                state.applied.note(ids, mark);
             });
             if !full_page {
                 return Ok(());
@@ -519,10 +513,10 @@ impl Biometrics {
                 {
                     keys.mark = after.clone();
                 }
-                let mark = keys.mark.clone();
+                let mark = keys.mark.as_ref().map(|(at, _)| *at);
                 keys.applied.note(
                     rows.iter().map(|row| (row.id.clone(), row.updated_at)),
-                    &mark,
+                    mark,
                 );
             });
             if !full_page {
@@ -743,15 +737,19 @@ fn new_row(
     }
 }
 
+/// Opens what was sealed for `record` (see [`sealing_record`]).
+fn open_sealed(keyring: &Keyring, sealed: &[u8], record: &str) -> Result<Vec<u8>, ServiceError> {
+    keyring
+        .open(sealed, record.as_bytes())
+        .map_err(|e| internal(format!("{record}: {e}")))
+}
+
 /// Opens a stored thumb row into its MCC template (`None` for an exception).
 fn open_thumb(keyring: &Keyring, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
     let Some(sealed) = &row.sealed else {
         return Ok(None);
     };
-    let record = sealing_record(&row.person_id, &row.part);
-    let plain = keyring
-        .open(sealed, record.as_bytes())
-        .map_err(|e| internal(format!("{record}: {e}")))?;
+    let plain = open_sealed(keyring, sealed, &sealing_record(&row.person_id, &row.part))?;
     let record = MinutiaeRecord::decode_iso(&plain)
         .map_err(|e| internal(format!("stored template of {}: {e}", row.person_id)))?;
     Ok(record.views().first().map(MccTemplate::new))
@@ -1666,7 +1664,7 @@ impl Registry {
                     thumb.as_str().replace('_', " ")
                 ))
             })?;
-        let enrolled = biometrics.thumb_template(row)?.ok_or_else(|| {
+        let enrolled = open_thumb(&biometrics.keyring, row)?.ok_or_else(|| {
             ServiceError::Conflict(format!(
                 "the {} of {spid} is recorded as an exception ({}): verify with the other thumb or the face",
                 thumb.as_str().replace('_', " "),
@@ -2007,20 +2005,19 @@ mod tests {
         let mut applied = Applied::default();
         let (a, b) = (row("a", t0), row("b", t0 + Duration::seconds(1)));
         assert!(!applied.has(&a) && !applied.has(&b));
-        let mark = Some((b.updated_at, b.id.clone()));
         applied.note(
             [(a.id.clone(), a.updated_at), (b.id.clone(), b.updated_at)],
-            &mark,
+            Some(b.updated_at),
         );
         assert!(applied.has(&a) && applied.has(&b));
         // A new version of a row (replaced, say) is applied again.
         assert!(!applied.has(&row("a", t0 + Duration::seconds(2))));
         // Once the mark is past the overlap, the next catch-up no longer reads them: forgotten.
         let later = t0 + CATCH_UP_OVERLAP + Duration::seconds(1);
-        applied.note([], &Some((later, "z".into())));
+        applied.note([], Some(later));
         assert!(!applied.has(&a), "a is behind the overlap");
         assert!(applied.has(&b), "b is within it");
-        applied.note([], &Some((later + Duration::seconds(1), "z".into())));
+        applied.note([], Some(later + Duration::seconds(1)));
         assert!(applied.recent.is_empty());
     }
 
