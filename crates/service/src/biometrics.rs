@@ -924,6 +924,13 @@ struct FingerMatch {
     left: Option<f64>,
 }
 
+/// How far an index had read the store (its mark) and the rows of the overlap before the mark it had applied: what a
+/// capture's late check compares again.
+type IndexSeen = (
+    Option<(DateTime<Utc>, String)>,
+    HashMap<String, DateTime<Utc>>,
+);
+
 /// A capture's fingerprint search: its probe, the MCC scores found so far, and what the index had applied when it
 /// answered.
 struct FingerSearch {
@@ -1778,6 +1785,11 @@ impl Registry {
             ));
         }
         biometrics.catch_up_faces(self.store()).await?;
+        // What the index had applied before it is searched (a catch-up of another capture may add more, which the
+        // late check below then compares again: a few more comparisons, never one fewer).
+        let seen = read_lock(&face.keys, |keys| {
+            (keys.mark.clone(), keys.applied.recent.clone())
+        });
         let index = face.settings.index.clone();
         let probe = embedding.clone();
         let nearest = tokio::task::spawn_blocking(move || index.search(&probe, 10))
@@ -1787,6 +1799,9 @@ impl Registry {
         let threshold = face.settings.engine.config().threshold;
         let (mut tx, current, now, change_id) = self
             .begin_capture(actor, spid, "capture_face", reason)
+            .await?;
+        let late = self
+            .late_faces(&mut tx, biometrics, &embedding, seen, current.id)
             .await?;
         let person_id = current.id.to_string();
         let model = face
@@ -1819,18 +1834,22 @@ impl Registry {
             updated_at: now,
         };
         tx.put_biometric(&row).await?;
-        let others: Vec<(PersonId, f32)> = read_lock(&face.keys, |keys| {
+        let mut others: Vec<(PersonId, f32)> = read_lock(&face.keys, |keys| {
             nearest
                 .iter()
-                .filter(|candidate| candidate.distance < threshold)
                 .filter_map(|candidate| {
                     keys.keys
                         .person(candidate.id)
                         .map(|person| (person, candidate.distance))
                 })
-                .filter(|(person, _)| *person != current.id)
                 .collect()
         });
+        others.extend(late);
+        // The nearest face of each other person, nearest first.
+        others.retain(|(person, distance)| *distance < threshold && *person != current.id);
+        others.sort_by(|a, b| a.1.total_cmp(&b.1).then(a.0.cmp(&b.0)));
+        let mut seen_people = std::collections::HashSet::new();
+        others.retain(|(person, _)| seen_people.insert(*person));
         let found = others
             .into_iter()
             .map(|(other, distance)| Found {
@@ -1853,6 +1872,54 @@ impl Registry {
             .collect();
         self.finish_capture(tx, actor, current, "face", found, reason, nearest.len())
             .await
+    }
+
+    /// In the capture's write transaction: the faces committed since the index was searched (another capture in
+    /// flight at the same moment, perhaps of the same person), with their distances to the probe, as
+    /// [`Registry::late_thumbs`] does for thumbs. `seen` is the index's mark and the rows it had applied before the
+    /// search.
+    async fn late_faces(
+        &self,
+        tx: &mut Tx,
+        biometrics: &Biometrics,
+        probe: &face::Embedding,
+        seen: IndexSeen,
+        own: PersonId,
+    ) -> Result<Vec<(PersonId, f32)>, ServiceError> {
+        tx.serialize_biometric_checks().await?;
+        let (mark, applied) = seen;
+        let own = own.to_string();
+        let mut after = mark.map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()));
+        let mut late = Vec::new();
+        loop {
+            let rows = tx
+                .biometrics_changed_since(&["face"], after.clone(), CATCH_UP_PAGE)
+                .await?;
+            let Some(last) = rows.last() else { break };
+            after = Some((last.updated_at, last.id.clone()));
+            let full_page = rows.len() == CATCH_UP_PAGE as usize;
+            for row in rows.iter().filter(|row| {
+                row.replaced_at.is_none()
+                    && row.person_id != own
+                    && applied.get(&row.id) != Some(&row.updated_at)
+            }) {
+                let Some(sealed) = &row.sealed else { continue };
+                // One that does not open, or is of another model, is left out as the catch-up leaves it out of the
+                // index (which reports it).
+                let distance = biometrics
+                    .open(sealed, &sealing_record(&row.person_id, &row.part))
+                    .ok()
+                    .and_then(|plain| face::Embedding::from_bytes(&plain).ok())
+                    .and_then(|enrolled| probe.distance(&enrolled).ok());
+                if let Some(distance) = distance {
+                    late.push((PersonId(parse_uuid(&row.person_id)?), distance));
+                }
+            }
+            if !full_page {
+                break;
+            }
+        }
+        Ok(late)
     }
 
     /// 1:1 verification of a face at a service point: the distance between the photo and the face on record.

@@ -210,4 +210,74 @@ async fn a_face_enrolled_twice_opens_a_case_and_photos_expire(h: Harness) {
     assert!(others.contains(&grandmother), "{:?}", found.warnings);
 }
 
-on_both_stores!(a_face_enrolled_twice_opens_a_case_and_photos_expire);
+/// Two offices (two registries on one database, each with its own face index) capture the same face under two
+/// records at the same moment: both have searched their index before either has committed, so neither index holds
+/// the other's face; the capture that commits second must still see the first. The test holds the store's
+/// serialisation point (PostgreSQL: the advisory lock; SQLite: its one connection) while both captures get there,
+/// so that they are in flight together.
+async fn two_face_captures_of_one_person_at_once_do_not_miss_each_other(h: Harness) {
+    let (folder_one, folder_two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (one, two) = (
+        with_faces(&h, folder_one.path()),
+        with_faces(&h, folder_two.path()),
+    );
+    let people = [
+        ("សុខ", "SOK", "ដារ៉ា", "DARA", "1950-01-11"),
+        ("ឈឹម", "CHHIM", "សុភា", "SOPHEA", "1961-03-22"),
+        ("ម៉ៅ", "MAO", "វណ្ណា", "VANNA", "1972-05-03"),
+        ("គង់", "KONG", "ចន្ថា", "CHANTHA", "1983-07-14"),
+    ];
+    let mut spids = Vec::new();
+    for (family_km, family_latin, given_km, given_latin, birth_date) in people {
+        let input = PersonInput {
+            family_km: family_km.into(),
+            given_km: given_km.into(),
+            family_latin: family_latin.into(),
+            given_latin: given_latin.into(),
+            sex: "female".into(),
+            birth_date: birth_date.into(),
+            village: Some(VILLAGE.into()),
+            ..PersonInput::default()
+        };
+        let (view, warnings) = one.register_person(&officer(), &input, None).await.unwrap();
+        assert!(warnings.is_empty(), "{given_latin}: {warnings:?}");
+        spids.push(view.person.spid);
+    }
+    for round in spids.chunks(2) {
+        let (a, b) = (round[0], round[1]);
+        let mut held = h.registry.store().begin().await.unwrap();
+        held.serialize_biometric_checks().await.unwrap();
+        let (first, second) = (one.clone(), two.clone());
+        let at_a = tokio::spawn(async move {
+            first
+                .record_face(&officer(), a, astronaut(), "enrolment")
+                .await
+        });
+        let at_b = tokio::spawn(async move {
+            second
+                .record_face(&officer(), b, astronaut_again(), "enrolment")
+                .await
+        });
+        // Long enough for both photos to go through the engine and both captures to reach the point held.
+        tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+        held.commit().await.unwrap();
+        let (at_a, at_b) = (at_a.await.unwrap().unwrap(), at_b.await.unwrap().unwrap());
+        let saw = |outcome: &dspp_service::CaptureOutcome, other| {
+            outcome
+                .warnings
+                .iter()
+                .any(|w| w.code == "possible_duplicate" && w.spids.contains(&other))
+        };
+        assert!(
+            saw(&at_a, b) || saw(&at_b, a),
+            "neither capture saw the other ({:?} / {:?})",
+            at_a.warnings,
+            at_b.warnings
+        );
+    }
+}
+
+on_both_stores!(
+    a_face_enrolled_twice_opens_a_case_and_photos_expire,
+    two_face_captures_of_one_person_at_once_do_not_miss_each_other,
+);
