@@ -74,7 +74,21 @@ fn opt_bytes(row: &AnyRow, col: &str) -> Result<Option<Vec<u8>>, StoreError> {
         .map_err(StoreError::from_sqlx)
 }
 
+/// [`COLUMNS`] but the photo: what the indexes' paths read (catch-ups, short lists, late checks), which never look at
+/// it; a face's sealed photo is tens of kilobytes, its embedding half of one.
+const INDEX_COLUMNS: &str = "id, person_id, part, status, format, sealed, quality, exception_reason, note, \
+     photo_expires_at, change_id, captured_at, replaced_at, updated_at";
+
+/// A row of [`COLUMNS`].
 fn biometric_from_row(row: &AnyRow) -> Result<BiometricRow, StoreError> {
+    Ok(BiometricRow {
+        photo: opt_bytes(row, "photo")?,
+        ..biometric_without_photo(row)?
+    })
+}
+
+/// A row of [`INDEX_COLUMNS`] (`photo` is `None`).
+fn biometric_without_photo(row: &AnyRow) -> Result<BiometricRow, StoreError> {
     let c = Cols(row);
     Ok(BiometricRow {
         id: c.text("id")?,
@@ -88,7 +102,7 @@ fn biometric_from_row(row: &AnyRow) -> Result<BiometricRow, StoreError> {
             .map_err(StoreError::from_sqlx)?,
         exception_reason: c.opt_text("exception_reason")?,
         note: c.opt_text("note")?,
-        photo: opt_bytes(row, "photo")?,
+        photo: None,
         photo_expires_at: c.opt_time("photo_expires_at")?,
         change_id: c.text("change_id")?,
         captured_at: c.time("captured_at")?,
@@ -151,7 +165,8 @@ impl Tx {
         rows.iter().map(biometric_from_row).collect()
     }
 
-    /// The current captures of `parts` of many people at once (a short list to re-rank), in no particular order.
+    /// The current captures of `parts` of many people at once (a short list to re-rank), in no particular order,
+    /// without their photos.
     pub async fn current_biometrics_of(
         &mut self,
         person_ids: &[String],
@@ -165,7 +180,7 @@ impl Tx {
                 .map(|i| format!("${}", chunk.len() + i + 1))
                 .collect();
             let sql = format!(
-                "SELECT {COLUMNS} FROM biometric
+                "SELECT {INDEX_COLUMNS} FROM biometric
                  WHERE person_id IN ({}) AND part IN ({}) AND replaced_at IS NULL",
                 people.join(", "),
                 kinds.join(", ")
@@ -182,7 +197,7 @@ impl Tx {
                 .await
                 .map_err(StoreError::from_sqlx)?;
             for row in &found {
-                rows.push(biometric_from_row(row)?);
+                rows.push(biometric_without_photo(row)?);
             }
         }
         Ok(rows)
@@ -205,8 +220,8 @@ impl Tx {
         Ok(())
     }
 
-    /// Captures (current and replaced) of `parts` changed after `(at, id)`, in that order: how the in-memory
-    /// indexes catch up with writes made by any path or any server.
+    /// Captures (current and replaced) of `parts` changed after `(at, id)`, in that order, without their photos: how
+    /// the in-memory indexes catch up with writes made by any path or any server.
     pub async fn biometrics_changed_since(
         &mut self,
         parts: &[&str],
@@ -216,7 +231,7 @@ impl Tx {
         let (at, id) = after.map_or((String::new(), String::new()), |(at, id)| (ts(at), id));
         let placeholders: Vec<String> = (0..parts.len()).map(|i| format!("${}", i + 3)).collect();
         let sql = format!(
-            "SELECT {COLUMNS} FROM biometric
+            "SELECT {INDEX_COLUMNS} FROM biometric
              WHERE (updated_at > $1 OR (updated_at = $1 AND id > $2)) AND part IN ({})
              ORDER BY updated_at, id LIMIT {}",
             placeholders.join(", "),
@@ -230,7 +245,7 @@ impl Tx {
             .fetch_all(&mut *self.inner)
             .await
             .map_err(StoreError::from_sqlx)?;
-        rows.iter().map(biometric_from_row).collect()
+        rows.iter().map(biometric_without_photo).collect()
     }
 
     /// Whether a capture row with this id exists (ids are never reused: a saved index that names one belongs to this

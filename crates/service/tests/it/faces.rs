@@ -97,6 +97,17 @@ async fn a_face_enrolled_twice_opens_a_case_and_photos_expire(h: Harness) {
     assert_eq!(part.format.as_deref(), Some("face-dlib-resnet-v1.onnx"));
     let kept_until = part.photo_kept_until.unwrap();
     assert_eq!(kept_until, h.registry.now() + chrono::Duration::days(30));
+    // The indexes' paths read captures without their photos (tens of kilobytes each); the person's own has it.
+    let mut tx = h.registry.store().begin().await.unwrap();
+    let changed = tx
+        .biometrics_changed_since(&["face"], None, 10)
+        .await
+        .unwrap();
+    let person = tx.person_by_spid(grandmother).await.unwrap().unwrap();
+    let own = tx.current_biometrics(&person.id.to_string()).await.unwrap();
+    tx.commit().await.unwrap();
+    assert!(changed[0].photo.is_none() && changed[0].sealed.is_some());
+    assert!(own[0].photo.is_some());
 
     // The same woman registered again under another name: her face finds her.
     let input = PersonInput {
