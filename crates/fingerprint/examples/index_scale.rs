@@ -6,6 +6,7 @@
 //! time to re-rank its short list with MCC, and where the mate ranks.
 //!
 //! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
+//! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `MAX_SEARCHES`, `DISTORTED`: below)
 
 #[path = "support/mod.rs"]
 mod support;
@@ -197,15 +198,29 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let rerank_set: Vec<MccTemplate> = (0..2000u64)
         .map(|seed| finger(seed + 5_000_000_000, &params).map(|t| MccTemplate::new(&t)))
         .collect::<Result<_, _>>()?;
-    for (label, searches) in [
-        ("real later impressions", &searches),
-        ("synthetic impressions", &synthetic_searches),
-    ] {
-        if searches.is_empty() {
-            continue;
+    // `HIT_BUDGETS=a,b,...`: the searches again with each budget of postings a thumb (default: the index's own).
+    let budgets: Vec<Option<usize>> = match std::env::var("HIT_BUDGETS") {
+        Ok(list) => list
+            .split(',')
+            .map(|b| b.trim().parse().map(Some))
+            .collect::<Result<_, _>>()?,
+        Err(_) => vec![None],
+    };
+    for budget in budgets {
+        if let Some(budget) = budget {
+            index.set_hit_budget(budget);
+            println!("== budget {budget} postings a thumb");
         }
-        println!("-- probes: {label}");
-        run_searches(&index, searches, &rerank_set, short_list, threads);
+        for (label, searches) in [
+            ("real later impressions", &searches),
+            ("synthetic impressions", &synthetic_searches),
+        ] {
+            if searches.is_empty() {
+                continue;
+            }
+            println!("-- probes: {label}");
+            run_searches(&index, searches, &rerank_set, short_list, threads);
+        }
     }
     println!("RSS {:.2} GB", rss_gb());
     Ok(())

@@ -418,6 +418,69 @@ impl Side {
         self.dead_postings = 0;
         renumber
     }
+
+    /// The scores of the live slots the probe keys vote for through the lists `reads` names, in no
+    /// particular order: the lists read on `threads` threads into one vector of hits per block of
+    /// slots, then each block grouped and scored alone ([`score_block`]).
+    fn exact_scores(
+        &self,
+        probe: &[ProbeKey],
+        reads: &[ListRead],
+        threads: usize,
+    ) -> Vec<(u32, f32)> {
+        let blocks = self.slot_person.len().div_ceil(1 << BLOCK_BITS).max(1);
+        // Reads are dealt out in turn, so that each thread gets short and long lists alike.
+        let collected: Vec<Vec<Vec<Hit>>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.min(reads.len()).max(1))
+                .map(|t| {
+                    scope.spawn(move || {
+                        let mine: Vec<ListRead> =
+                            reads.iter().skip(t).step_by(threads).copied().collect();
+                        // Room for every posting read, spread evenly (slots are), so that the
+                        // vectors seldom grow (and copy) while collecting.
+                        let postings: usize = mine
+                            .iter()
+                            .filter_map(|read| self.lists.get(&read.list))
+                            .map(|list| list.len as usize)
+                            .sum();
+                        let room = postings / blocks + postings / blocks / 4 + 64;
+                        let mut hits: Vec<Vec<Hit>> =
+                            (0..blocks).map(|_| Vec::with_capacity(room)).collect();
+                        collect_hits(self, probe, &mine, &mut hits);
+                        hits
+                    })
+                })
+                .collect();
+            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        });
+        let scored: Vec<Vec<(u32, f32)>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..threads.min(blocks))
+                .map(|t| {
+                    let collected = &collected;
+                    scope.spawn(move || {
+                        let mut scratch = BlockScratch::new();
+                        let mut scores = Vec::new();
+                        for b in (t..blocks).step_by(threads) {
+                            let parts: Vec<&[Hit]> =
+                                collected.iter().map(|w| w[b].as_slice()).collect();
+                            if parts.iter().all(|p| p.is_empty()) {
+                                continue;
+                            }
+                            score_block(
+                                &parts,
+                                |slot| self.slot_person[slot as usize] != NO_SLOT,
+                                &mut scratch,
+                                &mut scores,
+                            );
+                        }
+                        scores
+                    })
+                })
+                .collect();
+            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        });
+        scored.into_iter().flatten().collect()
+    }
 }
 
 /// One enrolled person.
@@ -563,8 +626,13 @@ fn vote(pk: &ProbeKey, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     Some(pack_hit(slot, rotation_bin(delta), bx, by, pk.weight_index))
 }
 
-/// Votes of the probe keys against the postings of the lists `reads` names in `side`.
-fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], hits: &mut Vec<Hit>) {
+/// Slots per block of a search's grouping of hits: a block's per-slot counters (256 KB) stay in
+/// a core's second-level cache while its hits are grouped.
+const BLOCK_BITS: u32 = 16;
+
+/// Votes of the probe keys against the postings of the lists `reads` names in `side`, into
+/// `blocks` by the slot's block (`slot >> BLOCK_BITS`; `blocks` has one per block of the side).
+fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], blocks: &mut [Vec<Hit>]) {
     for read in reads {
         // Dead slots vote too; their scores are dropped once per slot, not checked per posting.
         let Some(list) = side.lists.get(&read.list) else {
@@ -572,7 +640,12 @@ fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], hits: &mut 
         };
         let pk = &probe[read.probe as usize];
         for (slot, pose) in list.iter() {
-            hits.extend(vote(pk, slot, pose));
+            if let (Some(hit), Some(block)) = (
+                vote(pk, slot, pose),
+                blocks.get_mut((slot >> BLOCK_BITS) as usize),
+            ) {
+                block.push(hit);
+            }
         }
     }
 }
@@ -619,11 +692,16 @@ impl WindowSums {
     }
 }
 
+/// Weight of one hit: 1 over how many times the probe has its key value.
+fn hit_weight(hit: Hit) -> f32 {
+    1.0 / (hit & 0xF).max(1) as f32
+}
+
 /// Weight of the best 2×2×2 window of pose bins among one slot's hits: every hit is added to the
 /// eight windows that contain its bin (a window is named by its lowest corner, the rotation
 /// shifted up by one so that it stays positive), and the largest sum wins.
 fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
-    let weight_of = |hit: Hit| 1.0 / (hit & 0xF).max(1) as f32;
+    let weight_of = hit_weight;
     if let [hit] = hits {
         return weight_of(*hit);
     }
@@ -704,52 +782,84 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     best
 }
 
-/// Sort hits by slot, and the hits of each slot by their whole value (so that a slot's votes are
-/// added in the same order however the lists were shared among threads): a radix sort on the
-/// slot, which at population scale is most of the ordering work, then each slot's few hits.
-fn sort_hits(hits: &mut Vec<Hit>, slots: usize) {
-    let slot_bits = usize::BITS - slots.leading_zeros();
-    if hits.len() < 4096 {
-        hits.sort_unstable();
-        return;
-    }
-    // Digits of at most 8 bits: a pass scatters into at most 256 places at once, which the caches
-    // follow (4,096 did not: most of the sort's time went to those writes). Three passes for up to
-    // 16.7 M slots.
-    let passes = slot_bits.div_ceil(8).max(1);
-    let width = slot_bits.div_ceil(passes);
-    let buckets = 1usize << width;
-    // Every pass's counts in one read of the hits, each in four interleaved copies (so that runs
-    // of hits with the same digit do not wait on one counter), u32 to halve the tables.
-    let mut counts = vec![0u32; passes as usize * 4 * buckets];
-    for (i, &hit) in hits.iter().enumerate() {
-        for p in 0..passes as usize {
-            let digit = ((hit >> (32 + p as u32 * width)) as usize) & (buckets - 1);
-            counts[(p * buckets + digit) * 4 + (i & 3)] += 1;
+/// Marks a block counter that holds where its slot's hits go, not how many there are.
+const PLACED: u32 = 1 << 31;
+
+/// Scratch space of [`score_block`], reused from block to block.
+struct BlockScratch {
+    /// Per slot of the block: its number of hits, then (slots with more than one) `PLACED` and
+    /// where its next hit goes in `grouped`; all zero between blocks.
+    counts: Vec<u32>,
+    grouped: Vec<Hit>,
+    sums: WindowSums,
+}
+
+impl BlockScratch {
+    fn new() -> BlockScratch {
+        BlockScratch {
+            counts: vec![0; 1 << BLOCK_BITS],
+            grouped: Vec::new(),
+            sums: WindowSums::default(),
         }
     }
-    let mut scratch = vec![0 as Hit; hits.len()];
-    for p in 0..passes as usize {
-        let shift = 32 + p as u32 * width;
-        let mut starts = vec![0usize; buckets];
-        let mut total = 0usize;
-        for (digit, start) in starts.iter_mut().enumerate() {
-            *start = total;
-            let at = (p * buckets + digit) * 4;
-            total += counts[at..at + 4]
-                .iter()
-                .map(|&c| c as usize)
-                .sum::<usize>();
-        }
-        for &hit in hits.iter() {
-            let digit = ((hit >> shift) as usize) & (buckets - 1);
-            scratch[starts[digit]] = hit;
-            starts[digit] += 1;
-        }
-        std::mem::swap(hits, &mut scratch);
+}
+
+/// Scores of the slots of one block (the hits of `parts`, each a collecting thread's hits in the
+/// block), leaving out the slots `live` refuses: the scores [`score_slots`] gives the block's hits
+/// sorted, in another order. A slot with one hit (most of them at population scale) scores its
+/// weight at once; the others' hits are grouped by a counting sort within the block (which the
+/// cache holds), each slot's few hits then sorted by value, so that its window sums are added in
+/// the same order however the lists were shared among threads.
+fn score_block(
+    parts: &[&[Hit]],
+    live: impl Fn(u32) -> bool,
+    scratch: &mut BlockScratch,
+    scores: &mut Vec<(u32, f32)>,
+) {
+    let low = |hit: Hit| ((hit >> 32) as usize) & ((1 << BLOCK_BITS) - 1);
+    let counts = &mut scratch.counts;
+    let mut shared = 0usize;
+    for &hit in parts.iter().copied().flatten() {
+        let c = &mut counts[low(hit)];
+        *c += 1;
+        shared += usize::from(*c == 2);
     }
-    for run in hits.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
-        run.sort_unstable();
+    if shared > 0 {
+        // Where each shared slot's hits start, in slot order.
+        let mut next = 0u32;
+        for c in counts.iter_mut() {
+            if *c > 1 {
+                let n = *c;
+                *c = PLACED | next;
+                next += n;
+            }
+        }
+        scratch.grouped.clear();
+        scratch.grouped.resize(next as usize, 0);
+    }
+    for &hit in parts.iter().copied().flatten() {
+        let c = &mut counts[low(hit)];
+        if *c & PLACED == 0 {
+            let slot = (hit >> 32) as u32;
+            if live(slot) {
+                scores.push((slot, hit_weight(hit)));
+            }
+        } else {
+            scratch.grouped[(*c & !PLACED) as usize] = hit;
+            *c += 1;
+        }
+    }
+    if parts.iter().any(|p| !p.is_empty()) {
+        counts.fill(0);
+    }
+    if shared > 0 {
+        for run in scratch.grouped.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+            run.sort_unstable();
+            let slot = (run[0] >> 32) as u32;
+            if live(slot) {
+                scores.push((slot, best_window(run, &mut scratch.sums)));
+            }
+        }
     }
 }
 
@@ -1006,55 +1116,10 @@ impl ThumbIndex {
                 |list| side.lists.get(&list).map_or(0, |list| list.len as usize),
                 self.budget,
             );
-            let probe = &probe;
-            // Each thread reads a share of the probe's lists and sorts its hits into
-            // `threads` buckets by slot, so that each bucket can then be sorted and scored alone.
-            // Reads are dealt out in turn, so that each thread gets short and long lists alike.
-            let buckets: Vec<Vec<Vec<Hit>>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads.min(reads.len()).max(1))
-                    .map(|t| {
-                        let mine: Vec<ListRead> =
-                            reads.iter().skip(t).step_by(threads).copied().collect();
-                        scope.spawn(move || {
-                            let mut hits = Vec::new();
-                            collect_hits(side, probe, &mine, &mut hits);
-                            let mut buckets = vec![Vec::new(); threads];
-                            for hit in hits {
-                                buckets[((hit >> 32) as usize) % threads].push(hit);
-                            }
-                            buckets
-                        })
-                    })
-                    .collect();
-                // A worker only panics if the code above has a bug; lose its share rather than abort.
-                workers.into_iter().filter_map(|w| w.join().ok()).collect()
-            });
-            let scored: Vec<Vec<(u32, f32)>> = std::thread::scope(|scope| {
-                let workers: Vec<_> = (0..threads)
-                    .map(|b| {
-                        let buckets = &buckets;
-                        scope.spawn(move || {
-                            let mut hits: Vec<Hit> =
-                                Vec::with_capacity(buckets.iter().map(|w| w[b].len()).sum());
-                            for worker in buckets {
-                                hits.extend_from_slice(&worker[b]);
-                            }
-                            sort_hits(&mut hits, side.slot_person.len());
-                            let mut scores = Vec::new();
-                            score_slots(
-                                &hits,
-                                |slot| side.slot_person[slot as usize] != NO_SLOT,
-                                &mut scores,
-                            );
-                            scores
-                        })
-                    })
-                    .collect();
-                workers.into_iter().filter_map(|w| w.join().ok()).collect()
-            });
+            let scored = side.exact_scores(&probe, &reads, threads);
             // Both thumbs' scores added per person in one array (no sort of millions of pairs).
             let fused = per_person.get_or_insert_with(|| vec![0f32; self.people.len()]);
-            for (slot, score) in scored.into_iter().flatten() {
+            for (slot, score) in scored {
                 fused[side.slot_person[slot as usize] as usize] += score;
             }
         }
@@ -1590,24 +1655,48 @@ mod tests {
     }
 
     #[test]
-    fn hits_are_sorted_as_a_full_sort_sorts_them() {
+    fn a_block_scores_its_slots_as_its_hits_sorted_score_them() {
         let mut state = 1u64;
-        for (n, slots) in [
-            (10usize, 50usize),
-            (5_000, 300),
-            (20_000, 3_000_000),
-            (70_000, 5),
+        let mut scratch = BlockScratch::new();
+        // (hits, slots they fall on within the block, parts they are split into)
+        for (n, slots, parts) in [
+            (0usize, 10u64, 1usize),
+            (1, 10, 2),
+            (10, 50, 1),
+            (5_000, 300, 2),
+            (20_000, 65_536, 3),
+            (70_000, 5, 2),
+            (3_000, 1_000_000, 2),
         ] {
-            let mut hits: Vec<Hit> = (0..n)
+            // Slots of one block; bins crowded, so that windows hold several hits.
+            let base = 3u64 << BLOCK_BITS;
+            let hits: Vec<Hit> = (0..n)
                 .map(|_| {
                     state = splitmix(state);
-                    ((state % slots as u64) << 32) | (state >> 40)
+                    let slot = base + (state % slots.min(1 << BLOCK_BITS));
+                    let r = ((state >> 20) % 3) as i32;
+                    let x = BIN_OFFSET + ((state >> 24) % 3) as i32;
+                    let y = BIN_OFFSET + ((state >> 28) % 3) as i32;
+                    pack_hit(slot as u32, r, x, y, 1 + ((state >> 32) % 3) as u8)
                 })
                 .collect();
-            let mut expected = hits.clone();
-            expected.sort_unstable();
-            sort_hits(&mut hits, slots);
-            assert_eq!(hits, expected, "{n} hits over {slots} slots");
+            // Every seventh slot dead.
+            let live = |slot: u32| !slot.is_multiple_of(7);
+            let mut sorted = hits.clone();
+            sorted.sort_unstable();
+            let mut expected = Vec::new();
+            score_slots(&sorted, live, &mut expected);
+            let split: Vec<&[Hit]> = hits.chunks(n.div_ceil(parts).max(1)).collect();
+            let mut got = Vec::new();
+            score_block(&split, live, &mut scratch, &mut got);
+            got.sort_unstable_by_key(|&(slot, _)| slot);
+            let bits =
+                |v: &[(u32, f32)]| v.iter().map(|&(s, w)| (s, w.to_bits())).collect::<Vec<_>>();
+            assert_eq!(bits(&got), bits(&expected), "{n} hits over {slots} slots");
+            assert!(
+                scratch.counts.iter().all(|&c| c == 0),
+                "counters left clean"
+            );
         }
     }
 
