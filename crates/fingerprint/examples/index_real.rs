@@ -6,7 +6,9 @@
 //!
 //! Scorers: `mcc` (exhaustive MCC, the ceiling), `index` (the index's consistent-vote score, every
 //! list read), `index@POPULATION` (what a search in a population of that many people reads within
-//! its budget). Set `PER_FOLDER=1` for per-folder figures, `SHOW_MISSES=1` for the worst searches.
+//! its budget). Set `PER_FOLDER=1` for per-folder figures, `SHOW_MISSES=1` for the worst searches,
+//! `SYNTHETIC=k` to search with k synthetic impressions of each person's first impressions instead of the real
+//! later ones.
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
 
@@ -58,6 +60,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|k| (2 * k, 2 * k + 1))
         .collect();
 
+    // `SYNTHETIC=k`: each person searched with k synthetic impressions (`synth::impression`) of their first
+    // impressions instead of their real later ones.
+    let synthetic: u64 = std::env::var("SYNTHETIC")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let distortion = fingerprint::synth::Distortion::default();
     for scorer in scorers.split(',') {
         let base = scorer;
         // `index@POPULATION`: what a search reads in a population of that many thumbs per side
@@ -121,27 +130,50 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut matcher = MccMatcher::new();
         let started = std::time::Instant::now();
-        // Scores of every probe (non-mirrored impression) against every gallery entry.
-        let scores: Vec<Vec<f32>> = (0..n)
-            .map(|p| {
-                if base.starts_with("index") {
-                    let scores = if population.is_some() {
-                        fingerprint::thumb_scores_within(
-                            &index_keys[p],
-                            &index_keys,
-                            length,
-                            budget,
-                        )
-                    } else {
-                        fingerprint::thumb_scores(&index_keys[p], &index_keys)
+        // Scores of one probe against every gallery entry.
+        let mut score_row = |probe: &MccTemplate| -> Vec<f32> {
+            if base.starts_with("index") {
+                let keys = fingerprint::ThumbKeys::from_mcc(probe);
+                let scores = if population.is_some() {
+                    fingerprint::thumb_scores_within(&keys, &index_keys, length, budget)
+                } else {
+                    fingerprint::thumb_scores(&keys, &index_keys)
+                };
+                return scores.into_iter().map(|s| s as f32).collect();
+            }
+            (0..gallery.len())
+                .map(|g| matcher.similarity(probe, &mcc[g]) as f32)
+                .collect()
+        };
+        // Every probe (non-mirrored impression), then the synthetic impressions (rows n..).
+        let mut scores: Vec<Vec<f32>> = (0..n).map(|p| score_row(&mcc[p])).collect();
+        let synthetic_probes: Vec<(usize, usize, usize, usize)> = {
+            let mut probes = Vec::new();
+            for (k, &(f, g)) in people.iter().enumerate() {
+                let (enrol_f, enrol_g) = (impressions_of[f][0], impressions_of[g][0]);
+                for i in 0..synthetic {
+                    let seed = 1_000 * k as u64 + i;
+                    let (Ok(a), Ok(b)) = (
+                        fingerprint::synth::impression(
+                            &set[enrol_f].template,
+                            2 * seed,
+                            &distortion,
+                        ),
+                        fingerprint::synth::impression(
+                            &set[enrol_g].template,
+                            2 * seed + 1,
+                            &distortion,
+                        ),
+                    ) else {
+                        continue;
                     };
-                    return scores.into_iter().map(|s| s as f32).collect();
+                    scores.push(score_row(&MccTemplate::new(&a)));
+                    scores.push(score_row(&MccTemplate::new(&b)));
+                    probes.push((f, g, scores.len() - 2, scores.len() - 1));
                 }
-                (0..gallery.len())
-                    .map(|g| matcher.similarity(&mcc[p], &mcc[g]) as f32)
-                    .collect()
-            })
-            .collect();
+            }
+            probes
+        };
         let seconds = started.elapsed().as_secs_f64();
         let strangers_of = |probe: usize, exclude: (usize, usize)| {
             StrangerScores::new(
@@ -202,8 +234,22 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut fused_folder: Vec<String> = Vec::new();
         for &(f, g) in &people {
             let (enrol_f, enrol_g) = (impressions_of[f][0], impressions_of[g][0]);
-            let later = impressions_of[f].iter().zip(&impressions_of[g]).skip(1);
-            for (&pf, &pg) in later {
+            // Real later impressions, or (`SYNTHETIC=k`) synthetic impressions of the first.
+            let later: Vec<(usize, usize)> = if synthetic > 0 {
+                synthetic_probes
+                    .iter()
+                    .filter(|p| (p.0, p.1) == (f, g))
+                    .map(|p| (p.2, p.3))
+                    .collect()
+            } else {
+                impressions_of[f]
+                    .iter()
+                    .zip(&impressions_of[g])
+                    .skip(1)
+                    .map(|(&a, &b)| (a, b))
+                    .collect()
+            };
+            for (pf, pg) in later {
                 let (sf, sg) = (strangers_of(pf, (f, g)), strangers_of(pg, (f, g)));
                 let (mf, mg) = (
                     f64::from(scores[pf][enrol_f]),
