@@ -532,22 +532,7 @@ async fn two_captures_of_one_person_at_once_do_not_miss_each_other(h: Harness) {
         ("ស៊ុន", "SUN", "កុសល", "KOSAL", "male", "1988-06-09"),
         ("យឹម", "YIM", "ស្រីពៅ", "SREYPOV", "female", "1999-08-20"),
     ];
-    let mut spids = Vec::new();
-    for (family_km, family_latin, given_km, given_latin, sex, birth_date) in people {
-        let input = PersonInput {
-            family_km: family_km.into(),
-            given_km: given_km.into(),
-            family_latin: family_latin.into(),
-            given_latin: given_latin.into(),
-            sex: sex.into(),
-            birth_date: birth_date.into(),
-            village: Some(VILLAGE.into()),
-            ..PersonInput::default()
-        };
-        let (view, warnings) = one.register_person(&officer(), &input, None).await.unwrap();
-        assert!(warnings.is_empty(), "{given_latin}: {warnings:?}");
-        spids.push(view.person.spid);
-    }
+    let spids = crate::support::register_strangers(&one, &people).await;
     for (k, (right, left)) in fingers.into_iter().enumerate() {
         let (a, b) = (spids[2 * k], spids[2 * k + 1]);
         let (first, second) = (
@@ -566,17 +551,10 @@ async fn two_captures_of_one_person_at_once_do_not_miss_each_other(h: Harness) {
             two.record_fingerprints(&officer_two, b, second, "enrolment"),
         );
         let (at_a, at_b) = (at_a.unwrap(), at_b.unwrap());
-        let saw = |outcome: &dspp_service::CaptureOutcome, other: Spid| {
-            outcome
-                .warnings
-                .iter()
-                .any(|w| w.code == "possible_duplicate" && w.spids.contains(&other))
-        };
-        assert!(
-            saw(&at_a, b) || saw(&at_b, a),
-            "fingers {right}/{left}: neither capture saw the other ({:?} / {:?})",
-            at_a.warnings,
-            at_b.warnings
+        crate::support::assert_one_saw_the_other(
+            (&at_a, a),
+            (&at_b, b),
+            &format!("fingers {right}/{left}"),
         );
     }
 }

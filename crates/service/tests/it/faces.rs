@@ -232,28 +232,16 @@ async fn two_face_captures_of_one_person_at_once_do_not_miss_each_other(h: Harne
         with_faces(&h, folder_one.path()),
         with_faces(&h, folder_two.path()),
     );
-    let people = [
-        ("សុខ", "SOK", "ដារ៉ា", "DARA", "1950-01-11"),
-        ("ឈឹម", "CHHIM", "សុភា", "SOPHEA", "1961-03-22"),
-        ("ម៉ៅ", "MAO", "វណ្ណា", "VANNA", "1972-05-03"),
-        ("គង់", "KONG", "ចន្ថា", "CHANTHA", "1983-07-14"),
-    ];
-    let mut spids = Vec::new();
-    for (family_km, family_latin, given_km, given_latin, birth_date) in people {
-        let input = PersonInput {
-            family_km: family_km.into(),
-            given_km: given_km.into(),
-            family_latin: family_latin.into(),
-            given_latin: given_latin.into(),
-            sex: "female".into(),
-            birth_date: birth_date.into(),
-            village: Some(VILLAGE.into()),
-            ..PersonInput::default()
-        };
-        let (view, warnings) = one.register_person(&officer(), &input, None).await.unwrap();
-        assert!(warnings.is_empty(), "{given_latin}: {warnings:?}");
-        spids.push(view.person.spid);
-    }
+    let spids = crate::support::register_strangers(
+        &one,
+        &[
+            ("សុខ", "SOK", "ដារ៉ា", "DARA", "female", "1950-01-11"),
+            ("ឈឹម", "CHHIM", "សុភា", "SOPHEA", "female", "1961-03-22"),
+            ("ម៉ៅ", "MAO", "វណ្ណា", "VANNA", "female", "1972-05-03"),
+            ("គង់", "KONG", "ចន្ថា", "CHANTHA", "female", "1983-07-14"),
+        ],
+    )
+    .await;
     for round in spids.chunks(2) {
         let (a, b) = (round[0], round[1]);
         let mut held = h.registry.store().begin().await.unwrap();
@@ -273,18 +261,7 @@ async fn two_face_captures_of_one_person_at_once_do_not_miss_each_other(h: Harne
         tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         held.commit().await.unwrap();
         let (at_a, at_b) = (at_a.await.unwrap().unwrap(), at_b.await.unwrap().unwrap());
-        let saw = |outcome: &dspp_service::CaptureOutcome, other| {
-            outcome
-                .warnings
-                .iter()
-                .any(|w| w.code == "possible_duplicate" && w.spids.contains(&other))
-        };
-        assert!(
-            saw(&at_a, b) || saw(&at_b, a),
-            "neither capture saw the other ({:?} / {:?})",
-            at_a.warnings,
-            at_b.warnings
-        );
+        crate::support::assert_one_saw_the_other((&at_a, a), (&at_b, b), "faces");
     }
 }
 
