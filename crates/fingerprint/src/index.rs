@@ -701,9 +701,8 @@ fn hit_weight(hit: Hit) -> f32 {
 /// eight windows that contain its bin (a window is named by its lowest corner, the rotation
 /// shifted up by one so that it stays positive), and the largest sum wins.
 fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
-    let weight_of = hit_weight;
     if let [hit] = hits {
-        return weight_of(*hit);
+        return hit_weight(*hit);
     }
     let bin_of = |hit: Hit| ((hit >> 4) & 0xFFF_FFFF) as u32 + (1 << 24);
     // Two bins share a window when no field differs by more than one.
@@ -715,7 +714,7 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     };
     // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
-        let (wa, wb) = (weight_of(*a), weight_of(*b));
+        let (wa, wb) = (hit_weight(*a), hit_weight(*b));
         return if near(bin_of(*a), bin_of(*b)) {
             wa + wb
         } else {
@@ -727,7 +726,7 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
         // Few hits: each window containing a hit's bin summed over the hits directly.
         let mut bins = [(0u32, 0f32); FEW];
         for (b, &hit) in bins.iter_mut().zip(hits) {
-            *b = (bin_of(hit), weight_of(hit));
+            *b = (bin_of(hit), hit_weight(hit));
         }
         let bins = &bins[..hits.len()];
         let mut best = 0f32;
@@ -770,7 +769,7 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     for &hit in hits {
         // Bin fields: rotation (bits 24..28), x (12..24), y (0..12); the window's rotation is
         // stored one up, and translation bins are offset far from 0, so nothing underflows.
-        let (lifted, weight) = (bin_of(hit), weight_of(hit));
+        let (lifted, weight) = (bin_of(hit), hit_weight(hit));
         for dr in [0, 1 << 24] {
             for dx in [0, 1 << 12] {
                 for dy in [0, 1] {

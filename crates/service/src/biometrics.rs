@@ -254,7 +254,7 @@ struct FaceKeys {
 /// The rows a catch-up applied lately (id and version), so that the next one, which reads again the last
 /// [`CATCH_UP_OVERLAP`] before its mark (commits land out of timestamp order), skips those instead of opening and
 /// applying them again (at the peak, hundreds of rows a capture).
-#[derive(Default)]
+#[derive(Clone, Default)]
 struct Applied {
     recent: HashMap<String, DateTime<Utc>>,
 }
@@ -710,6 +710,40 @@ async fn thumb_rows_after(
         .await?)
 }
 
+/// In a capture's write transaction: past [`dspp_store::Tx::serialize_biometric_checks`] (so that of two captures at
+/// once the later sees the earlier), the current rows of `parts` of people other than `own` that the index had not
+/// applied when the capture's search asked it: those after its mark, and those of the overlap before it that it had
+/// not seen yet (older ones it had all, or would never read either).
+async fn late_rows(
+    tx: &mut Tx,
+    parts: &[&str],
+    seen: &IndexSeen,
+    own: PersonId,
+) -> Result<Vec<BiometricRow>, ServiceError> {
+    tx.serialize_biometric_checks().await?;
+    let own = own.to_string();
+    let mut after = seen
+        .mark
+        .as_ref()
+        .map(|(at, _)| (*at - CATCH_UP_OVERLAP, String::new()));
+    let mut late = Vec::new();
+    loop {
+        let rows = tx
+            .biometrics_changed_since(parts, after.clone(), CATCH_UP_PAGE)
+            .await?;
+        let Some(last) = rows.last() else { break };
+        after = Some((last.updated_at, last.id.clone()));
+        let full_page = rows.len() == CATCH_UP_PAGE as usize;
+        late.extend(rows.into_iter().filter(|row| {
+            row.replaced_at.is_none() && row.person_id != own && !seen.applied.has(row)
+        }));
+        if !full_page {
+            break;
+        }
+    }
+    Ok(late)
+}
+
 /// A row recorded at `at` for a person's part, with nothing in it yet (the caller sets status and contents).
 fn new_row(
     id: String,
@@ -924,12 +958,12 @@ struct FingerMatch {
     left: Option<f64>,
 }
 
-/// How far an index had read the store (its mark) and the rows of the overlap before the mark it had applied: what a
-/// capture's late check compares again.
-type IndexSeen = (
-    Option<(DateTime<Utc>, String)>,
-    HashMap<String, DateTime<Utc>>,
-);
+/// How far an index had read the store (its mark) and the rows of the overlap before the mark it had applied, when a
+/// capture's search asked it: what the capture's late check must compare again ([`late_rows`]).
+struct IndexSeen {
+    mark: Option<(DateTime<Utc>, String)>,
+    applied: Applied,
+}
 
 /// A capture's fingerprint search: its probe, the MCC scores found so far, and what the index had applied when it
 /// answered.
@@ -938,8 +972,7 @@ struct FingerSearch {
     scores: HashMap<PersonId, [Option<f64>; 2]>,
     /// People the index short-listed.
     compared: usize,
-    mark: Option<(DateTime<Utc>, String)>,
-    applied: HashMap<String, DateTime<Utc>>,
+    seen: IndexSeen,
 }
 
 impl FingerSearch {
@@ -1443,7 +1476,7 @@ impl Registry {
             right: probe[0].as_deref().map(ThumbKeys::from_mcc),
             left: probe[1].as_deref().map(ThumbKeys::from_mcc),
         };
-        let (short_list, mark, applied): (Vec<PersonId>, _, _) = biometrics.finger_read(|state| {
+        let (short_list, seen): (Vec<PersonId>, _) = biometrics.finger_read(|state| {
             let short_list = if codes.right.is_none() && codes.left.is_none() {
                 Vec::new()
             } else {
@@ -1455,14 +1488,17 @@ impl Registry {
                     .filter(|person| *person != own)
                     .collect()
             };
-            (short_list, state.mark.clone(), state.applied.recent.clone())
+            let seen = IndexSeen {
+                mark: state.mark.clone(),
+                applied: state.applied.clone(),
+            };
+            (short_list, seen)
         });
         let mut search = FingerSearch {
             probe,
             scores: HashMap::new(),
             compared: short_list.len(),
-            mark,
-            applied,
+            seen,
         };
         if short_list.is_empty() {
             return Ok(search);
@@ -1493,29 +1529,13 @@ impl Registry {
         if search.probe.iter().all(Option::is_none) {
             return Ok(0);
         }
-        tx.serialize_biometric_checks().await?;
-        let own = own.to_string();
-        let mut after = search
-            .mark
-            .clone()
-            .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()));
-        let mut late = Vec::new();
-        loop {
-            let rows = thumb_rows_after(tx, &after).await?;
-            let Some(last) = rows.last() else { break };
-            after = Some((last.updated_at, last.id.clone()));
-            let full_page = rows.len() == CATCH_UP_PAGE as usize;
-            // What the index had not applied when it answered: the rows after its mark, and those of the overlap
-            // before it that it had not seen yet (older ones it had all, or would never read either).
-            late.extend(rows.into_iter().filter(|row| {
-                row.replaced_at.is_none()
-                    && row.person_id != own
-                    && search.applied.get(&row.id) != Some(&row.updated_at)
-            }));
-            if !full_page {
-                break;
-            }
-        }
+        let late = late_rows(
+            tx,
+            &[Thumb::Right.as_str(), Thumb::Left.as_str()],
+            &search.seen,
+            own,
+        )
+        .await?;
         let count = late.len();
         search.score(biometrics, late).await?;
         Ok(count)
@@ -1787,8 +1807,9 @@ impl Registry {
         biometrics.catch_up_faces(self.store()).await?;
         // What the index had applied before it is searched (a catch-up of another capture may add more, which the
         // late check below then compares again: a few more comparisons, never one fewer).
-        let seen = read_lock(&face.keys, |keys| {
-            (keys.mark.clone(), keys.applied.recent.clone())
+        let seen = read_lock(&face.keys, |keys| IndexSeen {
+            mark: keys.mark.clone(),
+            applied: keys.applied.clone(),
         });
         let index = face.settings.index.clone();
         let probe = embedding.clone();
@@ -1886,37 +1907,18 @@ impl Registry {
         seen: IndexSeen,
         own: PersonId,
     ) -> Result<Vec<(PersonId, f32)>, ServiceError> {
-        tx.serialize_biometric_checks().await?;
-        let (mark, applied) = seen;
-        let own = own.to_string();
-        let mut after = mark.map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()));
         let mut late = Vec::new();
-        loop {
-            let rows = tx
-                .biometrics_changed_since(&["face"], after.clone(), CATCH_UP_PAGE)
-                .await?;
-            let Some(last) = rows.last() else { break };
-            after = Some((last.updated_at, last.id.clone()));
-            let full_page = rows.len() == CATCH_UP_PAGE as usize;
-            for row in rows.iter().filter(|row| {
-                row.replaced_at.is_none()
-                    && row.person_id != own
-                    && applied.get(&row.id) != Some(&row.updated_at)
-            }) {
-                let Some(sealed) = &row.sealed else { continue };
-                // One that does not open, or is of another model, is left out as the catch-up leaves it out of the
-                // index (which reports it).
-                let distance = biometrics
-                    .open(sealed, &sealing_record(&row.person_id, &row.part))
-                    .ok()
-                    .and_then(|plain| face::Embedding::from_bytes(&plain).ok())
-                    .and_then(|enrolled| probe.distance(&enrolled).ok());
-                if let Some(distance) = distance {
-                    late.push((PersonId(parse_uuid(&row.person_id)?), distance));
-                }
-            }
-            if !full_page {
-                break;
+        for row in late_rows(tx, &["face"], &seen, own).await? {
+            let Some(sealed) = &row.sealed else { continue };
+            // One that does not open, or is of another model, is left out as the catch-up leaves it out of the index
+            // (which reports it).
+            let distance = biometrics
+                .open(sealed, &sealing_record(&row.person_id, &row.part))
+                .ok()
+                .and_then(|plain| face::Embedding::from_bytes(&plain).ok())
+                .and_then(|enrolled| probe.distance(&enrolled).ok());
+            if let Some(distance) = distance {
+                late.push((PersonId(parse_uuid(&row.person_id)?), distance));
             }
         }
         Ok(late)
