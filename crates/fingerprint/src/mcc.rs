@@ -14,6 +14,12 @@ use std::f32::consts::PI;
 
 use crate::template::Template;
 
+// (Intrinsics take raw pointers to load and store: the module's few such calls are each on a
+// reference's own extent.)
+#[cfg(target_arch = "x86_64")]
+#[allow(unsafe_code)]
+mod avx512;
+
 /// Cells per side of a cylinder.
 pub(crate) const NS: usize = 8;
 /// Angular sections of a cylinder.
@@ -84,17 +90,63 @@ struct Cylinder {
 #[derive(Clone, Debug)]
 pub struct MccTemplate {
     cylinders: Vec<Cylinder>,
-    /// For cylinders t and k, at `t * len + k`: their distance and the direction from k to t
-    /// (what relaxation compares; computed once here rather than in every comparison).
-    geometry: Vec<(f32, f32)>,
+    /// The distances and directions between the cylinders (what relaxation compares; computed
+    /// once here rather than in every comparison).
+    geometry: Box<Geometry>,
     /// For each of [`DIRECTION_SECTORS`] sectors of directions, the cylinders (one bit each) whose
     /// direction is surely within [`MAX_DIRECTION_DIFF`] of any in the sector, and those whose
     /// direction may be (to be tested), so that a comparison visits only those of the other
     /// template and tests only a few.
     sure: [u32; DIRECTION_SECTORS],
     maybe: [u32; DIRECTION_SECTORS],
-    /// The cylinders whose disc is valid throughout (`Cylinder::full`), one bit each.
-    full: u32,
+    /// The cylinders again, lane by lane, for the matcher's vector loops.
+    lanes: Box<Lanes>,
+}
+
+/// For cylinders t and k, at `[t][k]`: their distance and the direction from k to t (zero beyond
+/// the template's cylinders).
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+struct Geometry {
+    distance: [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
+    direction: [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
+}
+
+/// A template's cylinders laid out lane by lane (cylinder j in lane j of every array), so that
+/// one cylinder of the other template is compared with all of them in a few vector operations.
+/// Lanes beyond the template's cylinders are zero, and masked off wherever they are read.
+#[derive(Clone, Debug)]
+#[repr(C, align(64))]
+struct Lanes {
+    /// Cell bits of each angular section.
+    bits: [[u64; MAX_CYLINDERS]; ND],
+    /// Valid cells.
+    valid: [u64; MAX_CYLINDERS],
+    /// Set bits of `bits`.
+    n_bits: [u32; MAX_CYLINDERS],
+    /// Directions.
+    angle: [f32; MAX_CYLINDERS],
+}
+
+impl Lanes {
+    fn of(cylinders: &[Cylinder]) -> Box<Lanes> {
+        const _: () = assert!(LAYER_WORDS == 1);
+        let mut lanes = Box::new(Lanes {
+            bits: [[0; MAX_CYLINDERS]; ND],
+            valid: [0; MAX_CYLINDERS],
+            n_bits: [0; MAX_CYLINDERS],
+            angle: [0.0; MAX_CYLINDERS],
+        });
+        for (j, c) in cylinders.iter().enumerate().take(MAX_CYLINDERS) {
+            for (layer, bits) in lanes.bits.iter_mut().zip(&c.bits) {
+                layer[j] = bits[0];
+            }
+            lanes.valid[j] = c.valid[0];
+            lanes.n_bits[j] = c.n_bits;
+            lanes.angle[j] = c.angle;
+        }
+        lanes
+    }
 }
 
 /// Sectors of directions for [`MccTemplate::candidates`].
@@ -827,12 +879,25 @@ impl MccTemplate {
         }
         // (Loops rather than iterator adapters, so that they are compiled into the dispatched
         // copy, where the arctangents vectorise.)
-        let n = cylinders.len();
-        let mut geometry = vec![(0.0f32, 0.0f32); n * n];
-        for (m, row) in cylinders.iter().zip(geometry.chunks_exact_mut(n.max(1))) {
-            for (k, slot) in cylinders.iter().zip(row.iter_mut()) {
+        let mut geometry = Box::new(Geometry {
+            distance: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
+            direction: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
+        });
+        let Geometry {
+            distance,
+            direction: directions,
+        } = &mut *geometry;
+        for ((m, distances), directions) in
+            cylinders.iter().zip(distance.iter_mut()).zip(directions)
+        {
+            for ((k, d), slot) in cylinders
+                .iter()
+                .zip(distances.iter_mut())
+                .zip(directions.iter_mut())
+            {
                 let (dx, dy) = (m.x - k.x, m.y - k.y);
-                *slot = ((dx * dx + dy * dy).sqrt(), direction(dy, dx));
+                *d = (dx * dx + dy * dy).sqrt();
+                *slot = direction(dy, dx);
             }
         }
         // Two directions within a quarter turn (16 sectors) lie at most 17 sectors apart (each
@@ -850,16 +915,13 @@ impl MccTemplate {
         let sure: [u32; DIRECTION_SECTORS] = std::array::from_fn(|sector| around(sector, 14));
         let maybe =
             std::array::from_fn(|sector| around(sector, DIRECTION_SECTORS / 4 + 1) & !sure[sector]);
-        let full = cylinders
-            .iter()
-            .enumerate()
-            .fold(0, |mask, (i, c)| mask | (u32::from(c.full) << i));
+        let lanes = Lanes::of(&cylinders);
         MccTemplate {
             cylinders,
             geometry,
             sure,
             maybe,
-            full,
+            lanes,
         }
     }
 
@@ -930,72 +992,6 @@ fn compatible_directions(a: f32, b: f32) -> bool {
     angle_diff_unsigned_zero(a, b).abs() <= MAX_DIRECTION_DIFF
 }
 
-/// For two full cylinders (bit-based MCC, over the cells valid in both, which are all): each
-/// covers the other, so only the XOR needs counting; the other counts are the cylinders' own.
-/// Always inlined, so that it is compiled with the popcount instruction inside the dispatched
-/// copies of [`MccMatcher::similarity`].
-#[inline(always)]
-fn full_xor_count(a: &Cylinder, b: &Cylinder) -> u32 {
-    a.bits
-        .iter()
-        .flatten()
-        .zip(b.bits.iter().flatten())
-        .map(|(wa, wb)| (wa ^ wb).count_ones())
-        .sum()
-}
-
-/// For two cylinders in general: the set bits of their XOR and of each, over the cells valid in
-/// both; `None` when they share fewer than `min_common` valid cells (not comparable).
-#[inline(always)]
-fn partial_counts(a: &Cylinder, b: &Cylinder, min_common: u32) -> Option<(u32, u32, u32)> {
-    let mut n_common = 0;
-    let mut a_covered = true;
-    let mut b_covered = true;
-    for (va, vb) in a.valid.iter().zip(&b.valid) {
-        let common = va & vb;
-        n_common += common.count_ones();
-        a_covered &= common == *va;
-        b_covered &= common == *vb;
-    }
-    if n_common < min_common {
-        return None;
-    }
-    // Both cylinders share all their valid cells: masking changes nothing and only the XOR
-    // needs counting. The result is identical.
-    if a_covered && b_covered {
-        return Some((full_xor_count(a, b), a.n_bits, b.n_bits));
-    }
-    let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
-    for k in 0..ND {
-        for w in 0..LAYER_WORDS {
-            // a's bits are already zero outside a's valid cells, so masking with b's suffices.
-            let ca = a.bits[k][w] & b.valid[w];
-            let cb = b.bits[k][w] & a.valid[w];
-            na += ca.count_ones();
-            nb += cb.count_ones();
-            nx += (ca ^ cb).count_ones();
-        }
-    }
-    Some((nx, na, nb))
-}
-
-/// Bits of a cylinder: every count of set bits is at most this.
-const CYLINDER_BITS: usize = NS * NS * ND;
-
-/// Square roots of the bit counts 0..=CYLINDER_BITS (exactly `f32::sqrt`'s, looked up: much
-/// cheaper than computing them).
-type Roots = [f32; CYLINDER_BITS + 1];
-
-static ROOTS: std::sync::LazyLock<Roots> =
-    std::sync::LazyLock::new(|| std::array::from_fn(|n| (n as f32).sqrt()));
-
-/// The square root of a bit count (at most [`CYLINDER_BITS`]; the clamp only spares a bounds
-/// check).
-#[inline(always)]
-fn root(roots: &Roots, n: u32) -> f32 {
-    roots[(n as usize).min(CYLINDER_BITS)]
-}
-
 /// A pair's key: the similarity's bits, then the row and column reversed, so that the larger key
 /// is the better pair, and among equal similarities the lower row, then column (0: none).
 #[inline(always)]
@@ -1018,73 +1014,147 @@ fn unpack_pair(key: u64) -> (u32, usize, usize) {
 #[inline(always)]
 fn row_best(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
     let mut best = 0u64;
-    let mut columns = columns;
-    while columns != 0 {
-        let j = columns.trailing_zeros() as usize;
-        columns &= columns - 1;
-        let score = row[j];
-        if score != 0 {
-            best = best.max(pair_of(score, i, j));
-        }
+    for (j, &score) in row.iter().enumerate() {
+        let live = (columns >> j) & 1 != 0 && score != 0;
+        best = best.max(if live { pair_of(score, i, j) } else { 0 });
     }
     best
 }
 
-/// A binary max-heap of at most [`MAX_CYLINDERS`] keys, without allocation (zero keys are not
-/// kept).
-#[derive(Debug, Default)]
-struct RowHeap {
-    keys: [u64; MAX_CYLINDERS],
-    len: usize,
+/// One row of local similarities: cylinder `ca` of one template against every cylinder of the
+/// other (`b`, lane by lane), as float bits of 1 - √nx / (√na + √nb) over the cells valid in
+/// both (bit-based MCC), zero where that is not positive, where the two share fewer than
+/// `min_common` valid cells, and outside the `candidates`. Every lane is computed (a few vector
+/// operations for all 32), with IEEE square roots and division.
+// (Lane j of five arrays at once: indexed, which reads as the vector operation it compiles to.)
+#[allow(clippy::needless_range_loop)]
+#[inline(always)]
+fn local_row(
+    ca: &Cylinder,
+    b: &Lanes,
+    candidates: u32,
+    min_common: u32,
+    row: &mut [u32; MAX_CYLINDERS],
+) {
+    const _: () = assert!(MIN_VALID_CELLS >= MIN_MATCHABLE_CELLS && LAYER_WORDS == 1);
+    let va = ca.valid[0];
+    let mut na = [0u64; MAX_CYLINDERS];
+    let mut nb = [0u64; MAX_CYLINDERS];
+    let mut nx = [0u64; MAX_CYLINDERS];
+    let mut comparable = [true; MAX_CYLINDERS];
+    if ca.full {
+        // a's disc holds every cell of b's cylinders, so b's bits need no masking and each of
+        // them shares all its valid cells with a: at least MIN_VALID_CELLS of the disc (or it
+        // would have no cylinder), more than MIN_MATCHABLE_CELLS.
+        for (n, &bits) in nb.iter_mut().zip(&b.n_bits) {
+            *n = u64::from(bits);
+        }
+        for (layer, wa) in b.bits.iter().zip(&ca.bits) {
+            let wa = wa[0];
+            for j in 0..MAX_CYLINDERS {
+                let x = wa & b.valid[j];
+                na[j] += u64::from(x.count_ones());
+                nx[j] += u64::from((x ^ layer[j]).count_ones());
+            }
+        }
+    } else {
+        for j in 0..MAX_CYLINDERS {
+            comparable[j] = (va & b.valid[j]).count_ones() >= min_common;
+        }
+        for (layer, wa) in b.bits.iter().zip(&ca.bits) {
+            let wa = wa[0];
+            for j in 0..MAX_CYLINDERS {
+                // Each cylinder's bits are already zero outside its own valid cells.
+                let x = wa & b.valid[j];
+                let y = layer[j] & va;
+                na[j] += u64::from(x.count_ones());
+                nb[j] += u64::from(y.count_ones());
+                nx[j] += u64::from((x ^ y).count_ones());
+            }
+        }
+    }
+    for j in 0..MAX_CYLINDERS {
+        let take = (candidates >> j) & 1 != 0 && comparable[j];
+        let (rx, ra, rb) = (
+            (nx[j] as f32).sqrt(),
+            (na[j] as f32).sqrt(),
+            (nb[j] as f32).sqrt(),
+        );
+        // √na + √nb is 0 exactly when na + nb is.
+        let sum = ra + rb;
+        let s = 1.0 - rx / sum;
+        row[j] = if take && sum > 0.0 && s > 0.0 {
+            s.to_bits()
+        } else {
+            0
+        };
+    }
 }
 
-impl RowHeap {
-    #[inline(always)]
-    fn push(&mut self, key: u64) {
-        if key == 0 || self.len >= MAX_CYLINDERS {
-            return;
+/// Compatibility of every two selected pairs (`pair_a[t]`, `pair_b[t]` for t below `nr`) into
+/// `rho` (both triangles; zero where negligible): for each pair, the later pairs whose distances
+/// agree (the commonest reason for none), found without branches; then those.
+#[inline(always)]
+fn compatibilities(
+    a: &MccTemplate,
+    b: &MccTemplate,
+    pair_a: &[usize; MAX_CYLINDERS],
+    pair_b: &[usize; MAX_CYLINDERS],
+    nr: usize,
+    rho: &mut [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
+) {
+    let mut near = [0usize; MAX_CYLINDERS];
+    for t in 0..nr {
+        let (at, bt) = (pair_a[t] % MAX_CYLINDERS, pair_b[t] % MAX_CYLINDERS);
+        let (da_row, db_row) = (&a.geometry.distance[at], &b.geometry.distance[bt]);
+        let mut n_near = 0;
+        for k in (t + 1)..nr {
+            let (da, db) = (
+                da_row[pair_a[k] % MAX_CYLINDERS],
+                db_row[pair_b[k] % MAX_CYLINDERS],
+            );
+            near[n_near] = k;
+            // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
+            // an f32 sum of similarities, so it is left at zero instead of computed.
+            // (Distances are finite: "not beyond" is "within".)
+            n_near += usize::from((da - db).abs() <= RHO_1_CUTOFF);
         }
-        let mut at = self.len;
-        self.len += 1;
-        while at > 0 {
-            let parent = (at - 1) / 2;
-            if self.keys[parent] >= key {
-                break;
+        let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
+        for &k in &near[..n_near] {
+            let (ak, bk) = (pair_a[k] % MAX_CYLINDERS, pair_b[k] % MAX_CYLINDERS);
+            let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
+            let d1 = (da_row[ak] - db_row[bk]).abs();
+            let (direction_a, direction_b) =
+                (a.geometry.direction[at][ak], b.geometry.direction[bt][bk]);
+            // (Only absolute values of these differences are used, see
+            // `angle_diff_unsigned_zero`.)
+            let d2 = angle_diff_unsigned_zero(
+                angle_diff_unsigned_zero(ma.angle, ka.angle),
+                angle_diff_unsigned_zero(mb.angle, kb.angle),
+            )
+            .abs();
+            if d2 > RHO_ANGLE_CUTOFF {
+                continue;
             }
-            self.keys[at] = self.keys[parent];
-            at = parent;
+            let radial_a = angle_diff_unsigned_zero(ma.angle, direction_a);
+            let radial_b = angle_diff_unsigned_zero(mb.angle, direction_b);
+            let d3 = angle_diff_unsigned_zero(radial_a, radial_b).abs();
+            if d3 > RHO_ANGLE_CUTOFF {
+                continue;
+            }
+            let rho_tk = compatibility(d1, d2, d3);
+            rho[t][k] = rho_tk;
+            rho[k][t] = rho_tk;
         }
-        self.keys[at] = key;
     }
+}
 
-    #[inline(always)]
-    fn pop(&mut self) -> Option<u64> {
-        if self.len == 0 {
-            return None;
-        }
-        let top = self.keys[0];
-        self.len -= 1;
-        let last = self.keys[self.len];
-        let mut at = 0;
-        loop {
-            let child = 2 * at + 1;
-            if child >= self.len {
-                break;
-            }
-            let child = if child + 1 < self.len && self.keys[child + 1] > self.keys[child] {
-                child + 1
-            } else {
-                child
-            };
-            if self.keys[child] <= last {
-                break;
-            }
-            self.keys[at] = self.keys[child];
-            at = child;
-        }
-        self.keys[at] = last;
-        Some(top)
-    }
+/// The compatibility of two pairs whose distances differ by `d1` and directions by `d2`, `d3`.
+#[inline(always)]
+fn compatibility(d1: f32, d2: f32, d3: f32) -> f32 {
+    sigmoid(d1, MU_RHO_1, TAU_RHO_1)
+        * sigmoid(d2, MU_RHO_2, TAU_RHO_2)
+        * sigmoid(d3, MU_RHO_3, TAU_RHO_3)
 }
 
 /// Reusable buffers for [`MccMatcher::similarity`], so that 1:N scans do not allocate per pair.
@@ -1113,6 +1183,18 @@ impl MccMatcher {
     /// portable one. All give bit-identical scores (tested).
     pub fn similarity(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
         #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx512f")
+            && std::arch::is_x86_feature_detected!("avx512bw")
+            && std::arch::is_x86_feature_detected!("avx512dq")
+            && std::arch::is_x86_feature_detected!("avx512vl")
+            && std::arch::is_x86_feature_detected!("avx512vpopcntdq")
+        {
+            // SAFETY: the processor has these AVX-512 extensions (and so AVX2 and POPCNT),
+            // checked just above; the function needs nothing else.
+            #[allow(unsafe_code)]
+            return unsafe { self.similarity_avx512(a, b) };
+        }
+        #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2")
             && std::arch::is_x86_feature_detected!("popcnt")
         {
@@ -1128,6 +1210,13 @@ impl MccMatcher {
             return unsafe { self.similarity_popcnt(a, b) };
         }
         self.similarity_portable(a, b)
+    }
+
+    /// [`MccMatcher::similarity`] compiled for AVX-512 (with its vector popcount).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512dq,avx512vl,avx512vpopcntdq,avx2,popcnt")]
+    fn similarity_avx512(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
+        self.similarity_with::<true>(a, b)
     }
 
     /// [`MccMatcher::similarity`] compiled for AVX2 and POPCNT.
@@ -1147,19 +1236,23 @@ impl MccMatcher {
     /// [`MccMatcher::similarity`] for any processor (inlined into the dispatched copies).
     #[inline(always)]
     pub(crate) fn similarity_portable(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
+        self.similarity_with::<false>(a, b)
+    }
+
+    /// [`MccMatcher::similarity`], with the kernels written for AVX-512 where `AVX512` (only in
+    /// the copy compiled for it).
+    #[inline(always)]
+    fn similarity_with<const AVX512: bool>(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
         const _: () = assert!(MAX_CYLINDERS <= 32);
         let (na, nb) = (a.cylinders.len(), b.cylinders.len());
         if na == 0 || nb == 0 || na > MAX_CYLINDERS || nb > MAX_CYLINDERS {
             return 0.0;
         }
         let min_common = min_matchable_cells();
-        let roots: &Roots = &ROOTS;
         // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
         // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
         let scores = &mut self.scores;
-        // Per row, the columns compared (a superset of those with a positive similarity).
-        let mut compared = [0u32; MAX_CYLINDERS];
-        for ((ca, row), compared) in a.cylinders.iter().zip(scores.iter_mut()).zip(&mut compared) {
+        for (ca, row) in a.cylinders.iter().zip(scores.iter_mut()) {
             // The candidates of b: those surely compatible in direction, and those that pass the
             // test.
             let sector = direction_sector(ca.angle);
@@ -1173,44 +1266,7 @@ impl MccMatcher {
                     candidates |= u32::from(compatible) << j;
                 }
             }
-            // The square roots of the bit counts of each candidate pair (those full, if this one
-            // is, and the others, each its own way; zero where not compared), then the
-            // similarities of the row at once: 1 - √nx / (√na + √nb), or 0 where na + nb = 0.
-            let mut counts = [[0.0f32; MAX_CYLINDERS]; 3];
-            *compared = candidates;
-            let full = if ca.full { candidates & b.full } else { 0 };
-            let mut columns = full;
-            while columns != 0 {
-                let j = columns.trailing_zeros() as usize;
-                columns &= columns - 1;
-                if let Some(cb) = b.cylinders.get(j) {
-                    counts[0][j] = root(roots, full_xor_count(ca, cb));
-                    counts[1][j] = root(roots, ca.n_bits);
-                    counts[2][j] = root(roots, cb.n_bits);
-                }
-            }
-            let mut columns = candidates & !full;
-            while columns != 0 {
-                let j = columns.trailing_zeros() as usize;
-                columns &= columns - 1;
-                if let Some((nx, na, nb)) = b
-                    .cylinders
-                    .get(j)
-                    .and_then(|cb| partial_counts(ca, cb, min_common))
-                {
-                    counts[0][j] = root(roots, nx);
-                    counts[1][j] = root(roots, na);
-                    counts[2][j] = root(roots, nb);
-                }
-            }
-            // (Loops, not closures, so that all is compiled into the dispatched copies.)
-            for (j, slot) in row.iter_mut().enumerate() {
-                // √na + √nb is 0 exactly when na + nb is.
-                let (rx, ra, rb) = (counts[0][j], counts[1][j], counts[2][j]);
-                let sum = ra + rb;
-                let s = 1.0 - rx / sum;
-                *slot = if sum > 0.0 && s > 0.0 { s.to_bits() } else { 0 };
-            }
+            local_row(ca, &b.lanes, candidates, min_common, row);
         }
         let n_min = na.min(nb);
         let np =
@@ -1219,27 +1275,40 @@ impl MccMatcher {
         // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
         // choice can have); among equal similarities the lower index of a, then of b. The same
         // pairs in the same order as going down all pairs sorted, found without sorting them:
-        // each row's best pair among the free columns waits in a heap (keys: the similarity's
-        // bits, then the row and column reversed, so that the larger key is the better pair); the
-        // best is taken if its column is still free, else its row looks again.
+        // each free row's best pair among the free columns is kept (keys: the similarity's bits,
+        // then the row and column reversed, so that the larger key is the better pair); the best
+        // of those is taken, and the rows whose best was in its column look again.
         let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
-        let mut heap = RowHeap::default();
-        for (i, (row, &compared)) in scores.iter().zip(&compared).enumerate().take(na) {
-            heap.push(row_best(row, i, compared & free));
+        let mut best = [0u64; MAX_CYLINDERS];
+        for (i, (key, row)) in best.iter_mut().zip(scores.iter()).enumerate().take(na) {
+            *key = row_best(row, i, free);
         }
         self.selected.clear();
-        while let Some(key) = heap.pop() {
-            let (score, i, j) = unpack_pair(key);
-            if (free >> j) & 1 == 0 {
-                // Its column was taken since: the row's best among those left.
-                if let (Some(row), Some(&compared)) = (scores.get(i), compared.get(i)) {
-                    heap.push(row_best(row, i, compared & free));
-                }
-                continue;
+        loop {
+            let mut key = 0;
+            for &k in &best {
+                key = key.max(k);
             }
+            if key == 0 {
+                break;
+            }
+            let (score, i, j) = unpack_pair(key);
             self.selected
                 .push((f32::from_bits(score), i as u16, j as u16));
             free &= !(1 << j);
+            best[i] = 0;
+            let column = (255 - j) as u64;
+            let mut stale = 0u32;
+            for (r, &k) in best.iter().enumerate() {
+                stale |= u32::from(k != 0 && k & 0xFF == column) << r;
+            }
+            while stale != 0 {
+                let r = stale.trailing_zeros() as usize;
+                stale &= stale - 1;
+                if let (Some(slot), Some(row)) = (best.get_mut(r), scores.get(r)) {
+                    *slot = row_best(row, r, free);
+                }
+            }
         }
         let nr = self.selected.len();
         if nr == 0 {
@@ -1258,55 +1327,20 @@ impl MccMatcher {
         for ((pa, pb), &(_, at, bt)) in pair_a.iter_mut().zip(&mut pair_b).zip(&self.selected) {
             (*pa, *pb) = (usize::from(at), usize::from(bt));
         }
-        let mut near = [0usize; MAX_CYLINDERS];
-        for t in 0..nr {
-            let (at, bt) = (pair_a[t], pair_b[t]);
-            let (Some(ga), Some(gb)) = (
-                a.geometry.get(at * na..(at + 1) * na),
-                b.geometry.get(bt * nb..(bt + 1) * nb),
-            ) else {
-                continue;
-            };
-            let mut n_near = 0;
-            for k in (t + 1)..nr {
-                let (Some(&(da, _)), Some(&(db, _))) = (ga.get(pair_a[k]), gb.get(pair_b[k]))
-                else {
-                    continue;
-                };
-                near[n_near] = k;
-                // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
-                // an f32 sum of similarities, so it is left at zero instead of computed.
-                // (Distances are finite: "not beyond" is "within".)
-                n_near += usize::from((da - db).abs() <= RHO_1_CUTOFF);
+        #[cfg(target_arch = "x86_64")]
+        let vector = AVX512;
+        #[cfg(not(target_arch = "x86_64"))]
+        let vector = false;
+        if vector {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `AVX512` is set only in the copy compiled for these extensions, which
+            // runs only on processors that have them.
+            #[allow(unsafe_code)]
+            unsafe {
+                avx512::compatibilities(a, b, &pair_a, &pair_b, nr, rho);
             }
-            let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
-            for &k in &near[..n_near] {
-                let (ak, bk) = (pair_a[k], pair_b[k]);
-                let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
-                let ((da, direction_a), (db, direction_b)) = (ga[ak], gb[bk]);
-                let d1 = (da - db).abs();
-                // (Only absolute values of these differences are used, see
-                // `angle_diff_unsigned_zero`.)
-                let d2 = angle_diff_unsigned_zero(
-                    angle_diff_unsigned_zero(ma.angle, ka.angle),
-                    angle_diff_unsigned_zero(mb.angle, kb.angle),
-                )
-                .abs();
-                if d2 > RHO_ANGLE_CUTOFF {
-                    continue;
-                }
-                let radial_a = angle_diff_unsigned_zero(ma.angle, direction_a);
-                let radial_b = angle_diff_unsigned_zero(mb.angle, direction_b);
-                let d3 = angle_diff_unsigned_zero(radial_a, radial_b).abs();
-                if d3 > RHO_ANGLE_CUTOFF {
-                    continue;
-                }
-                let rho_tk = sigmoid(d1, MU_RHO_1, TAU_RHO_1)
-                    * sigmoid(d2, MU_RHO_2, TAU_RHO_2)
-                    * sigmoid(d3, MU_RHO_3, TAU_RHO_3);
-                rho[t][k] = rho_tk;
-                rho[k][t] = rho_tk;
-            }
+        } else {
+            compatibilities(a, b, &pair_a, &pair_b, nr, rho);
         }
         // Relaxation, every pair at once: a pair's support adds its compatibilities times the
         // others' values in their order (the matrix is symmetric, so row k holds column k).
@@ -1335,20 +1369,34 @@ impl MccMatcher {
         for ((e, l), p) in efficiency.iter_mut().zip(&lambda).zip(&self.selected) {
             *e = l / p.0;
         }
-        let mut left = if nr == 32 { u32::MAX } else { (1u32 << nr) - 1 };
+        // (Keys: the efficiency in `f32::total_cmp`'s order, then the index reversed, so that the
+        // largest key is the most efficient pair, among equals the first; zero: none.)
+        let mut keys = [0u64; MAX_CYLINDERS];
+        for (t, (key, e)) in keys.iter_mut().zip(&efficiency).enumerate() {
+            let bits = e.to_bits();
+            let ordered = if bits >> 31 == 1 {
+                !bits
+            } else {
+                bits | (1 << 31)
+            };
+            let live = t < nr;
+            *key = if live {
+                (u64::from(ordered) << 8) | (255 - t) as u64
+            } else {
+                0
+            };
+        }
         let mut total = -0.0f32;
         for _ in 0..np.min(nr) {
-            let mut pick = left.trailing_zeros() as usize;
-            let mut others = left & (left - 1);
-            while others != 0 {
-                let t = others.trailing_zeros() as usize;
-                others &= others - 1;
-                if efficiency[t].total_cmp(&efficiency[pick]) == std::cmp::Ordering::Greater {
-                    pick = t;
-                }
+            let mut best = 0;
+            for &key in &keys {
+                best = best.max(key);
             }
-            left &= !(1 << pick);
-            total += lambda[pick];
+            let pick = 255 - (best & 0xFF) as usize;
+            if let (Some(key), Some(&l)) = (keys.get_mut(pick), lambda.get(pick)) {
+                *key = 0;
+                total += l;
+            }
         }
         f64::from(total / np as f32)
     }
@@ -1827,6 +1875,9 @@ mod tests {
         1.0 - root(nx) / (root(na) + root(nb))
     }
 
+    /// Bits of a cylinder: every count of set bits is at most this.
+    const CYLINDER_BITS: usize = NS * NS * ND;
+
     /// The matcher as it was before it was made faster (sorting every pair, dense relaxation),
     /// the reference the fast one must equal bit for bit.
     fn reference_similarity(a: &MccTemplate, b: &MccTemplate) -> f64 {
@@ -1905,15 +1956,13 @@ mod tests {
             let (_, at, bt) = this.selected[t];
             let (at, bt) = (usize::from(at), usize::from(bt));
             let (ma, mb) = (&a.cylinders[at], &b.cylinders[bt]);
-            let (ga, gb) = (
-                &a.geometry[at * na..(at + 1) * na],
-                &b.geometry[bt * nb..(bt + 1) * nb],
-            );
+            let (ga, gb) = (&a.geometry, &b.geometry);
             for k in (t + 1)..nr {
                 let (_, ak, bk) = this.selected[k];
                 let (ak, bk) = (usize::from(ak), usize::from(bk));
                 let (ka, kb) = (&a.cylinders[ak], &b.cylinders[bk]);
-                let ((da, direction_a), (db, direction_b)) = (ga[ak], gb[bk]);
+                let (da, direction_a) = (ga.distance[at][ak], ga.direction[at][ak]);
+                let (db, direction_b) = (gb.distance[bt][bk], gb.direction[bt][bk]);
                 let d1 = (da - db).abs();
                 // Beyond these cut-offs a sigmoid factor is below 1e-9: the term could not move
                 // an f32 sum of similarities, so it is left at zero instead of computed.
