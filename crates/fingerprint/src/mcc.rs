@@ -99,6 +99,8 @@ pub struct MccTemplate {
     /// template and tests only a few.
     sure: [u32; DIRECTION_SECTORS],
     maybe: [u32; DIRECTION_SECTORS],
+    /// The cylinders whose disc is valid throughout (`Cylinder::full`), one bit each.
+    full: u32,
     /// The cylinders again, lane by lane, for the matcher's vector loops.
     lanes: Box<Lanes>,
 }
@@ -915,12 +917,17 @@ impl MccTemplate {
         let sure: [u32; DIRECTION_SECTORS] = std::array::from_fn(|sector| around(sector, 14));
         let maybe =
             std::array::from_fn(|sector| around(sector, DIRECTION_SECTORS / 4 + 1) & !sure[sector]);
+        let full = cylinders
+            .iter()
+            .enumerate()
+            .fold(0, |mask, (i, c)| mask | (u32::from(c.full) << i));
         let lanes = Lanes::of(&cylinders);
         MccTemplate {
             cylinders,
             geometry,
             sure,
             maybe,
+            full,
             lanes,
         }
     }
@@ -990,6 +997,72 @@ fn angle_diff_unsigned_zero(a: f32, b: f32) -> f32 {
 #[inline(always)]
 fn compatible_directions(a: f32, b: f32) -> bool {
     angle_diff_unsigned_zero(a, b).abs() <= MAX_DIRECTION_DIFF
+}
+
+/// For two full cylinders (bit-based MCC, over the cells valid in both, which are all): each
+/// covers the other, so only the XOR needs counting; the other counts are the cylinders' own.
+/// Always inlined, so that it is compiled with the popcount instruction inside the dispatched
+/// copies of [`MccMatcher::similarity`].
+#[inline(always)]
+fn full_xor_count(a: &Cylinder, b: &Cylinder) -> u32 {
+    a.bits
+        .iter()
+        .flatten()
+        .zip(b.bits.iter().flatten())
+        .map(|(wa, wb)| (wa ^ wb).count_ones())
+        .sum()
+}
+
+/// For two cylinders in general: the set bits of their XOR and of each, over the cells valid in
+/// both; `None` when they share fewer than `min_common` valid cells (not comparable).
+#[inline(always)]
+fn partial_counts(a: &Cylinder, b: &Cylinder, min_common: u32) -> Option<(u32, u32, u32)> {
+    let mut n_common = 0;
+    let mut a_covered = true;
+    let mut b_covered = true;
+    for (va, vb) in a.valid.iter().zip(&b.valid) {
+        let common = va & vb;
+        n_common += common.count_ones();
+        a_covered &= common == *va;
+        b_covered &= common == *vb;
+    }
+    if n_common < min_common {
+        return None;
+    }
+    // Both cylinders share all their valid cells: masking changes nothing and only the XOR
+    // needs counting. The result is identical.
+    if a_covered && b_covered {
+        return Some((full_xor_count(a, b), a.n_bits, b.n_bits));
+    }
+    let (mut na, mut nb, mut nx) = (0u32, 0u32, 0u32);
+    for k in 0..ND {
+        for w in 0..LAYER_WORDS {
+            // a's bits are already zero outside a's valid cells, so masking with b's suffices.
+            let ca = a.bits[k][w] & b.valid[w];
+            let cb = b.bits[k][w] & a.valid[w];
+            na += ca.count_ones();
+            nb += cb.count_ones();
+            nx += (ca ^ cb).count_ones();
+        }
+    }
+    Some((nx, na, nb))
+}
+
+/// Bits of a cylinder: every count of set bits is at most this.
+const CYLINDER_BITS: usize = NS * NS * ND;
+
+/// Square roots of the bit counts 0..=CYLINDER_BITS (exactly `f32::sqrt`'s, looked up: much
+/// cheaper than computing them).
+type Roots = [f32; CYLINDER_BITS + 1];
+
+static ROOTS: std::sync::LazyLock<Roots> =
+    std::sync::LazyLock::new(|| std::array::from_fn(|n| (n as f32).sqrt()));
+
+/// The square root of a bit count (at most [`CYLINDER_BITS`]; the clamp only spares a bounds
+/// check).
+#[inline(always)]
+fn root(roots: &Roots, n: u32) -> f32 {
+    roots[(n as usize).min(CYLINDER_BITS)]
 }
 
 /// A pair's key: the similarity's bits, then the row and column reversed, so that the larger key
@@ -1088,6 +1161,79 @@ fn local_row(
         } else {
             0
         };
+    }
+}
+
+/// [`row_best`] visiting only the `columns` (for copies without AVX-512).
+#[inline(always)]
+fn row_best_of_columns(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
+    let mut best = 0u64;
+    let mut columns = columns;
+    while columns != 0 {
+        let j = columns.trailing_zeros() as usize;
+        columns &= columns - 1;
+        let score = row[j];
+        if score != 0 {
+            best = best.max(pair_of(score, i, j));
+        }
+    }
+    best
+}
+
+/// A binary max-heap of at most [`MAX_CYLINDERS`] keys, without allocation (zero keys are not
+/// kept).
+#[derive(Debug, Default)]
+struct RowHeap {
+    keys: [u64; MAX_CYLINDERS],
+    len: usize,
+}
+
+impl RowHeap {
+    #[inline(always)]
+    fn push(&mut self, key: u64) {
+        if key == 0 || self.len >= MAX_CYLINDERS {
+            return;
+        }
+        let mut at = self.len;
+        self.len += 1;
+        while at > 0 {
+            let parent = (at - 1) / 2;
+            if self.keys[parent] >= key {
+                break;
+            }
+            self.keys[at] = self.keys[parent];
+            at = parent;
+        }
+        self.keys[at] = key;
+    }
+
+    #[inline(always)]
+    fn pop(&mut self) -> Option<u64> {
+        if self.len == 0 {
+            return None;
+        }
+        let top = self.keys[0];
+        self.len -= 1;
+        let last = self.keys[self.len];
+        let mut at = 0;
+        loop {
+            let child = 2 * at + 1;
+            if child >= self.len {
+                break;
+            }
+            let child = if child + 1 < self.len && self.keys[child + 1] > self.keys[child] {
+                child + 1
+            } else {
+                child
+            };
+            if self.keys[child] <= last {
+                break;
+            }
+            self.keys[at] = self.keys[child];
+            at = child;
+        }
+        self.keys[at] = last;
+        Some(top)
     }
 }
 
@@ -1248,68 +1394,14 @@ impl MccMatcher {
         if na == 0 || nb == 0 || na > MAX_CYLINDERS || nb > MAX_CYLINDERS {
             return 0.0;
         }
-        let min_common = min_matchable_cells();
-        // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
-        // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
-        let scores = &mut self.scores;
-        for (ca, row) in a.cylinders.iter().zip(scores.iter_mut()) {
-            // The candidates of b: those surely compatible in direction, and those that pass the
-            // test.
-            let sector = direction_sector(ca.angle);
-            let mut candidates = b.sure[sector];
-            let mut maybe = b.maybe[sector];
-            while maybe != 0 {
-                let j = maybe.trailing_zeros() as usize;
-                maybe &= maybe - 1;
-                if let Some(cb) = b.cylinders.get(j) {
-                    let compatible = compatible_directions(ca.angle, cb.angle);
-                    candidates |= u32::from(compatible) << j;
-                }
-            }
-            local_row(ca, &b.lanes, candidates, min_common, row);
+        if AVX512 {
+            self.select_pairs_in_lanes(a, b);
+        } else {
+            self.select_pairs(a, b);
         }
         let n_min = na.min(nb);
         let np =
             (MIN_NP + (sigmoid(n_min as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP))).round() as usize;
-        // Local similarity sort, one-to-one: the best pair first, then the best pair whose
-        // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
-        // choice can have); among equal similarities the lower index of a, then of b. The same
-        // pairs in the same order as going down all pairs sorted, found without sorting them:
-        // each free row's best pair among the free columns is kept (keys: the similarity's bits,
-        // then the row and column reversed, so that the larger key is the better pair); the best
-        // of those is taken, and the rows whose best was in its column look again.
-        let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
-        let mut best = [0u64; MAX_CYLINDERS];
-        for (i, (key, row)) in best.iter_mut().zip(scores.iter()).enumerate().take(na) {
-            *key = row_best(row, i, free);
-        }
-        self.selected.clear();
-        loop {
-            let mut key = 0;
-            for &k in &best {
-                key = key.max(k);
-            }
-            if key == 0 {
-                break;
-            }
-            let (score, i, j) = unpack_pair(key);
-            self.selected
-                .push((f32::from_bits(score), i as u16, j as u16));
-            free &= !(1 << j);
-            best[i] = 0;
-            let column = (255 - j) as u64;
-            let mut stale = 0u32;
-            for (r, &k) in best.iter().enumerate() {
-                stale |= u32::from(k != 0 && k & 0xFF == column) << r;
-            }
-            while stale != 0 {
-                let r = stale.trailing_zeros() as usize;
-                stale &= stale - 1;
-                if let (Some(slot), Some(row)) = (best.get_mut(r), scores.get(r)) {
-                    *slot = row_best(row, r, free);
-                }
-            }
-        }
         let nr = self.selected.len();
         if nr == 0 {
             return 0.0;
@@ -1399,6 +1491,167 @@ impl MccMatcher {
             }
         }
         f64::from(total / np as f32)
+    }
+
+    /// The local similarities and the one-to-one pairs chosen from them (into `selected`), for
+    /// AVX-512: each row of similarities computed for all of b's cylinders at once, the best of
+    /// the rows' best pairs found by a 32-lane maximum.
+    #[inline(always)]
+    fn select_pairs_in_lanes(&mut self, a: &MccTemplate, b: &MccTemplate) {
+        let (na, nb) = (a.cylinders.len(), b.cylinders.len());
+        let min_common = min_matchable_cells();
+        // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
+        // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
+        let scores = &mut self.scores;
+        for (ca, row) in a.cylinders.iter().zip(scores.iter_mut()) {
+            // The candidates of b: those surely compatible in direction, and those that pass the
+            // test.
+            let sector = direction_sector(ca.angle);
+            let mut candidates = b.sure[sector];
+            let mut maybe = b.maybe[sector];
+            while maybe != 0 {
+                let j = maybe.trailing_zeros() as usize;
+                maybe &= maybe - 1;
+                if let Some(cb) = b.cylinders.get(j) {
+                    let compatible = compatible_directions(ca.angle, cb.angle);
+                    candidates |= u32::from(compatible) << j;
+                }
+            }
+            local_row(ca, &b.lanes, candidates, min_common, row);
+        }
+        // Local similarity sort, one-to-one: the best pair first, then the best pair whose
+        // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
+        // choice can have); among equal similarities the lower index of a, then of b. The same
+        // pairs in the same order as going down all pairs sorted, found without sorting them:
+        // each free row's best pair among the free columns is kept (keys: the similarity's bits,
+        // then the row and column reversed, so that the larger key is the better pair); the best
+        // of those is taken, and the rows whose best was in its column look again.
+        let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
+        let mut best = [0u64; MAX_CYLINDERS];
+        for (i, (key, row)) in best.iter_mut().zip(scores.iter()).enumerate().take(na) {
+            *key = row_best(row, i, free);
+        }
+        self.selected.clear();
+        loop {
+            let mut key = 0;
+            for &k in &best {
+                key = key.max(k);
+            }
+            if key == 0 {
+                break;
+            }
+            let (score, i, j) = unpack_pair(key);
+            self.selected
+                .push((f32::from_bits(score), i as u16, j as u16));
+            free &= !(1 << j);
+            best[i] = 0;
+            let column = (255 - j) as u64;
+            let mut stale = 0u32;
+            for (r, &k) in best.iter().enumerate() {
+                stale |= u32::from(k != 0 && k & 0xFF == column) << r;
+            }
+            while stale != 0 {
+                let r = stale.trailing_zeros() as usize;
+                stale &= stale - 1;
+                if let (Some(slot), Some(row)) = (best.get_mut(r), scores.get(r)) {
+                    *slot = row_best(row, r, free);
+                }
+            }
+        }
+    }
+
+    /// [`MccMatcher::select_pairs_in_lanes`] for processors without AVX-512 (where 32 lanes of
+    /// popcounts and 64-bit maxima are slow): the direction-compatible pairs alone, the rows' best
+    /// pairs in a heap. The same pairs in the same order.
+    #[inline(always)]
+    fn select_pairs(&mut self, a: &MccTemplate, b: &MccTemplate) {
+        let (na, nb) = (a.cylinders.len(), b.cylinders.len());
+        let min_common = min_matchable_cells();
+        let roots: &Roots = &ROOTS;
+        // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
+        // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
+        let scores = &mut self.scores;
+        // Per row, the columns compared (a superset of those with a positive similarity).
+        let mut compared = [0u32; MAX_CYLINDERS];
+        for ((ca, row), compared) in a.cylinders.iter().zip(scores.iter_mut()).zip(&mut compared) {
+            // The candidates of b: those surely compatible in direction, and those that pass the
+            // test.
+            let sector = direction_sector(ca.angle);
+            let mut candidates = b.sure[sector];
+            let mut maybe = b.maybe[sector];
+            while maybe != 0 {
+                let j = maybe.trailing_zeros() as usize;
+                maybe &= maybe - 1;
+                if let Some(cb) = b.cylinders.get(j) {
+                    let compatible = compatible_directions(ca.angle, cb.angle);
+                    candidates |= u32::from(compatible) << j;
+                }
+            }
+            // The square roots of the bit counts of each candidate pair (those full, if this one
+            // is, and the others, each its own way; zero where not compared), then the
+            // similarities of the row at once: 1 - √nx / (√na + √nb), or 0 where na + nb = 0.
+            let mut counts = [[0.0f32; MAX_CYLINDERS]; 3];
+            *compared = candidates;
+            let full = if ca.full { candidates & b.full } else { 0 };
+            let mut columns = full;
+            while columns != 0 {
+                let j = columns.trailing_zeros() as usize;
+                columns &= columns - 1;
+                if let Some(cb) = b.cylinders.get(j) {
+                    counts[0][j] = root(roots, full_xor_count(ca, cb));
+                    counts[1][j] = root(roots, ca.n_bits);
+                    counts[2][j] = root(roots, cb.n_bits);
+                }
+            }
+            let mut columns = candidates & !full;
+            while columns != 0 {
+                let j = columns.trailing_zeros() as usize;
+                columns &= columns - 1;
+                if let Some((nx, na, nb)) = b
+                    .cylinders
+                    .get(j)
+                    .and_then(|cb| partial_counts(ca, cb, min_common))
+                {
+                    counts[0][j] = root(roots, nx);
+                    counts[1][j] = root(roots, na);
+                    counts[2][j] = root(roots, nb);
+                }
+            }
+            // (Loops, not closures, so that all is compiled into the dispatched copies.)
+            for (j, slot) in row.iter_mut().enumerate() {
+                // √na + √nb is 0 exactly when na + nb is.
+                let (rx, ra, rb) = (counts[0][j], counts[1][j], counts[2][j]);
+                let sum = ra + rb;
+                let s = 1.0 - rx / sum;
+                *slot = if sum > 0.0 && s > 0.0 { s.to_bits() } else { 0 };
+            }
+        }
+        // Local similarity sort, one-to-one: the best pair first, then the best pair whose
+        // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
+        // choice can have); among equal similarities the lower index of a, then of b. The same
+        // pairs in the same order as going down all pairs sorted, found without sorting them:
+        // each row's best pair among the free columns waits in a heap (keys: the similarity's
+        // bits, then the row and column reversed, so that the larger key is the better pair); the
+        // best is taken if its column is still free, else its row looks again.
+        let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
+        let mut heap = RowHeap::default();
+        for (i, (row, &compared)) in scores.iter().zip(&compared).enumerate().take(na) {
+            heap.push(row_best_of_columns(row, i, compared & free));
+        }
+        self.selected.clear();
+        while let Some(key) = heap.pop() {
+            let (score, i, j) = unpack_pair(key);
+            if (free >> j) & 1 == 0 {
+                // Its column was taken since: the row's best among those left.
+                if let (Some(row), Some(&compared)) = (scores.get(i), compared.get(i)) {
+                    heap.push(row_best_of_columns(row, i, compared & free));
+                }
+                continue;
+            }
+            self.selected
+                .push((f32::from_bits(score), i as u16, j as u16));
+            free &= !(1 << j);
+        }
     }
 }
 
