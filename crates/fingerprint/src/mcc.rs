@@ -173,7 +173,39 @@ fn angle_diff(a: f32, b: f32) -> f32 {
 }
 
 fn sigmoid(value: f32, mu: f32, tau: f32) -> f32 {
-    1.0 / (1.0 + (-tau * (value - mu)).exp())
+    1.0 / (1.0 + exp(-tau * (value - mu)))
+}
+
+/// Coefficients of [`exp`]'s polynomial, highest degree first (Cephes `expf`).
+const EXP_POLYNOMIAL: [f32; 6] = [
+    1.987_569_1e-4,
+    1.398_199_9e-3,
+    8.333_452e-3,
+    4.166_579_6e-2,
+    1.666_666_5e-1,
+    0.5,
+];
+/// ln 2 in two parts, the first 355/512 (exact, with few bits), for [`exp`]'s range reduction.
+const LN_2_HIGH: f32 = 0.693_359_4;
+const LN_2_LOW: f32 = -2.121_944_4e-4;
+
+/// eˣ for the matcher's sigmoids, by Cephes' `expf` algorithm (x = n ln 2 + r, |r| ≤ ln 2 / 2;
+/// e^r by a degree-5 polynomial; within 2 ulp of eˣ on [-87, 88], where x is clamped) in plain
+/// IEEE operations: the AVX-512 copy computes the same bits in 16 lanes, and scores do not depend
+/// on the platform's C library, as they would with `f32::exp`.
+#[inline(always)]
+fn exp(x: f32) -> f32 {
+    let x = x.clamp(-87.0, 88.0);
+    let n = (x * std::f32::consts::LOG2_E + 0.5).floor();
+    let r = x - n * LN_2_HIGH;
+    let r = r - n * LN_2_LOW;
+    let mut y = EXP_POLYNOMIAL[0];
+    for c in &EXP_POLYNOMIAL[1..] {
+        y = y * r + c;
+    }
+    let y = y * (r * r) + r + 1.0;
+    // 2ⁿ, n in [-126, 127].
+    y * f32::from_bits(((n as i32 + 127) as u32) << 23)
 }
 
 /// Error function (Abramowitz and Stegun 7.1.26, absolute error below 1.5e-7).
@@ -1312,6 +1344,9 @@ pub struct MccMatcher {
     selected: Vec<(f32, u16, u16)>,
     /// Compatibility of two selected pairs.
     rho: Box<[[f32; MAX_CYLINDERS]; MAX_CYLINDERS]>,
+    /// The AVX-512 copy's pairs of pairs waiting for their compatibilities.
+    #[cfg(target_arch = "x86_64")]
+    pending: Box<avx512::Pending>,
 }
 
 impl MccMatcher {
@@ -1429,7 +1464,7 @@ impl MccMatcher {
             // runs only on processors that have them.
             #[allow(unsafe_code)]
             unsafe {
-                avx512::compatibilities(a, b, &pair_a, &pair_b, nr, rho);
+                avx512::compatibilities(a, b, &pair_a, &pair_b, nr, rho, &mut self.pending);
             }
         } else {
             compatibilities(a, b, &pair_a, &pair_b, nr, rho);
@@ -2379,6 +2414,24 @@ mod tests {
         assert!(near_hull(&hull, (5.0, 5.0), 0.0));
         assert!(!near_hull(&hull, (15.0, 5.0), 4.0));
         assert!(near_hull(&hull, (15.0, 5.0), 5.0));
+    }
+
+    #[test]
+    fn exp_is_within_two_ulp() {
+        let mut x = -87.0f32;
+        while x <= 88.0 {
+            let exact = f64::from(x).exp();
+            let got = f64::from(exp(x));
+            let ulp = f64::from(f32::EPSILON) * exact;
+            assert!(
+                (got - exact).abs() <= 2.0 * ulp,
+                "exp({x}) = {got}, not {exact}"
+            );
+            x += 0.0137;
+        }
+        assert_eq!(exp(0.0), 1.0);
+        assert_eq!(exp(-1000.0), exp(-87.0));
+        assert_eq!(exp(1000.0), exp(88.0));
     }
 
     #[test]

@@ -7,13 +7,114 @@
 //! [`MccMatcher::similarity`]: super::MccMatcher::similarity
 
 use std::arch::x86_64::{
-    __m512, __m512i, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _mm512_abs_ps, _mm512_add_ps,
-    _mm512_cmp_ps_mask, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps,
-    _mm512_permutex2var_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps, _mm512_sub_ps,
+    __m512, __m512i, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _MM_FROUND_NO_EXC,
+    _MM_FROUND_TO_NEG_INF, _mm512_abs_ps, _mm512_add_epi32, _mm512_add_ps, _mm512_castsi512_ps,
+    _mm512_cmp_ps_mask, _mm512_cvtps_epi32, _mm512_div_ps, _mm512_loadu_ps, _mm512_loadu_si512,
+    _mm512_mask_blend_ps, _mm512_maskz_compress_epi32, _mm512_maskz_compress_ps, _mm512_max_ps,
+    _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_roundscale_ps, _mm512_set1_epi32,
+    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
+    _mm512_storeu_si512, _mm512_sub_ps,
 };
-use std::f32::consts::PI;
+use std::f32::consts::{LOG2_E, PI};
 
-use super::{MAX_CYLINDERS, MccTemplate, RHO_1_CUTOFF, RHO_ANGLE_CUTOFF, compatibility};
+use super::{
+    EXP_POLYNOMIAL, LN_2_HIGH, LN_2_LOW, MAX_CYLINDERS, MU_RHO_1, MU_RHO_2, MU_RHO_3, MccTemplate,
+    RHO_1_CUTOFF, RHO_ANGLE_CUTOFF, TAU_RHO_1, TAU_RHO_2, TAU_RHO_3,
+};
+
+/// Room for the pairs of selected pairs within the cut-offs (at most 32 · 31 / 2 = 496), and
+/// for a last store of 16 lanes.
+const PENDING: usize = 512;
+
+/// The pairs of selected pairs within the cut-offs, waiting for their compatibilities (kept in
+/// the matcher, so that a comparison allocates nothing).
+#[derive(Debug)]
+pub(super) struct Pending {
+    d1: [f32; PENDING],
+    d2: [f32; PENDING],
+    d3: [f32; PENDING],
+    rho: [f32; PENDING],
+    /// 32 t + k.
+    pair: [i32; PENDING],
+}
+
+impl Default for Pending {
+    fn default() -> Pending {
+        Pending {
+            d1: [0.0; PENDING],
+            d2: [0.0; PENDING],
+            d3: [0.0; PENDING],
+            rho: [0.0; PENDING],
+            pair: [0; PENDING],
+        }
+    }
+}
+
+/// The 16 values from `at` on (`at` is at most `PENDING - 16`).
+fn sixteen<T>(values: &mut [T; PENDING], at: usize) -> &mut [T; 16] {
+    let at = at.min(PENDING - 16);
+    let Ok(chunk) = <&mut [T; 16]>::try_from(&mut values[at..at + 16]) else {
+        unreachable!("a slice of 16")
+    };
+    chunk
+}
+
+#[target_feature(enable = "avx512f")]
+fn load16(values: &mut [f32; 16]) -> __m512 {
+    // SAFETY: `values` holds 16 floats.
+    unsafe { _mm512_loadu_ps(values.as_ptr()) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn store16(values: &mut [f32; 16], lanes: __m512) {
+    // SAFETY: `values` holds 16 floats.
+    unsafe { _mm512_storeu_ps(values.as_mut_ptr(), lanes) }
+}
+
+#[target_feature(enable = "avx512f")]
+fn store16_i32(values: &mut [i32; 16], lanes: __m512i) {
+    // SAFETY: `values` holds 16 i32.
+    unsafe { _mm512_storeu_si512(values.as_mut_ptr().cast(), lanes) }
+}
+
+/// The portable `exp` in 16 lanes: the same operations in the same order.
+#[target_feature(enable = "avx512f")]
+fn exp(x: __m512) -> __m512 {
+    let x = _mm512_min_ps(
+        _mm512_max_ps(x, _mm512_set1_ps(-87.0)),
+        _mm512_set1_ps(88.0),
+    );
+    let n = _mm512_roundscale_ps::<{ _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC }>(_mm512_add_ps(
+        _mm512_mul_ps(x, _mm512_set1_ps(LOG2_E)),
+        _mm512_set1_ps(0.5),
+    ));
+    let r = _mm512_sub_ps(x, _mm512_mul_ps(n, _mm512_set1_ps(LN_2_HIGH)));
+    let r = _mm512_sub_ps(r, _mm512_mul_ps(n, _mm512_set1_ps(LN_2_LOW)));
+    let mut y = _mm512_set1_ps(EXP_POLYNOMIAL[0]);
+    for &c in &EXP_POLYNOMIAL[1..] {
+        y = _mm512_add_ps(_mm512_mul_ps(y, r), _mm512_set1_ps(c));
+    }
+    let y = _mm512_add_ps(
+        _mm512_add_ps(_mm512_mul_ps(y, _mm512_mul_ps(r, r)), r),
+        _mm512_set1_ps(1.0),
+    );
+    // n is an integer in [-126, 127]: converted exactly whatever the rounding.
+    let power = _mm512_slli_epi32::<23>(_mm512_add_epi32(
+        _mm512_cvtps_epi32(n),
+        _mm512_set1_epi32(127),
+    ));
+    _mm512_mul_ps(y, _mm512_castsi512_ps(power))
+}
+
+/// The portable `sigmoid` in 16 lanes.
+#[target_feature(enable = "avx512f")]
+fn sigmoid(value: __m512, mu: f32, tau: f32) -> __m512 {
+    let e = exp(_mm512_mul_ps(
+        _mm512_set1_ps(-tau),
+        _mm512_sub_ps(value, _mm512_set1_ps(mu)),
+    ));
+    _mm512_div_ps(_mm512_set1_ps(1.0), _mm512_add_ps(_mm512_set1_ps(1.0), e))
+}
 
 /// 32 lanes of f32 in two registers.
 #[derive(Clone, Copy)]
@@ -29,16 +130,6 @@ fn load(row: &[f32; MAX_CYLINDERS]) -> Lanes32 {
     let row = row.as_ptr();
     // SAFETY: `row` points to 32 floats; each unaligned load reads 16 of them.
     unsafe { Lanes32(_mm512_loadu_ps(row), _mm512_loadu_ps(row.add(16))) }
-}
-
-#[target_feature(enable = "avx512f")]
-fn store(lanes: Lanes32, row: &mut [f32; MAX_CYLINDERS]) {
-    let row = row.as_mut_ptr();
-    // SAFETY: `row` points to 32 floats; each unaligned store writes 16 of them.
-    unsafe {
-        _mm512_storeu_ps(row, lanes.0);
-        _mm512_storeu_ps(row.add(16), lanes.1);
-    }
 }
 
 #[target_feature(enable = "avx512f")]
@@ -83,7 +174,7 @@ fn abs_diff(a: __m512, b: __m512) -> __m512 {
 
 /// The portable `compatibilities`: for each selected pair t, all later pairs k at once in 32
 /// lanes (the rows of the templates' geometry permuted into the order of the pairs), then the
-/// compatibility of those within all three cut-offs.
+/// compatibility of those within all three cut-offs, 16 at a time.
 #[target_feature(enable = "avx512f")]
 pub(super) fn compatibilities(
     a: &MccTemplate,
@@ -92,6 +183,7 @@ pub(super) fn compatibilities(
     pair_b: &[usize; MAX_CYLINDERS],
     nr: usize,
     rho: &mut [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
+    pending: &mut Pending,
 ) {
     let index_a = indices(&std::array::from_fn(|k| (pair_a[k] % MAX_CYLINDERS) as i32));
     let index_b = indices(&std::array::from_fn(|k| (pair_b[k] % MAX_CYLINDERS) as i32));
@@ -103,7 +195,8 @@ pub(super) fn compatibilities(
     let cutoff_1 = _mm512_set1_ps(RHO_1_CUTOFF);
     let cutoff_angle = _mm512_set1_ps(RHO_ANGLE_CUTOFF);
     let pairs = if nr >= 32 { u32::MAX } else { (1u32 << nr) - 1 };
-    let (mut d1, mut d2, mut d3) = ([0.0f32; 32], [0.0f32; 32], [0.0f32; 32]);
+    let lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let mut n_pending = 0;
     for t in 0..nr.min(MAX_CYLINDERS) {
         let later = pairs & !((2u64 << t) - 1) as u32;
         if later == 0 {
@@ -118,48 +211,65 @@ pub(super) fn compatibilities(
             _mm512_set1_ps(a.lanes.angle[at]),
             _mm512_set1_ps(b.lanes.angle[bt]),
         );
-        let mut within = [0u32; 2];
-        let mut half = |h: usize, da: __m512, db: __m512, sa, sb, ra, rb| {
+        let later = [later as u16, (later >> 16) as u16];
+        for (h, (((da, db), (sa, sb)), (ra, rb))) in [
+            ((distance_a.0, distance_b.0), (angle_a.0, angle_b.0)),
+            ((distance_a.1, distance_b.1), (angle_a.1, angle_b.1)),
+        ]
+        .into_iter()
+        .zip([
+            (direction_a.0, direction_b.0),
+            (direction_a.1, direction_b.1),
+        ])
+        .enumerate()
+        {
             let e1 = _mm512_abs_ps(_mm512_sub_ps(da, db));
             let e2 = _mm512_abs_ps(angle_diff(angle_diff(ma, sa), angle_diff(mb, sb)));
             let e3 = abs_diff(angle_diff(ma, ra), angle_diff(mb, rb));
-            let m = _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e1, cutoff_1)
+            let within = later[h]
+                & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e1, cutoff_1)
                 & _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(e2, cutoff_angle)
                 & _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(e3, cutoff_angle);
-            within[h] = u32::from(m);
-            (e1, e2, e3)
-        };
-        let low = half(
-            0,
-            distance_a.0,
-            distance_b.0,
-            angle_a.0,
-            angle_b.0,
-            direction_a.0,
-            direction_b.0,
-        );
-        let high = half(
-            1,
-            distance_a.1,
-            distance_b.1,
-            angle_a.1,
-            angle_b.1,
-            direction_a.1,
-            direction_b.1,
-        );
-        let mut left = later & (within[0] | (within[1] << 16));
-        if left == 0 {
-            continue;
+            if within == 0 {
+                continue;
+            }
+            // The lanes within, packed to the front, after those already pending.
+            store16(
+                sixteen(&mut pending.d1, n_pending),
+                _mm512_maskz_compress_ps(within, e1),
+            );
+            store16(
+                sixteen(&mut pending.d2, n_pending),
+                _mm512_maskz_compress_ps(within, e2),
+            );
+            store16(
+                sixteen(&mut pending.d3, n_pending),
+                _mm512_maskz_compress_ps(within, e3),
+            );
+            let pair = _mm512_add_epi32(lane, _mm512_set1_epi32((32 * t + 16 * h) as i32));
+            store16_i32(
+                sixteen(&mut pending.pair, n_pending),
+                _mm512_maskz_compress_epi32(within, pair),
+            );
+            n_pending += within.count_ones() as usize;
         }
-        store(Lanes32(low.0, high.0), &mut d1);
-        store(Lanes32(low.1, high.1), &mut d2);
-        store(Lanes32(low.2, high.2), &mut d3);
-        while left != 0 {
-            let k = left.trailing_zeros() as usize;
-            left &= left - 1;
-            let rho_tk = compatibility(d1[k], d2[k], d3[k]);
-            rho[t][k] = rho_tk;
-            rho[k][t] = rho_tk;
-        }
+    }
+    for at in (0..n_pending).step_by(16) {
+        let compatibility = _mm512_mul_ps(
+            _mm512_mul_ps(
+                sigmoid(load16(sixteen(&mut pending.d1, at)), MU_RHO_1, TAU_RHO_1),
+                sigmoid(load16(sixteen(&mut pending.d2, at)), MU_RHO_2, TAU_RHO_2),
+            ),
+            sigmoid(load16(sixteen(&mut pending.d3, at)), MU_RHO_3, TAU_RHO_3),
+        );
+        store16(sixteen(&mut pending.rho, at), compatibility);
+    }
+    for (&pair, &rho_tk) in pending.pair.iter().zip(&pending.rho).take(n_pending) {
+        let (t, k) = (
+            (pair as usize / 32) % MAX_CYLINDERS,
+            pair as usize % MAX_CYLINDERS,
+        );
+        rho[t][k] = rho_tk;
+        rho[k][t] = rho_tk;
     }
 }
