@@ -1116,6 +1116,7 @@ fn unpack_pair(key: u64) -> (u32, usize, usize) {
 
 /// The best pair of row `i` of local similarities (float bits, 0 where not comparable) among
 /// the `columns`, as a key of [`pair_of`] (0: none).
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn row_best(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
     let mut best = 0u64;
@@ -1133,6 +1134,7 @@ fn row_best(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
 /// operations for all 32), with IEEE square roots and division.
 // (Lane j of five arrays at once: indexed, which reads as the vector operation it compiles to.)
 #[allow(clippy::needless_range_loop)]
+#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn local_row(
     ca: &Cylinder,
@@ -1429,11 +1431,14 @@ impl MccMatcher {
         if na == 0 || nb == 0 || na > MAX_CYLINDERS || nb > MAX_CYLINDERS {
             return 0.0;
         }
+        #[cfg(target_arch = "x86_64")]
         if AVX512 {
             self.select_pairs_in_lanes(a, b);
         } else {
             self.select_pairs(a, b);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        self.select_pairs(a, b);
         let n_min = na.min(nb);
         let np =
             (MIN_NP + (sigmoid(n_min as f32, MU_P, TAU_P) * (MAX_NP - MIN_NP))).round() as usize;
@@ -1531,6 +1536,7 @@ impl MccMatcher {
     /// The local similarities and the one-to-one pairs chosen from them (into `selected`), for
     /// AVX-512: each row of similarities computed for all of b's cylinders at once, the best of
     /// the rows' best pairs found by a 32-lane maximum.
+    #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn select_pairs_in_lanes(&mut self, a: &MccTemplate, b: &MccTemplate) {
         let (na, nb) = (a.cylinders.len(), b.cylinders.len());
@@ -1561,37 +1567,12 @@ impl MccMatcher {
         // each free row's best pair among the free columns is kept (keys: the similarity's bits,
         // then the row and column reversed, so that the larger key is the better pair); the best
         // of those is taken, and the rows whose best was in its column look again.
-        let mut free = if nb == 32 { u32::MAX } else { (1u32 << nb) - 1 };
-        let mut best = [0u64; MAX_CYLINDERS];
-        for (i, (key, row)) in best.iter_mut().zip(scores.iter()).enumerate().take(na) {
-            *key = row_best(row, i, free);
-        }
-        self.selected.clear();
-        loop {
-            let mut key = 0;
-            for &k in &best {
-                key = key.max(k);
-            }
-            if key == 0 {
-                break;
-            }
-            let (score, i, j) = unpack_pair(key);
-            self.selected
-                .push((f32::from_bits(score), i as u16, j as u16));
-            free &= !(1 << j);
-            best[i] = 0;
-            let column = (255 - j) as u64;
-            let mut stale = 0u32;
-            for (r, &k) in best.iter().enumerate() {
-                stale |= u32::from(k != 0 && k & 0xFF == column) << r;
-            }
-            while stale != 0 {
-                let r = stale.trailing_zeros() as usize;
-                stale &= stale - 1;
-                if let (Some(slot), Some(row)) = (best.get_mut(r), scores.get(r)) {
-                    *slot = row_best(row, r, free);
-                }
-            }
+        // (The rows' best keys are kept in four registers, which the portable loop's indexed
+        // stores and loads of them would not do.)
+        // SAFETY: this copy runs only on processors with AVX-512 (`similarity_avx512`).
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::choose_pairs(scores, na, nb, &mut self.selected);
         }
     }
 

@@ -8,18 +8,20 @@
 
 use std::arch::x86_64::{
     __m512, __m512i, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _MM_FROUND_NO_EXC,
-    _MM_FROUND_TO_NEG_INF, _mm512_abs_ps, _mm512_add_epi32, _mm512_add_ps, _mm512_castsi512_ps,
-    _mm512_cmp_ps_mask, _mm512_cvtps_epi32, _mm512_div_ps, _mm512_loadu_ps, _mm512_loadu_si512,
-    _mm512_mask_blend_ps, _mm512_maskz_compress_epi32, _mm512_maskz_compress_ps, _mm512_max_ps,
-    _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_roundscale_ps, _mm512_set1_epi32,
-    _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_slli_epi32, _mm512_storeu_ps,
-    _mm512_storeu_si512, _mm512_sub_ps,
+    _MM_FROUND_TO_NEG_INF, _mm512_abs_ps, _mm512_add_epi32, _mm512_add_ps, _mm512_and_si512,
+    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cmpeq_epi64_mask, _mm512_cvtps_epi32,
+    _mm512_div_ps, _mm512_loadu_epi64, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps,
+    _mm512_mask_mov_epi64, _mm512_maskz_compress_epi32, _mm512_maskz_compress_ps, _mm512_max_epu64,
+    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_max_epu64,
+    _mm512_roundscale_ps, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_set1_ps, _mm512_setr_epi32,
+    _mm512_setzero_ps, _mm512_setzero_si512, _mm512_slli_epi32, _mm512_storeu_ps,
+    _mm512_storeu_si512, _mm512_sub_ps, _mm512_test_epi64_mask,
 };
 use std::f32::consts::{LOG2_E, PI};
 
 use super::{
     EXP_POLYNOMIAL, LN_2_HIGH, LN_2_LOW, MAX_CYLINDERS, MU_RHO_1, MU_RHO_2, MU_RHO_3, MccTemplate,
-    RHO_1_CUTOFF, RHO_ANGLE_CUTOFF, TAU_RHO_1, TAU_RHO_2, TAU_RHO_3,
+    RHO_1_CUTOFF, RHO_ANGLE_CUTOFF, TAU_RHO_1, TAU_RHO_2, TAU_RHO_3, row_best, unpack_pair,
 };
 
 /// Room for the pairs of selected pairs within the cut-offs (at most 32 · 31 / 2 = 496), and
@@ -271,5 +273,63 @@ pub(super) fn compatibilities(
         );
         rho[t][k] = rho_tk;
         rho[k][t] = rho_tk;
+    }
+}
+
+/// The greedy one-to-one choice of `select_pairs_in_lanes`: the best of the rows' best keys
+/// taken, its row retired, the rows whose best was in its column looking again, until no key is
+/// left. The keys of the 32 rows stay in four registers.
+#[target_feature(enable = "avx512f")]
+pub(super) fn choose_pairs(
+    scores: &[[u32; MAX_CYLINDERS]; MAX_CYLINDERS],
+    na: usize,
+    nb: usize,
+    selected: &mut Vec<(f32, u16, u16)>,
+) {
+    let mut free = if nb >= 32 { u32::MAX } else { (1u32 << nb) - 1 };
+    let mut keys = [0u64; MAX_CYLINDERS];
+    for (i, (key, row)) in keys.iter_mut().zip(scores).enumerate().take(na) {
+        *key = row_best(row, i, free);
+    }
+    // SAFETY: `keys` holds 32 u64; each unaligned load reads 8 of them.
+    let mut best: [__m512i; 4] =
+        std::array::from_fn(|q| unsafe { _mm512_loadu_epi64(keys.as_ptr().add(8 * q).cast()) });
+    let zero = _mm512_setzero_si512();
+    let low_byte = _mm512_set1_epi64(0xFF);
+    selected.clear();
+    loop {
+        let key = _mm512_reduce_max_epu64(_mm512_max_epu64(
+            _mm512_max_epu64(best[0], best[1]),
+            _mm512_max_epu64(best[2], best[3]),
+        ));
+        if key == 0 {
+            break;
+        }
+        let (score, i, j) = unpack_pair(key);
+        selected.push((f32::from_bits(score), i as u16, j as u16));
+        free &= !(1 << j);
+        // Keys are distinct (each names its row and column): the lane holding this one is row
+        // i's, now retired.
+        let taken = _mm512_set1_epi64(key as i64);
+        let column = _mm512_set1_epi64((255 - j) as i64);
+        let mut stale = 0u32;
+        for (q, lanes) in best.iter_mut().enumerate() {
+            *lanes = _mm512_mask_mov_epi64(*lanes, _mm512_cmpeq_epi64_mask(*lanes, taken), zero);
+            let in_column = _mm512_cmpeq_epi64_mask(_mm512_and_si512(*lanes, low_byte), column)
+                & _mm512_test_epi64_mask(*lanes, *lanes);
+            stale |= u32::from(in_column) << (8 * q);
+        }
+        while stale != 0 {
+            let r = stale.trailing_zeros() as usize;
+            stale &= stale - 1;
+            let Some(row) = scores.get(r) else {
+                continue;
+            };
+            let key = _mm512_set1_epi64(row_best(row, r, free) as i64);
+            for (q, lanes) in best.iter_mut().enumerate() {
+                let lane = ((1u32 << r) >> (8 * q)) as u8;
+                *lanes = _mm512_mask_mov_epi64(*lanes, lane, key);
+            }
+        }
     }
 }
