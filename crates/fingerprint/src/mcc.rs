@@ -128,6 +128,8 @@ struct Lanes {
     n_bits: [u32; MAX_CYLINDERS],
     /// Directions.
     angle: [f32; MAX_CYLINDERS],
+    /// √n_bits (IEEE), what a full cylinder's comparison with each needs.
+    root_bits: [f32; MAX_CYLINDERS],
 }
 
 impl Lanes {
@@ -138,6 +140,7 @@ impl Lanes {
             valid: [0; MAX_CYLINDERS],
             n_bits: [0; MAX_CYLINDERS],
             angle: [0.0; MAX_CYLINDERS],
+            root_bits: [0.0; MAX_CYLINDERS],
         });
         for (j, c) in cylinders.iter().enumerate().take(MAX_CYLINDERS) {
             for (layer, bits) in lanes.bits.iter_mut().zip(&c.bits) {
@@ -146,6 +149,7 @@ impl Lanes {
             lanes.valid[j] = c.valid[0];
             lanes.n_bits[j] = c.n_bits;
             lanes.angle[j] = c.angle;
+            lanes.root_bits[j] = (c.n_bits as f32).sqrt();
         }
         lanes
     }
@@ -1148,14 +1152,14 @@ fn local_row(
     let mut na = [0u64; MAX_CYLINDERS];
     let mut nb = [0u64; MAX_CYLINDERS];
     let mut nx = [0u64; MAX_CYLINDERS];
-    let mut comparable = [true; MAX_CYLINDERS];
+    // The lanes to compute: candidates sharing enough valid cells.
+    let mut take = candidates;
+    let mut rb = [0.0f32; MAX_CYLINDERS];
     if ca.full {
         // a's disc holds every cell of b's cylinders, so b's bits need no masking and each of
         // them shares all its valid cells with a: at least MIN_VALID_CELLS of the disc (or it
         // would have no cylinder), more than MIN_MATCHABLE_CELLS.
-        for (n, &bits) in nb.iter_mut().zip(&b.n_bits) {
-            *n = u64::from(bits);
-        }
+        rb = b.root_bits;
         for (layer, wa) in b.bits.iter().zip(&ca.bits) {
             let wa = wa[0];
             for j in 0..MAX_CYLINDERS {
@@ -1166,7 +1170,7 @@ fn local_row(
         }
     } else {
         for j in 0..MAX_CYLINDERS {
-            comparable[j] = (va & b.valid[j]).count_ones() >= min_common;
+            take &= !(u32::from((va & b.valid[j]).count_ones() < min_common) << j);
         }
         for (layer, wa) in b.bits.iter().zip(&ca.bits) {
             let wa = wa[0];
@@ -1179,18 +1183,17 @@ fn local_row(
                 nx[j] += u64::from((x ^ y).count_ones());
             }
         }
+        for j in 0..MAX_CYLINDERS {
+            rb[j] = (nb[j] as f32).sqrt();
+        }
     }
     for j in 0..MAX_CYLINDERS {
-        let take = (candidates >> j) & 1 != 0 && comparable[j];
-        let (rx, ra, rb) = (
-            (nx[j] as f32).sqrt(),
-            (na[j] as f32).sqrt(),
-            (nb[j] as f32).sqrt(),
-        );
+        let taken = (take >> j) & 1 != 0;
+        let (rx, ra, rb) = ((nx[j] as f32).sqrt(), (na[j] as f32).sqrt(), rb[j]);
         // √na + √nb is 0 exactly when na + nb is.
         let sum = ra + rb;
         let s = 1.0 - rx / sum;
-        row[j] = if take && sum > 0.0 && s > 0.0 {
+        row[j] = if taken && sum > 0.0 && s > 0.0 {
             s.to_bits()
         } else {
             0
