@@ -8,14 +8,13 @@
 
 use std::arch::x86_64::{
     __m512, __m512i, _CMP_GE_OQ, _CMP_LE_OQ, _CMP_LT_OQ, _CMP_NGT_UQ, _MM_FROUND_NO_EXC,
-    _MM_FROUND_TO_NEG_INF, _mm512_abs_ps, _mm512_add_epi32, _mm512_add_ps, _mm512_and_si512,
-    _mm512_castsi512_ps, _mm512_cmp_ps_mask, _mm512_cmpeq_epi64_mask, _mm512_cvtps_epi32,
-    _mm512_div_ps, _mm512_loadu_epi64, _mm512_loadu_ps, _mm512_loadu_si512, _mm512_mask_blend_ps,
-    _mm512_mask_mov_epi64, _mm512_maskz_compress_epi32, _mm512_maskz_compress_ps, _mm512_max_epu64,
-    _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_permutex2var_ps, _mm512_reduce_max_epu64,
-    _mm512_roundscale_ps, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_set1_ps, _mm512_setr_epi32,
-    _mm512_setzero_ps, _mm512_setzero_si512, _mm512_slli_epi32, _mm512_storeu_ps,
-    _mm512_storeu_si512, _mm512_sub_ps, _mm512_test_epi64_mask,
+    _MM_FROUND_TO_NEG_INF, _mm512_abs_ps, _mm512_add_epi32, _mm512_add_ps, _mm512_castsi512_ps,
+    _mm512_cmp_ps_mask, _mm512_cvtps_epi32, _mm512_div_ps, _mm512_loadu_epi64, _mm512_loadu_ps,
+    _mm512_loadu_si512, _mm512_mask_blend_ps, _mm512_mask_mov_epi64, _mm512_maskz_compress_epi32,
+    _mm512_maskz_compress_ps, _mm512_max_epu64, _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps,
+    _mm512_permutex2var_ps, _mm512_reduce_max_epu64, _mm512_roundscale_ps, _mm512_set1_epi32,
+    _mm512_set1_epi64, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_slli_epi32,
+    _mm512_storeu_ps, _mm512_storeu_si512, _mm512_sub_ps,
 };
 use std::f32::consts::{LOG2_E, PI};
 
@@ -277,8 +276,9 @@ pub(super) fn compatibilities(
 }
 
 /// The greedy one-to-one choice of `select_pairs_in_lanes`: the best of the rows' best keys
-/// taken, its row retired, the rows whose best was in its column looking again, until no key is
-/// left. The keys of the 32 rows stay in four registers.
+/// taken and its row retired, or, where its column was taken since, its row looking again (as
+/// the portable copy's heap does), until no key is left. The keys of the 32 rows stay in four
+/// registers.
 #[target_feature(enable = "avx512f")]
 pub(super) fn choose_pairs(
     scores: &[[u32; MAX_CYLINDERS]; MAX_CYLINDERS],
@@ -294,8 +294,6 @@ pub(super) fn choose_pairs(
     // SAFETY: `keys` holds 32 u64; each unaligned load reads 8 of them.
     let mut best: [__m512i; 4] =
         std::array::from_fn(|q| unsafe { _mm512_loadu_epi64(keys.as_ptr().add(8 * q).cast()) });
-    let zero = _mm512_setzero_si512();
-    let low_byte = _mm512_set1_epi64(0xFF);
     selected.clear();
     loop {
         let key = _mm512_reduce_max_epu64(_mm512_max_epu64(
@@ -306,30 +304,19 @@ pub(super) fn choose_pairs(
             break;
         }
         let (score, i, j) = unpack_pair(key);
-        selected.push((f32::from_bits(score), i as u16, j as u16));
-        free &= !(1 << j);
-        // Keys are distinct (each names its row and column): the lane holding this one is row
-        // i's, now retired.
-        let taken = _mm512_set1_epi64(key as i64);
-        let column = _mm512_set1_epi64((255 - j) as i64);
-        let mut stale = 0u32;
+        // Row i's key, taken if its column is still free; else the row looks again (its best
+        // among the free columns can only be lower, so no other row's key is passed over).
+        let replacement = if (free >> j) & 1 == 0 {
+            scores.get(i).map_or(0, |row| row_best(row, i, free))
+        } else {
+            selected.push((f32::from_bits(score), i as u16, j as u16));
+            free &= !(1 << j);
+            0
+        };
+        let replacement = _mm512_set1_epi64(replacement as i64);
         for (q, lanes) in best.iter_mut().enumerate() {
-            *lanes = _mm512_mask_mov_epi64(*lanes, _mm512_cmpeq_epi64_mask(*lanes, taken), zero);
-            let in_column = _mm512_cmpeq_epi64_mask(_mm512_and_si512(*lanes, low_byte), column)
-                & _mm512_test_epi64_mask(*lanes, *lanes);
-            stale |= u32::from(in_column) << (8 * q);
-        }
-        while stale != 0 {
-            let r = stale.trailing_zeros() as usize;
-            stale &= stale - 1;
-            let Some(row) = scores.get(r) else {
-                continue;
-            };
-            let key = _mm512_set1_epi64(row_best(row, r, free) as i64);
-            for (q, lanes) in best.iter_mut().enumerate() {
-                let lane = ((1u32 << r) >> (8 * q)) as u8;
-                *lanes = _mm512_mask_mov_epi64(*lanes, lane, key);
-            }
+            let lane = ((1u64 << i) >> (8 * q)) as u8;
+            *lanes = _mm512_mask_mov_epi64(*lanes, lane, replacement);
         }
     }
 }
