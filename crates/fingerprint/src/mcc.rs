@@ -119,6 +119,8 @@ struct Geometry {
 /// Lanes beyond the template's cylinders are zero, and masked off wherever they are read.
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
+// (Only the x86-64 copy for AVX-512 reads them.)
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Lanes {
     /// Cell bits of each angular section.
     bits: [[u64; MAX_CYLINDERS]; ND],
