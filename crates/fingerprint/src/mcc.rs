@@ -992,6 +992,23 @@ impl MccTemplate {
     pub fn is_empty(&self) -> bool {
         self.cylinders.is_empty()
     }
+
+    /// The cylinders (one bit each) whose direction is within [`MAX_DIRECTION_DIFF`] of `angle`:
+    /// those surely so by the sectors, and those that may be and pass the test.
+    #[inline(always)]
+    fn candidates(&self, angle: f32) -> u32 {
+        let sector = direction_sector(angle);
+        let mut candidates = self.sure[sector];
+        let mut maybe = self.maybe[sector];
+        while maybe != 0 {
+            let j = maybe.trailing_zeros() as usize;
+            maybe &= maybe - 1;
+            if let Some(c) = self.cylinders.get(j) {
+                candidates |= u32::from(compatible_directions(angle, c.angle)) << j;
+            }
+        }
+        candidates
+    }
 }
 
 /// Number of cells of a layer whose centre lies within the radius (the cylinder's disc).
@@ -1152,7 +1169,6 @@ fn local_row(
     const _: () = assert!(MIN_VALID_CELLS >= MIN_MATCHABLE_CELLS && LAYER_WORDS == 1);
     let va = ca.valid[0];
     let mut na = [0u64; MAX_CYLINDERS];
-    let mut nb = [0u64; MAX_CYLINDERS];
     let mut nx = [0u64; MAX_CYLINDERS];
     // The lanes to compute: candidates sharing enough valid cells.
     let mut take = candidates;
@@ -1171,6 +1187,7 @@ fn local_row(
             }
         }
     } else {
+        let mut nb = [0u64; MAX_CYLINDERS];
         for j in 0..MAX_CYLINDERS {
             take &= !(u32::from((va & b.valid[j]).count_ones() < min_common) << j);
         }
@@ -1366,9 +1383,10 @@ impl MccMatcher {
     /// cylinder pairs, the best one-to-one pairs, relaxation by their mutual geometric
     /// compatibility, and the mean relaxed similarity of the most efficient pairs.
     ///
-    /// On x86-64 processors with AVX2 (and POPCNT) a copy compiled for them runs, on those with
-    /// the POPCNT instruction only (all made since about 2010) one compiled for it; elsewhere the
-    /// portable one. All give bit-identical scores (tested).
+    /// On x86-64 processors with AVX-512 (F, BW, DQ, VL and VPOPCNTDQ) a copy compiled for it
+    /// runs, with kernels written for its lanes; on those with AVX2 (and POPCNT) a copy compiled
+    /// for them, on those with the POPCNT instruction only (all made since about 2010) one
+    /// compiled for it; elsewhere the portable one. All give bit-identical scores (tested).
     pub fn similarity(&mut self, a: &MccTemplate, b: &MccTemplate) -> f64 {
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx512f")
@@ -1452,9 +1470,7 @@ impl MccMatcher {
             return 0.0;
         }
 
-        // Compatibility of every two selected pairs (zero where negligible). First, for each pair,
-        // the later pairs whose distances agree (the commonest reason for none), without
-        // branches; then those.
+        // Compatibility of every two selected pairs (zero where negligible).
         let rho = &mut self.rho;
         for row in rho.iter_mut().take(nr) {
             *row = [0.0; MAX_CYLINDERS];
@@ -1465,11 +1481,7 @@ impl MccMatcher {
             (*pa, *pb) = (usize::from(at), usize::from(bt));
         }
         #[cfg(target_arch = "x86_64")]
-        let vector = AVX512;
-        #[cfg(not(target_arch = "x86_64"))]
-        let vector = false;
-        if vector {
-            #[cfg(target_arch = "x86_64")]
+        if AVX512 {
             // SAFETY: `AVX512` is set only in the copy compiled for these extensions, which
             // runs only on processors that have them.
             #[allow(unsafe_code)]
@@ -1479,6 +1491,8 @@ impl MccMatcher {
         } else {
             compatibilities(a, b, &pair_a, &pair_b, nr, rho);
         }
+        #[cfg(not(target_arch = "x86_64"))]
+        compatibilities(a, b, &pair_a, &pair_b, nr, rho);
         // Relaxation, every pair at once: a pair's support adds its compatibilities times the
         // others' values in their order (the matrix is symmetric, so row k holds column k).
         let mut lambda = [0.0f32; MAX_CYLINDERS];
@@ -1550,19 +1564,7 @@ impl MccMatcher {
         // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
         let scores = &mut self.scores;
         for (ca, row) in a.cylinders.iter().zip(scores.iter_mut()) {
-            // The candidates of b: those surely compatible in direction, and those that pass the
-            // test.
-            let sector = direction_sector(ca.angle);
-            let mut candidates = b.sure[sector];
-            let mut maybe = b.maybe[sector];
-            while maybe != 0 {
-                let j = maybe.trailing_zeros() as usize;
-                maybe &= maybe - 1;
-                if let Some(cb) = b.cylinders.get(j) {
-                    let compatible = compatible_directions(ca.angle, cb.angle);
-                    candidates |= u32::from(compatible) << j;
-                }
-            }
+            let candidates = b.candidates(ca.angle);
             local_row(ca, &b.lanes, candidates, min_common, row);
         }
         // Local similarity sort, one-to-one: the best pair first, then the best pair whose
@@ -1571,9 +1573,8 @@ impl MccMatcher {
         // pairs in the same order as going down all pairs sorted, found without sorting them:
         // each free row's best pair among the free columns is kept (keys: the similarity's bits,
         // then the row and column reversed, so that the larger key is the better pair); the best
-        // of those is taken, and the rows whose best was in its column look again.
-        // (The rows' best keys are kept in four registers, which the portable loop's indexed
-        // stores and loads of them would not do.)
+        // of those is taken if its column is still free, else its row looks again. The rows'
+        // keys stay in four registers.
         // SAFETY: this copy runs only on processors with AVX-512 (`similarity_avx512`).
         #[allow(unsafe_code)]
         unsafe {
@@ -1595,19 +1596,7 @@ impl MccMatcher {
         // Per row, the columns compared (a superset of those with a positive similarity).
         let mut compared = [0u32; MAX_CYLINDERS];
         for ((ca, row), compared) in a.cylinders.iter().zip(scores.iter_mut()).zip(&mut compared) {
-            // The candidates of b: those surely compatible in direction, and those that pass the
-            // test.
-            let sector = direction_sector(ca.angle);
-            let mut candidates = b.sure[sector];
-            let mut maybe = b.maybe[sector];
-            while maybe != 0 {
-                let j = maybe.trailing_zeros() as usize;
-                maybe &= maybe - 1;
-                if let Some(cb) = b.cylinders.get(j) {
-                    let compatible = compatible_directions(ca.angle, cb.angle);
-                    candidates |= u32::from(compatible) << j;
-                }
-            }
+            let candidates = b.candidates(ca.angle);
             // The square roots of the bit counts of each candidate pair (those full, if this one
             // is, and the others, each its own way; zero where not compared), then the
             // similarities of the row at once: 1 - √nx / (√na + √nb), or 0 where na + nb = 0.
