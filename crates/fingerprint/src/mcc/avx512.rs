@@ -1,8 +1,9 @@
 //! The matcher's kernels written with AVX-512 intrinsics, for the steps whose portable loops do
-//! not vectorise: lookups by index into rows of 32 values (one permutation of two registers
-//! here). Each performs the portable code's IEEE operations, lane by lane and in the same order,
-//! so the results are bit-identical (tested); only [`MccMatcher::similarity`]'s copy compiled
-//! for AVX-512 calls them.
+//! not vectorise well: lookups by index into rows of 32 values (one permutation of two
+//! registers here), packing the lanes that pass a test (compress), and the greedy choice whose
+//! 32 keys stay in registers. Each performs the portable code's IEEE operations, lane by lane and
+//! in the same order, so the results are bit-identical (tested); only
+//! [`MccMatcher::similarity`]'s copy compiled for AVX-512 calls them.
 //!
 //! [`MccMatcher::similarity`]: super::MccMatcher::similarity
 
@@ -167,13 +168,7 @@ fn angle_diff(a: __m512, b: __m512) -> __m512 {
     _mm512_add_ps(d, turn)
 }
 
-/// |angle_diff(a, b)| in 16 lanes.
-#[target_feature(enable = "avx512f")]
-fn abs_diff(a: __m512, b: __m512) -> __m512 {
-    _mm512_abs_ps(angle_diff(a, b))
-}
-
-/// The portable `compatibilities`: for each selected pair t, all later pairs k at once in 32
+/// [`super::compatibilities`] in lanes: for each selected pair t, all later pairs k at once in 32
 /// lanes (the rows of the templates' geometry permuted into the order of the pairs), then the
 /// compatibility of those within all three cut-offs, 16 at a time.
 #[target_feature(enable = "avx512f")]
@@ -226,7 +221,7 @@ pub(super) fn compatibilities(
         {
             let e1 = _mm512_abs_ps(_mm512_sub_ps(da, db));
             let e2 = _mm512_abs_ps(angle_diff(angle_diff(ma, sa), angle_diff(mb, sb)));
-            let e3 = abs_diff(angle_diff(ma, ra), angle_diff(mb, rb));
+            let e3 = _mm512_abs_ps(angle_diff(angle_diff(ma, ra), angle_diff(mb, rb)));
             let within = later[h]
                 & _mm512_cmp_ps_mask::<_CMP_LE_OQ>(e1, cutoff_1)
                 & _mm512_cmp_ps_mask::<_CMP_NGT_UQ>(e2, cutoff_angle)
