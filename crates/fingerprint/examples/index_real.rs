@@ -93,6 +93,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         } else {
             HashMap::new()
         };
+        // `IDF_POWER=p`: the exponent of the rarity weight of a vote.
+        let power: f64 = std::env::var("IDF_POWER")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(fingerprint::RARITY_POWER);
         let budget: usize = std::env::var("HIT_BUDGET")
             .ok()
             .and_then(|v| v.parse().ok())
@@ -134,8 +139,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut score_row = |probe: &MccTemplate| -> Vec<f32> {
             if base.starts_with("index") {
                 let keys = fingerprint::ThumbKeys::from_mcc(probe);
-                let scores = if population.is_some() {
-                    fingerprint::thumb_scores_within(&keys, &index_keys, length, budget)
+                let scores = if let Some(population) = population {
+                    fingerprint::thumb_scores_within(
+                        &keys,
+                        &index_keys,
+                        length,
+                        budget,
+                        population as usize,
+                        power,
+                    )
                 } else {
                     fingerprint::thumb_scores(&keys, &index_keys)
                 };

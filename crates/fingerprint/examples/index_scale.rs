@@ -6,7 +6,8 @@
 //! time to re-rank its short list with MCC, and where the mate ranks.
 //!
 //! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
-//! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `MAX_SEARCHES`, `DISTORTED`: below)
+//! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `IDF_POWERS`, `MAX_SEARCHES`,
+//! `DISTORTED`, `DEV_MATES`, `SAVED`: below)
 
 #[path = "support/mod.rs"]
 mod support;
@@ -75,12 +76,26 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         posted as f64 / pool_size as f64
     );
 
-    // The synthetic population.
+    // The synthetic population (`SAVED=FILE`: loaded from FILE if it exists, else built and saved
+    // there, so that runs with other search settings need not build it again).
+    let saved = std::env::var("SAVED").ok().map(std::path::PathBuf::from);
     let started = Instant::now();
     let mut index = ThumbIndex::with_sampling(sampling);
+    let load = saved.as_ref().filter(|path| path.exists());
+    if let Some(path) = load {
+        index = ThumbIndex::read_from(&mut std::io::BufReader::new(std::fs::File::open(path)?))?;
+        println!(
+            "loaded {} in {:.1} s ({} people)",
+            path.display(),
+            started.elapsed().as_secs_f64(),
+            index.len()
+        );
+    }
+    let people = if load.is_some() { index.len() } else { people };
     let mut rng = Rng::new(7);
     let mut batch = Vec::with_capacity(100_000);
-    for person in 0..people {
+    // Nothing left to build once loaded.
+    for person in index.len()..people {
         let mut thumb = || {
             let base = &pool[(rng.next_u64() % pool_size as u64) as usize];
             let turn = (rng.next_u64() % 21) as i8 - 10;
@@ -112,6 +127,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         rss_gb()
     );
     drop(pool);
+    if let (Some(path), None) = (&saved, load) {
+        index.write_to(&mut std::io::BufWriter::new(std::fs::File::create(path)?))?;
+        println!("saved to {}", path.display());
+    }
 
     // Real people: consecutive fingers of the collection's test half (or all of DB2_B).
     let real = in_half(
@@ -174,6 +193,36 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ));
         }
     }
+    // `DEV_MATES=k`: k people of synthetic fingers alone (no real minutiae, seeds of their own),
+    // each searched with one synthetic impression of each thumb: a set for choosing the index's
+    // settings apart from the real people that measure it.
+    let dev_mates: u64 = std::env::var("DEV_MATES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let mut dev_searches = Vec::new();
+    for k in 0..dev_mates {
+        let id = (people + fingers.len() / 2) as u64 + k;
+        let (ta, tb) = (
+            finger(3_000_000_000 + 2 * k, &params)?,
+            finger(3_000_000_001 + 2 * k, &params)?,
+        );
+        let (Ok(da), Ok(db)) = (
+            fingerprint::synth::impression(&ta, 7 * id, &distortion),
+            fingerprint::synth::impression(&tb, 7 * id + 1, &distortion),
+        ) else {
+            continue;
+        };
+        let (a, b) = (MccTemplate::new(&ta), MccTemplate::new(&tb));
+        index.insert(
+            id,
+            ThumbCodes {
+                right: Some(ThumbKeys::from_mcc(&a)),
+                left: Some(ThumbKeys::from_mcc(&b)),
+            },
+        );
+        dev_searches.push((id, MccTemplate::new(&da), MccTemplate::new(&db), a, b));
+    }
     // At most MAX_SEARCHES searches (default 300), spread evenly over the real people.
     let max_searches: usize = std::env::var("MAX_SEARCHES")
         .ok()
@@ -199,14 +248,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(|seed| finger(seed + 5_000_000_000, &params).map(|t| MccTemplate::new(&t)))
         .collect::<Result<_, _>>()?;
     // `HIT_BUDGETS=a,b,...`: the searches again with each budget of postings a thumb (default: the index's own).
-    let budgets: Vec<Option<usize>> = match std::env::var("HIT_BUDGETS") {
-        Ok(list) => list
-            .split(',')
-            .map(|b| b.trim().parse().map(Some))
-            .collect::<Result<_, _>>()?,
-        Err(_) => vec![None],
-    };
-    for budget in budgets {
+    let budgets: Vec<Option<usize>> = settings("HIT_BUDGETS")?;
+    // `IDF_POWERS=a,b,...`: the searches again with each exponent of the rarity weight.
+    let powers: Vec<Option<f64>> = settings("IDF_POWERS")?;
+    for (power, budget) in powers
+        .iter()
+        .flat_map(|p| budgets.iter().map(move |b| (p, *b)))
+    {
+        if let Some(power) = power {
+            index.set_rarity_power(*power);
+            println!("== rarity weight exponent {power}");
+        }
         if let Some(budget) = budget {
             index.set_hit_budget(budget);
             println!("== budget {budget} postings a thumb");
@@ -214,6 +266,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         for (label, searches) in [
             ("real later impressions", &searches),
             ("synthetic impressions", &synthetic_searches),
+            ("synthetic mates (DEV_MATES)", &dev_searches),
         ] {
             if searches.is_empty() {
                 continue;
@@ -224,6 +277,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     println!("RSS {:.2} GB", rss_gb());
     Ok(())
+}
+
+/// The comma-separated values of the environment variable `name`, or one `None` (the index's own
+/// setting) when it is not set.
+fn settings<T: std::str::FromStr>(name: &str) -> Result<Vec<Option<T>>, T::Err> {
+    match std::env::var(name) {
+        Ok(list) => list
+            .split(',')
+            .map(|v| v.trim().parse().map(Some))
+            .collect(),
+        Err(_) => Ok(vec![None]),
+    }
 }
 
 type Search = (u64, MccTemplate, MccTemplate, MccTemplate, MccTemplate);

@@ -8,8 +8,10 @@
 //! enrolled cylinder implies a rotation (the difference of their directions) and with it a
 //! translation; an enrolled thumb's votes are counted in bins of rotation and translation, and its
 //! score is the weight of the best 2×2×2 window of bins. Strangers share many keys (fingerprints
-//! share local structure) but their matches disagree on the pose; a mate's agree. Both thumbs'
-//! scores are added and the best go to MCC re-ranking ([`rerank`]).
+//! share local structure) but their matches disagree on the pose; a mate's agree. A vote weighs
+//! more the rarer its key is in the population ([`RARITY_POWER`]): a match on a key few thumbs
+//! post says more than one on a key a fifth of them do. Both thumbs' scores are added and the
+//! best go to MCC re-ranking ([`rerank`]).
 //!
 //! The cost of a search is the number of postings it reads, which grows with the population: the
 //! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
@@ -422,64 +424,115 @@ impl Side {
     /// The scores of the live slots the probe keys vote for through the lists `reads` names, in no
     /// particular order: the lists read on `threads` threads into one vector of hits per block of
     /// slots, then each block grouped and scored alone ([`score_block`]).
+    ///
+    /// The scores are left in `scratch.scorers[..].1` (one vector per scoring thread); the
+    /// vectors of `scratch` keep their room from search to search.
     fn exact_scores(
         &self,
         probe: &[ProbeKey],
         reads: &[ListRead],
         threads: usize,
-    ) -> Vec<(u32, f32)> {
+        scratch: &mut SearchScratch,
+    ) {
         let blocks = self.slot_person.len().div_ceil(1 << BLOCK_BITS).max(1);
+        let collectors = threads.min(reads.len()).max(1);
+        scratch.collectors.resize_with(collectors, Vec::new);
         // Reads are dealt out in turn, so that each thread gets short and long lists alike.
-        let collected: Vec<Vec<Vec<Hit>>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads.min(reads.len()).max(1))
-                .map(|t| {
-                    scope.spawn(move || {
-                        let mine: Vec<ListRead> =
-                            reads.iter().skip(t).step_by(threads).copied().collect();
-                        // Room for every posting read, spread evenly (slots are), so that the
-                        // vectors seldom grow (and copy) while collecting.
-                        let postings: usize = mine
-                            .iter()
-                            .filter_map(|read| self.lists.get(&read.list))
-                            .map(|list| list.len as usize)
-                            .sum();
-                        let room = postings / blocks + postings / blocks / 4 + 64;
-                        let mut hits: Vec<Vec<Hit>> =
-                            (0..blocks).map(|_| Vec::with_capacity(room)).collect();
-                        collect_hits(self, probe, &mine, &mut hits);
-                        hits
-                    })
-                })
-                .collect();
-            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+        std::thread::scope(|scope| {
+            for (t, hits) in scratch.collectors.iter_mut().enumerate() {
+                scope.spawn(move || {
+                    let mine: Vec<ListRead> =
+                        reads.iter().skip(t).step_by(threads).copied().collect();
+                    // Room for every posting read, spread evenly (slots are), so that the
+                    // vectors seldom grow (and copy) while collecting.
+                    let postings: usize = mine
+                        .iter()
+                        .filter_map(|read| self.lists.get(&read.list))
+                        .map(|list| list.len as usize)
+                        .sum();
+                    let room = postings / blocks + postings / blocks / 4 + 64;
+                    hits.resize_with(blocks, Vec::new);
+                    for block in hits.iter_mut() {
+                        block.clear();
+                        block.reserve(room);
+                    }
+                    collect_hits(self, probe, &mine, hits);
+                });
+            }
         });
-        let scored: Vec<Vec<(u32, f32)>> = std::thread::scope(|scope| {
-            let workers: Vec<_> = (0..threads.min(blocks))
-                .map(|t| {
-                    let collected = &collected;
-                    scope.spawn(move || {
-                        let mut scratch = BlockScratch::new();
-                        let mut scores = Vec::new();
-                        for b in (t..blocks).step_by(threads) {
-                            let parts: Vec<&[Hit]> =
-                                collected.iter().map(|w| w[b].as_slice()).collect();
-                            if parts.iter().all(|p| p.is_empty()) {
-                                continue;
-                            }
-                            score_block(
-                                &parts,
-                                |slot| self.slot_person[slot as usize] != NO_SLOT,
-                                &mut scratch,
-                                &mut scores,
-                            );
+        let scorers = threads.min(blocks);
+        scratch
+            .scorers
+            .resize_with(scorers, || (BlockScratch::new(), Vec::new()));
+        let collected = &scratch.collectors;
+        std::thread::scope(|scope| {
+            for (t, (block_scratch, scores)) in scratch.scorers.iter_mut().enumerate() {
+                scope.spawn(move || {
+                    scores.clear();
+                    for b in (t..blocks).step_by(threads) {
+                        let parts: Vec<&[Hit]> =
+                            collected.iter().map(|w| w[b].as_slice()).collect();
+                        if parts.iter().all(|p| p.is_empty()) {
+                            continue;
                         }
-                        scores
-                    })
-                })
-                .collect();
-            workers.into_iter().filter_map(|w| w.join().ok()).collect()
+                        score_block(
+                            &parts,
+                            |slot| self.slot_person[slot as usize] != NO_SLOT,
+                            block_scratch,
+                            scores,
+                        );
+                    }
+                });
+            }
         });
-        scored.into_iter().flatten().collect()
+    }
+}
+
+/// What one search writes besides its answer, kept from search to search in [`ThumbIndex`]'s
+/// pool: at population scale a search's hits fill hundreds of megabytes, and fresh memory each
+/// time costs its page faults and zeroing (measured in `BENCHMARKS.md`).
+#[derive(Default)]
+struct SearchScratch {
+    /// Per collecting thread, per block of slots: the hits.
+    collectors: Vec<Vec<Vec<Hit>>>,
+    /// Per scoring thread: its block scratch and the scores of its slots.
+    scorers: Vec<(BlockScratch, Vec<(u32, f32)>)>,
+    /// Per person (index into `ThumbIndex::people`): both thumbs' scores added; all zero
+    /// between searches.
+    per_person: Vec<f32>,
+}
+
+/// The scratch of searches not running now (one per search that ran at the same time as others).
+#[derive(Default)]
+struct ScratchPool(std::sync::Mutex<Vec<SearchScratch>>);
+
+impl ScratchPool {
+    fn take(&self) -> SearchScratch {
+        self.0
+            .lock()
+            .map(|mut pool| pool.pop())
+            .ok()
+            .flatten()
+            .unwrap_or_default()
+    }
+
+    fn give(&self, scratch: SearchScratch) {
+        if let Ok(mut pool) = self.0.lock() {
+            pool.push(scratch);
+        }
+    }
+}
+
+/// A copy of an index starts with no scratch of its own.
+impl Clone for ScratchPool {
+    fn clone(&self) -> ScratchPool {
+        ScratchPool::default()
+    }
+}
+
+impl std::fmt::Debug for ScratchPool {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ScratchPool")
     }
 }
 
@@ -501,6 +554,9 @@ pub struct ThumbIndex {
     sampling: u32,
     /// Most postings a search reads per thumb.
     budget: usize,
+    /// Exponent of the rarity weight of a vote ([`RARITY_POWER`]).
+    rarity_power: f64,
+    scratch: ScratchPool,
 }
 
 impl Default for ThumbIndex {
@@ -521,8 +577,8 @@ fn rotation_bin(delta: i32) -> i32 {
 struct ProbeKey {
     key: u32,
     angle: u8,
-    /// Weight of each of its matches: 1 over how many times the probe has this key value.
-    weight_index: u8,
+    /// How many times the probe has this key value (each match weighs 1 over it).
+    multiplicity: u8,
     /// For each rotation `delta + MAX_ROTATION`: the rotated position (500-dpi px, y up).
     rotated: Vec<(f32, f32)>,
 }
@@ -546,7 +602,7 @@ fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
             out.push(ProbeKey {
                 key,
                 angle: k.angle,
-                weight_index: multiplicity,
+                multiplicity,
                 rotated,
             });
         }
@@ -555,11 +611,47 @@ fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
     out
 }
 
-/// One list a search reads: which probe key reads it, and the list.
+/// One list a search reads: which probe key reads it, the list, and the weight code of its votes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct ListRead {
     probe: u32,
     list: u32,
+    code: u8,
+}
+
+/// Weight of a vote by its code: 2^((code − 192) / 16), so codes step by 4.4 % from 2⁻¹² to 2⁴.
+const WEIGHTS: [f32; 256] = {
+    let mut table = [0f32; 256];
+    let mut weight = 1.0 / 4096.0; // 2⁻¹², code 0
+    let mut code = 0;
+    while code < 256 {
+        table[code] = weight as f32;
+        weight *= 1.044_273_782_427_413_8; // 2^(1/16)
+        code += 1;
+    }
+    table
+};
+
+/// The code of the weight nearest `weight`, clamped to the table (weights at or below 2⁻¹² take
+/// code 0).
+fn weight_code(weight: f64) -> u8 {
+    (weight.log2() * 16.0 + 192.0).round().clamp(0.0, 255.0) as u8
+}
+
+/// Exponent of the rarity weight of a vote: a vote through a list of `len` postings among `N`
+/// thumbs of its side weighs `ln((N + 1) / (len + 1))` to this power (at least 0.05 to it), over
+/// its probe key's multiplicity, as inverse document frequency weighs a rare word in text search.
+/// Chosen on people of synthetic fingers alone (`DEV_MATES` in `examples/index_scale.rs`, 10 M
+/// people, mate within 10,000: 54.5 % at 0, 63.0 % at 0.5, 64.0 % at 1, 63.0 % at 1.5).
+pub const RARITY_POWER: f64 = 1.0;
+
+/// Weight of a vote through a list of `length` postings among `population` thumbs, from a probe
+/// key the probe has `multiplicity` times.
+fn read_weight(length: usize, population: usize, multiplicity: u8, power: f64) -> u8 {
+    let rarity = ((population as f64 + 1.0) / (length as f64 + 1.0))
+        .ln()
+        .max(0.05);
+    weight_code(rarity.powf(power) / f64::from(multiplicity.max(1)))
 }
 
 /// The lists a probe reads: of every probe key's sector lists, the shortest first, as many as fit
@@ -568,6 +660,8 @@ fn within_budget(
     probe: &[ProbeKey],
     length: impl Fn(u32) -> usize,
     budget: usize,
+    population: usize,
+    power: f64,
 ) -> Vec<ListRead> {
     let mut sized: Vec<(usize, ListRead)> = probe
         .iter()
@@ -576,9 +670,15 @@ fn within_budget(
             probe_lists(pk.key, pk.angle).map(move |list| ListRead {
                 probe: i as u32,
                 list,
+                code: 0,
             })
         })
-        .map(|read| (length(read.list), read))
+        .map(|mut read| {
+            let len = length(read.list);
+            let multiplicity = probe[read.probe as usize].multiplicity;
+            read.code = read_weight(len, population, multiplicity, power);
+            (len, read)
+        })
         .filter(|(len, _)| *len > 0)
         .collect();
     sized.sort_unstable_by_key(|(len, read)| (*len, read.list, read.probe));
@@ -593,17 +693,36 @@ fn within_budget(
         .collect()
 }
 
-/// Bits of a hit: slot (32) | rotation bin (4) | x bin (12) | y bin (12) | multiplicity (4).
-fn pack_hit(slot: u32, r: i32, bx: i32, by: i32, multiplicity: u8) -> Hit {
-    (u64::from(slot) << 32)
-        | ((r as u64 & 0xF) << 28)
-        | ((bx as u64 & 0xFFF) << 16)
-        | ((by as u64 & 0xFFF) << 4)
-        | u64::from(multiplicity.min(15))
+/// Bits of a hit: slot (32) | pose bin (24: rotation 4, x 10, y 10) | weight code (8).
+fn pack_hit(slot: u32, r: i32, bx: i32, by: i32, code: u8) -> Hit {
+    let pose = ((r as u32 & ROTATION_MASK) << ROTATION_SHIFT)
+        | ((bx as u32 & TRANSLATION_MASK) << X_SHIFT)
+        | (by as u32 & TRANSLATION_MASK);
+    (u64::from(slot) << 32) | (u64::from(pose) << CODE_BITS) | u64::from(code)
 }
 
-/// Translation bins are offset so that they stay positive.
-const BIN_OFFSET: i32 = 2048;
+/// Bits of a hit below its pose bin: the weight code.
+const CODE_BITS: u32 = 8;
+/// Fields of a pose bin (a hit shifted down by [`CODE_BITS`]): rotation at this shift…
+const ROTATION_SHIFT: u32 = 20;
+const ROTATION_MASK: u32 = 0xF;
+/// …x at this one, y at 0.
+const X_SHIFT: u32 = 10;
+const TRANSLATION_MASK: u32 = 0x3FF;
+/// One step of each field of a pose bin.
+const ROTATION_STEP: u32 = 1 << ROTATION_SHIFT;
+const X_STEP: u32 = 1 << X_SHIFT;
+const Y_STEP: u32 = 1;
+
+/// A hit's pose bin with its rotation one step up (so that the lowest corner of a window holding
+/// it stays positive).
+fn lifted_bin(hit: Hit) -> u32 {
+    ((hit >> CODE_BITS) as u32 & ((1 << 24) - 1)) + ROTATION_STEP
+}
+
+/// Translation bins are offset so that they stay positive (translations are within ±1,500 px,
+/// ±94 bins).
+const BIN_OFFSET: i32 = 512;
 
 /// `value.floor()` for the small values of a pose bin, without a call to the C library (the
 /// baseline x86-64 build has no rounding instruction).
@@ -613,7 +732,7 @@ fn floor(value: f32) -> i32 {
 }
 
 /// The vote of one key match: the pose bin the match implies, or `None` beyond the largest rotation.
-fn vote(pk: &ProbeKey, slot: u32, pose: [u8; 3]) -> Option<Hit> {
+fn vote(pk: &ProbeKey, code: u8, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let delta = i32::from(pose[0].wrapping_sub(pk.angle) as i8);
     if delta.abs() > MAX_ROTATION {
         return None;
@@ -623,7 +742,7 @@ fn vote(pk: &ProbeKey, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let ty = -f32::from(pose[2]) * COORD_UNIT - ry;
     let bx = floor(tx / CELL) + BIN_OFFSET;
     let by = floor(ty / CELL) + BIN_OFFSET;
-    Some(pack_hit(slot, rotation_bin(delta), bx, by, pk.weight_index))
+    Some(pack_hit(slot, rotation_bin(delta), bx, by, code))
 }
 
 /// Slots per block of a search's grouping of hits: a block's per-slot counters (256 KB) stay in
@@ -641,7 +760,7 @@ fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], blocks: &mu
         let pk = &probe[read.probe as usize];
         for (slot, pose) in list.iter() {
             if let (Some(hit), Some(block)) = (
-                vote(pk, slot, pose),
+                vote(pk, read.code, slot, pose),
                 blocks.get_mut((slot >> BLOCK_BITS) as usize),
             ) {
                 block.push(hit);
@@ -692,9 +811,9 @@ impl WindowSums {
     }
 }
 
-/// Weight of one hit: 1 over how many times the probe has its key value.
+/// Weight of one hit, by its code.
 fn hit_weight(hit: Hit) -> f32 {
-    1.0 / (hit & 0xF).max(1) as f32
+    WEIGHTS[(hit & 0xFF) as usize]
 }
 
 /// Weight of the best 2×2×2 window of pose bins among one slot's hits: every hit is added to the
@@ -704,18 +823,21 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     if let [hit] = hits {
         return hit_weight(*hit);
     }
-    let bin_of = |hit: Hit| ((hit >> 4) & 0xFFF_FFFF) as u32 + (1 << 24);
     // Two bins share a window when no field differs by more than one.
     let near = |a: u32, b: u32| {
         let field = |v: u32, shift: u32, mask: u32| ((v >> shift) & mask) as i32;
-        [(24, 0xF), (12, 0xFFF), (0, 0xFFF)]
-            .iter()
-            .all(|&(shift, mask)| (field(a, shift, mask) - field(b, shift, mask)).abs() <= 1)
+        [
+            (ROTATION_SHIFT, ROTATION_MASK),
+            (X_SHIFT, TRANSLATION_MASK),
+            (0, TRANSLATION_MASK),
+        ]
+        .iter()
+        .all(|&(shift, mask)| (field(a, shift, mask) - field(b, shift, mask)).abs() <= 1)
     };
     // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
         let (wa, wb) = (hit_weight(*a), hit_weight(*b));
-        return if near(bin_of(*a), bin_of(*b)) {
+        return if near(lifted_bin(*a), lifted_bin(*b)) {
             wa + wb
         } else {
             wa.max(wb)
@@ -726,7 +848,7 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
         // Few hits: each window containing a hit's bin summed over the hits directly.
         let mut bins = [(0u32, 0f32); FEW];
         for (b, &hit) in bins.iter_mut().zip(hits) {
-            *b = (bin_of(hit), hit_weight(hit));
+            *b = (lifted_bin(hit), hit_weight(hit));
         }
         let bins = &bins[..hits.len()];
         let mut best = 0f32;
@@ -746,14 +868,15 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
                 continue;
             }
             let close = &close[..count];
-            for dr in [0, 1 << 24] {
-                for dx in [0, 1 << 12] {
-                    for dy in [0, 1] {
+            for dr in [0, ROTATION_STEP] {
+                for dx in [0, X_STEP] {
+                    for dy in [0, Y_STEP] {
                         let corner = lifted - dr - dx - dy;
                         let mut sum = 0f32;
                         for &(other, w) in close {
                             // Inside the window: each field of the difference is 0 or 1.
-                            if other.wrapping_sub(corner) & !((1 << 24) | (1 << 12) | 1) == 0 {
+                            if other.wrapping_sub(corner) & !(ROTATION_STEP | X_STEP | Y_STEP) == 0
+                            {
                                 sum += w;
                             }
                         }
@@ -767,12 +890,12 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     sums.reset(8 * hits.len());
     let mut best = 0f32;
     for &hit in hits {
-        // Bin fields: rotation (bits 24..28), x (12..24), y (0..12); the window's rotation is
-        // stored one up, and translation bins are offset far from 0, so nothing underflows.
-        let (lifted, weight) = (bin_of(hit), hit_weight(hit));
-        for dr in [0, 1 << 24] {
-            for dx in [0, 1 << 12] {
-                for dy in [0, 1] {
+        // The window's rotation is stored one up, and translation bins are offset far from 0,
+        // so nothing underflows.
+        let (lifted, weight) = (lifted_bin(hit), hit_weight(hit));
+        for dr in [0, ROTATION_STEP] {
+            for dx in [0, X_STEP] {
+                for dy in [0, Y_STEP] {
                     best = best.max(sums.add(lifted - dr - dx - dy, weight));
                 }
             }
@@ -874,7 +997,9 @@ fn score_slots(hits: &[Hit], live: impl Fn(u32) -> bool, scores: &mut Vec<(u32, 
 }
 
 /// The consistent-vote score of a probe thumb against one enrolled thumb's keys, without an
-/// index: what [`ThumbIndex::search`] computes for every enrolled thumb (for tests and evaluation).
+/// index and without the rarity weight (every vote weighs 1 over its probe key's multiplicity):
+/// what [`ThumbIndex::search`] computes for every enrolled thumb with a rarity power of 0 (for
+/// tests and evaluation; [`thumb_scores_within`] weighs as a search in a population does).
 pub fn thumb_score(probe: &ThumbKeys, enrolled: &ThumbKeys) -> f64 {
     thumb_scores(probe, std::slice::from_ref(enrolled))[0]
 }
@@ -884,28 +1009,36 @@ pub fn thumb_scores(probe: &ThumbKeys, enrolled: &[ThumbKeys]) -> Vec<f64> {
     thumb_scores_reading(probe, enrolled, None)
 }
 
-/// [`thumb_scores`] as a search reads them in a population where the list of `list` holds
-/// `length(list)` postings: only the lists [`ThumbIndex::search`] would read within `budget`
-/// vote (for estimating recall at population scale; see `examples/index_real.rs`).
+/// [`thumb_scores`] as a search reads them in a population of `population` thumbs where the
+/// list of `list` holds `length(list)` postings: only the lists [`ThumbIndex::search`] would read
+/// within `budget` vote, weighted as it weighs them (for estimating recall at population scale;
+/// see `examples/index_real.rs`).
 #[doc(hidden)]
 pub fn thumb_scores_within(
     probe: &ThumbKeys,
     enrolled: &[ThumbKeys],
     length: impl Fn(u32) -> usize,
     budget: usize,
+    population: usize,
+    power: f64,
 ) -> Vec<f64> {
-    let reads = within_budget(&probe_keys(probe), length, budget);
-    let read: std::collections::HashSet<(u32, u32)> =
-        reads.iter().map(|r| (r.probe, r.list)).collect();
+    let reads = within_budget(&probe_keys(probe), length, budget, population, power);
+    let read: std::collections::HashMap<(u32, u32), u8> =
+        reads.iter().map(|r| ((r.probe, r.list), r.code)).collect();
     thumb_scores_reading(probe, enrolled, Some(&read))
 }
 
 fn thumb_scores_reading(
     probe: &ThumbKeys,
     enrolled: &[ThumbKeys],
-    read: Option<&std::collections::HashSet<(u32, u32)>>,
+    read: Option<&std::collections::HashMap<(u32, u32), u8>>,
 ) -> Vec<f64> {
     let probe = probe_keys(probe);
+    // Without a population, a vote weighs only 1 over its probe key's multiplicity.
+    let plain: Vec<u8> = probe
+        .iter()
+        .map(|pk| weight_code(1.0 / f64::from(pk.multiplicity.max(1))))
+        .collect();
     let mut hits = Vec::new();
     let mut scores = Vec::new();
     enrolled
@@ -916,10 +1049,14 @@ fn thumb_scores_reading(
             for (i, pk) in probe.iter().enumerate() {
                 let start = posted.partition_point(|k| k.key < pk.key);
                 for k in posted[start..].iter().take_while(|k| k.key == pk.key) {
-                    if read.is_some_and(|read| !read.contains(&(i as u32, k.list()))) {
-                        continue;
-                    }
-                    hits.extend(vote(pk, 0, [k.angle, k.x, k.y]));
+                    let code = match read {
+                        None => plain[i],
+                        Some(read) => match read.get(&(i as u32, k.list())) {
+                            Some(&code) => code,
+                            None => continue,
+                        },
+                    };
+                    hits.extend(vote(pk, code, 0, [k.angle, k.x, k.y]));
                 }
             }
             hits.sort_unstable();
@@ -947,6 +1084,8 @@ impl ThumbIndex {
             index_of: rustc_hash::FxHashMap::default(),
             sampling: u32::from(sampling.max(1)),
             budget: HIT_BUDGET,
+            rarity_power: RARITY_POWER,
+            scratch: ScratchPool::default(),
         }
     }
 
@@ -955,6 +1094,13 @@ impl ThumbIndex {
     /// `BENCHMARKS.md`). Not saved with the index.
     pub fn set_hit_budget(&mut self, postings: usize) {
         self.budget = postings.max(1);
+    }
+
+    /// Set the exponent of the rarity weight of a vote ([`RARITY_POWER`] unless set; for
+    /// experiments).
+    #[doc(hidden)]
+    pub fn set_rarity_power(&mut self, power: f64) {
+        self.rarity_power = power;
     }
 
     /// Number of people enrolled (with at least one thumb or none: everyone inserted).
@@ -1105,7 +1251,8 @@ impl ThumbIndex {
         threads: usize,
     ) -> Vec<MatchCandidate> {
         let threads = threads.max(1);
-        let mut per_person: Option<Vec<f32>> = None;
+        let mut scratch = self.scratch.take();
+        scratch.per_person.resize(self.people.len(), 0.0);
         for (s, keys) in [&probe.right, &probe.left].into_iter().enumerate() {
             let Some(keys) = keys else { continue };
             let side = &self.sides[s];
@@ -1114,32 +1261,42 @@ impl ThumbIndex {
                 &probe,
                 |list| side.lists.get(&list).map_or(0, |list| list.len as usize),
                 self.budget,
+                side.slot_person.len(),
+                self.rarity_power,
             );
-            let scored = side.exact_scores(&probe, &reads, threads);
+            side.exact_scores(&probe, &reads, threads, &mut scratch);
             // Both thumbs' scores added per person in one array (no sort of millions of pairs).
-            let fused = per_person.get_or_insert_with(|| vec![0f32; self.people.len()]);
-            for (slot, score) in scored {
-                fused[side.slot_person[slot as usize] as usize] += score;
+            let fused = &mut scratch.per_person;
+            for (_, scores) in &scratch.scorers {
+                for &(slot, score) in scores {
+                    fused[side.slot_person[slot as usize] as usize] += score;
+                }
             }
         }
-        let mut fused: Vec<(f32, u64)> = per_person
-            .unwrap_or_default()
-            .into_iter()
-            .enumerate()
-            .filter(|(_, score)| *score > 0.0)
-            .map(|(person, score)| (score, self.people[person].id))
-            .collect();
-        let order = |a: &(f32, u64), b: &(f32, u64)| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1));
-        if fused.len() > short_list {
-            fused.select_nth_unstable_by(short_list, order);
-            fused.truncate(short_list);
+        // The best `short_list` (highest score, then lowest id) kept in a heap whose top is the
+        // worst kept, while the array is read and zeroed for the next search (scores are
+        // positive, so the order of their bits is theirs).
+        let key = |score: f32, id: u64| (std::cmp::Reverse(score.to_bits()), id);
+        let mut kept = std::collections::BinaryHeap::with_capacity(short_list + 1);
+        for (person, score) in scratch.per_person.iter_mut().enumerate() {
+            if *score > 0.0 {
+                let candidate = key(*score, self.people[person].id);
+                *score = 0.0;
+                if kept.len() < short_list {
+                    kept.push(candidate);
+                } else if let Some(mut worst) = kept.peek_mut()
+                    && candidate < *worst
+                {
+                    *worst = candidate;
+                }
+            }
         }
-        fused.sort_unstable_by(order);
-        fused
+        self.scratch.give(scratch);
+        kept.into_sorted_vec()
             .into_iter()
-            .map(|(score, person)| MatchCandidate {
+            .map(|(std::cmp::Reverse(bits), person)| MatchCandidate {
                 person,
-                score: f64::from(score),
+                score: f64::from(f32::from_bits(bits)),
             })
             .collect()
     }
@@ -1422,6 +1579,7 @@ pub fn rerank<'a>(
 mod tests {
     use super::*;
     use crate::synth::{SynthParams, finger};
+    use std::collections::HashMap;
 
     fn keys(seed: u64) -> ThumbKeys {
         ThumbKeys::from_mcc(&MccTemplate::new(
@@ -1447,7 +1605,10 @@ mod tests {
             right: Some(keys(1000)),
             left: Some(keys(1001)),
         };
+        // Without the rarity weight, a search scores as the pairwise score does.
+        index.set_rarity_power(0.0);
         let found = index.search(&probe, 60, 2);
+        assert!(found.len() > 10, "{found:?}");
         for candidate in &found {
             let (r, l) = &enrolled[candidate.person as usize];
             let pairwise = thumb_score(probe.right.as_ref().unwrap(), r)
@@ -1461,6 +1622,43 @@ mod tests {
         }
         // Same answers on one thread.
         assert_eq!(index.search(&probe, 60, 1), found);
+        // With it, as the pairwise score within the population's list lengths does.
+        for power in [0.5, 1.0, 2.0] {
+            index.set_rarity_power(power);
+            let found = index.search(&probe, 60, 2);
+            let side_scores = |probe: &ThumbKeys, side: Vec<ThumbKeys>| {
+                let mut lengths: HashMap<u32, usize> = HashMap::new();
+                for keys in &side {
+                    for list in keys.posted_lists() {
+                        *lengths.entry(list).or_default() += 1;
+                    }
+                }
+                let length = |list| lengths.get(&list).copied().unwrap_or(0);
+                thumb_scores_within(probe, &side, length, HIT_BUDGET, side.len(), power)
+            };
+            let right = side_scores(
+                probe.right.as_ref().unwrap(),
+                enrolled.iter().map(|(r, _)| r.clone()).collect(),
+            );
+            let left = side_scores(
+                probe.left.as_ref().unwrap(),
+                enrolled.iter().map(|(_, l)| l.clone()).collect(),
+            );
+            let mut differ = 0;
+            for candidate in &found {
+                let p = candidate.person as usize;
+                let pairwise = right[p] + left[p];
+                assert!(
+                    (candidate.score - pairwise).abs() < 1e-4,
+                    "power {power}, person {p}: index {} against pairwise {pairwise}",
+                    candidate.score
+                );
+                let plain = thumb_score(probe.right.as_ref().unwrap(), &enrolled[p].0)
+                    + thumb_score(probe.left.as_ref().unwrap(), &enrolled[p].1);
+                differ += usize::from((plain - pairwise).abs() > 1e-3);
+            }
+            assert!(differ > 0, "power {power} weighs as no weight does");
+        }
     }
 
     #[test]
@@ -1619,7 +1817,7 @@ mod tests {
             .map(|key| ProbeKey {
                 key,
                 angle: 8,
-                weight_index: 1,
+                multiplicity: 1,
                 rotated: Vec::new(),
             })
             .collect();
@@ -1633,7 +1831,7 @@ mod tests {
                 0
             }
         };
-        let reads = within_budget(&probe, length, HIT_BUDGET);
+        let reads = within_budget(&probe, length, HIT_BUDGET, 10_000_000, RARITY_POWER);
         // Shortest lists first: key 2's and 3's lists (interleaved by list), then key 1's.
         let keys_read: Vec<u32> = reads.iter().map(|r| r.probe).collect();
         assert!(
@@ -1676,7 +1874,7 @@ mod tests {
                     let r = ((state >> 20) % 3) as i32;
                     let x = BIN_OFFSET + ((state >> 24) % 3) as i32;
                     let y = BIN_OFFSET + ((state >> 28) % 3) as i32;
-                    pack_hit(slot as u32, r, x, y, 1 + ((state >> 32) % 3) as u8)
+                    pack_hit(slot as u32, r, x, y, 176 + ((state >> 32) % 3) as u8 * 16)
                 })
                 .collect();
             // Every seventh slot dead.
@@ -1712,17 +1910,17 @@ mod tests {
                     let r = (state % 4) as i32;
                     let x = BIN_OFFSET + ((state >> 8) % 4) as i32;
                     let y = BIN_OFFSET + ((state >> 16) % 4) as i32;
-                    pack_hit(9, r, x, y, 1 + ((state >> 24) % 4) as u8)
+                    pack_hit(9, r, x, y, 176 + ((state >> 24) % 4) as u8 * 8)
                 })
                 .collect();
             hits.sort_unstable();
             let unpack = |h: Hit| {
-                let bin = ((h >> 4) & 0xFFF_FFFF) as u32;
+                let bin = ((h >> 8) & 0xFF_FFFF) as u32;
                 (
-                    (bin >> 24) as i32,
-                    ((bin >> 12) & 0xFFF) as i32,
-                    (bin & 0xFFF) as i32,
-                    1.0 / (h & 0xF) as f32,
+                    (bin >> 20) as i32,
+                    ((bin >> 10) & 0x3FF) as i32,
+                    (bin & 0x3FF) as i32,
+                    WEIGHTS[(h & 0xFF) as usize],
                 )
             };
             let mut expected = 0f32;
