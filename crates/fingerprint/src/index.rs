@@ -56,7 +56,7 @@ const ROTATION_BINS: i32 = 8;
 const CELL: f32 = 16.0;
 /// Stored coordinates are in units of this many 500-dpi pixels (0..=255, so up to 1,020 px).
 const COORD_UNIT: f32 = 4.0;
-const FILE_MAGIC: &[u8; 8] = b"DSPPFIX3";
+const FILE_MAGIC: &[u8; 8] = b"DSPPFIX4";
 const NO_SLOT: u32 = u32::MAX;
 
 /// One key of a thumb with the pose of the cylinder it came from.
@@ -1314,7 +1314,7 @@ impl ThumbIndex {
             put(&value.to_le_bytes())?;
         }
         put(&POSITION_SEED.to_le_bytes())?;
-        for side in &self.sides {
+        for (s, side) in self.sides.iter().enumerate() {
             // Live slots in order, numbered densely as the loader will number them.
             let mut renumber = vec![NO_SLOT; side.slot_person.len()];
             let mut live: Vec<u32> = Vec::new();
@@ -1326,7 +1326,9 @@ impl ThumbIndex {
             }
             put(&(live.len() as u64).to_le_bytes())?;
             for person in &live {
-                put(&self.people[*person as usize].id.to_le_bytes())?;
+                let person = &self.people[*person as usize];
+                put(&person.id.to_le_bytes())?;
+                put(&person.slots[s].1.to_le_bytes())?;
             }
             let mut keys: Vec<u32> = side.lists.keys().copied().collect();
             keys.sort_unstable();
@@ -1378,7 +1380,7 @@ impl ThumbIndex {
                 field: "index magic",
                 offset: 0,
                 value: u64::from_le_bytes(magic),
-                expected: "DSPPFIX2",
+                expected: "DSPPFIX4",
             });
         }
         for (field, expected) in [
@@ -1428,10 +1430,13 @@ impl ThumbIndex {
                     expected: "fewer than 2^32 - 1",
                 });
             }
-            let mut lengths = Vec::new();
+            // What the slots say they posted, checked against the postings read.
+            let mut declared = 0u64;
             for _ in 0..slots {
                 let offset = reader.offset;
                 let id = u64::from_le_bytes(reader.bytes::<8>("person id")?);
+                let posted = u16::from_le_bytes(reader.bytes::<2>("slot postings")?);
+                declared += u64::from(posted);
                 let person = index.person_index(id);
                 if index.people[person as usize].slots[s].0 != NO_SLOT {
                     return Err(Error::InvalidField {
@@ -1443,9 +1448,10 @@ impl ThumbIndex {
                 }
                 let slot = index.sides[s].slot_person.len() as u32;
                 index.sides[s].slot_person.push(person);
-                index.people[person as usize].slots[s] = (slot, 0);
-                lengths.push(0u16);
+                index.people[person as usize].slots[s] = (slot, posted);
             }
+            let lists_offset = reader.offset;
+            let mut read = 0u64;
             let lists = reader.u32("list count")?;
             for _ in 0..lists {
                 let offset = reader.offset;
@@ -1460,6 +1466,12 @@ impl ThumbIndex {
                 }
                 let count = reader.u32("list length")?;
                 let mut previous = None;
+                // The list built apart and put in the map once (one lookup a posting took most
+                // of a large index's load time): room for six bytes a posting (a slot difference
+                // of up to three, the pose) for what the file says, up to a bound; what is left
+                // over given back.
+                let mut list = Postings::default();
+                list.bytes.reserve(count.min(1 << 22) as usize * 6);
                 for _ in 0..count {
                     let offset = reader.offset;
                     let slot = reader.u32("posting slot")?;
@@ -1473,14 +1485,14 @@ impl ThumbIndex {
                             expected: "a direction in its list's sector",
                         });
                     }
-                    let Some(length) = lengths.get_mut(slot as usize) else {
+                    if u64::from(slot) >= slots {
                         return Err(Error::InvalidField {
                             field: "posting slot",
                             offset,
                             value: u64::from(slot),
                             expected: "a slot of this side",
                         });
-                    };
+                    }
                     if previous.is_some_and(|p| slot <= p) {
                         return Err(Error::InvalidField {
                             field: "posting slot",
@@ -1490,18 +1502,25 @@ impl ThumbIndex {
                         });
                     }
                     previous = Some(slot);
-                    *length = length.saturating_add(1);
-                    index.sides[s]
-                        .lists
-                        .entry(key)
-                        .or_default()
-                        .push(slot, pose);
-                    index.sides[s].postings += 1;
+                    list.push(slot, pose);
                 }
+                if count > 0 {
+                    list.bytes.shrink_to_fit();
+                    index.sides[s].postings += count as usize;
+                    index.sides[s].lists.insert(key, list);
+                }
+                read += u64::from(count);
             }
-            for (slot, length) in lengths.into_iter().enumerate() {
-                let person = index.sides[s].slot_person[slot];
-                index.people[person as usize].slots[s].1 = length;
+            // (Counting each slot's postings as they are read would touch a random slot per
+            // posting, most of a large index's load time; the slots say it, and the sum is
+            // checked, so that removals can never count more dead postings than there are.)
+            if read != declared {
+                return Err(Error::InvalidField {
+                    field: "slot postings",
+                    offset: lists_offset,
+                    value: declared,
+                    expected: "as many postings as the side's lists hold",
+                });
             }
         }
         let thumbless = u64::from_le_bytes(reader.bytes::<8>("thumbless count")?);
@@ -2029,13 +2048,26 @@ mod tests {
             .to_string();
         assert!(error.contains("index key functions"), "{error}");
         // A posting naming a slot that does not exist: the right side has one slot (offset 28
-        // holds its count, 36 the person, 44 the list count, 48 the first key, 52 its length, 56
-        // the first posting's slot).
+        // holds its count, 36 the person, 44 how many postings it has, 46 the list count, 50 the
+        // first key, 54 its length, 58 the first posting's slot).
         let mut bad = bytes.clone();
-        bad[56..60].copy_from_slice(&5u32.to_le_bytes());
+        bad[58..62].copy_from_slice(&5u32.to_le_bytes());
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
         assert!(error.contains("posting slot"), "{error}");
+        // A slot claiming one posting more than the lists hold.
+        let posted = u16::from_le_bytes([bytes[44], bytes[45]]);
+        assert_eq!(usize::from(posted), index.postings());
+        let mut bad = bytes.clone();
+        bad[44..46].copy_from_slice(&(posted + 1).to_le_bytes());
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("slot postings"), "{error}");
+        // The intact file loads, and removing the thumb counts all its postings dead.
+        let mut loaded = ThumbIndex::read_from(&mut bytes.as_slice()).unwrap();
+        loaded.insert_thumb(7, ThumbSide::Right, None);
+        assert_eq!(loaded.sides[0].dead_postings, usize::from(posted));
     }
 }
