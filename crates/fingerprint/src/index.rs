@@ -39,10 +39,12 @@ pub const KEY_BITS: usize = 16;
 /// Seed of the sampled bit positions: part of the index format (changing it changes every key).
 const POSITION_SEED: u64 = 0x5EED_D5E9_F14E_0001;
 /// Most postings one thumb of a search reads (the shortest lists first). Chosen on the dev set
-/// at 10 M people (`DEV_MATES`, `BENCHMARKS.md`): the mate within 10,000 in 64.0 / 66.5 / 68.0 %
-/// of searches at 4 / 5 / 6 M postings, for a search p99 of 470 / 548 / 572 ms on this 2-core
-/// machine, which with MCC re-ranking of the 10,000 keeps the duplicate search under 1 s.
-pub const HIT_BUDGET: usize = 6_000_000;
+/// at 10 M people (`DEV_MATES`, `BENCHMARKS.md`, 2026-12-04): the mate within 10,000 in 68.0 /
+/// 75.0 / 76.5 / 81.0 % of searches at 6 / 9 / 12 / 16 M postings, for a search p99 of 271 / 346
+/// / 425 / 1,063 ms on the 2-core VM of that day; 9 M keeps the duplicate search (with MCC
+/// re-ranking of the 10,000) under 1 s with room for a machine half as fast, as the VM of
+/// 2026-12-03 was. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
+pub const HIT_BUDGET: usize = 9_000_000;
 /// Direction sectors each key's postings are split into (a power of two dividing 256).
 pub const SECTORS: u32 = 16;
 /// Width of a sector in 1/256 turn.
