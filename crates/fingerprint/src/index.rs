@@ -41,9 +41,10 @@ const POSITION_SEED: u64 = 0x5EED_D5E9_F14E_0001;
 /// Most postings one thumb of a search reads (the shortest lists first). Chosen on the dev set
 /// at 10 M people (`DEV_MATES`, `BENCHMARKS.md`, 2026-12-04): the mate within 10,000 in 68.0 /
 /// 75.0 / 76.5 / 81.0 % of searches at 6 / 9 / 12 / 16 M postings, for a search p99 of 271 / 346
-/// / 425 / 1,063 ms on the 2-core VM of that day; 9 M keeps the duplicate search (with MCC
-/// re-ranking of the 10,000) under 1 s with room for a machine half as fast, as the VM of
-/// 2026-12-03 was. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
+/// / 425 / 1,063 ms on the 2-core VM of that day. With MCC re-ranking of the 10,000, 9 M keeps
+/// the duplicate search at 0.43 s p99 there, and projected at about 0.9 s on the VM of 2026-12-03
+/// (half as fast; not measured there). [`ThumbIndex::set_hit_budget`] changes it where the
+/// hardware allows.
 pub const HIT_BUDGET: usize = 9_000_000;
 /// Direction sectors each key's postings are split into (a power of two dividing 256).
 pub const SECTORS: u32 = 16;
