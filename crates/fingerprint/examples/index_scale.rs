@@ -7,7 +7,8 @@
 //!
 //! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
 //! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `IDF_POWERS`, `MAX_SEARCHES`,
-//! `DISTORTED`, `DEV_MATES`, `SAVED`: below)
+//! `DISTORTED`, `DEV_MATES`, `SAVED`: below; `THUMB_RANKS=1`: after each search, a line with the mate's rank in
+//! searches of 20 × SHORT_LIST with both thumbs, the right alone and the left alone, SHORT_LIST × 20 when not found)
 
 #[path = "support/mod.rs"]
 mod support;
@@ -344,6 +345,23 @@ fn run_searches(
         rerank_ms.push(started.elapsed().as_secs_f64() * 1e3);
         if let Some(rank) = found.iter().position(|c| c.person == *id) {
             ranks.push(rank);
+        }
+        if std::env::var("THUMB_RANKS").is_ok() {
+            let big = 20 * short_list;
+            let rank_of = |codes: ThumbCodes| {
+                let f = index.search(&codes, big, threads);
+                f.iter().position(|c| c.person == *id).unwrap_or(big)
+            };
+            let r = rank_of(ThumbCodes {
+                right: Some(ThumbKeys::from_mcc(right)),
+                left: None,
+            });
+            let l = rank_of(ThumbCodes {
+                right: None,
+                left: Some(ThumbKeys::from_mcc(left)),
+            });
+            let f = rank_of(probe.clone());
+            println!("THUMB_RANKS fused {f} right {r} left {l}");
         }
         if found.iter().any(|c| c.person == *id) {
             in_list += 1;

@@ -16,7 +16,7 @@
 //! The cost of a search is the number of postings it reads, which grows with the population: the
 //! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
 //! [`SECTORS`] lists by the direction of the cylinder that gave them, and a probe cylinder reads
-//! only the sectors within the largest admissible rotation of its own direction (5 of 16): the
+//! only the sectors within the largest admissible rotation of its own direction (4 of 16): the
 //! postings it skips could only give votes that are thrown away, so this changes no score. A
 //! search reads those lists shortest first and stops before [`HIT_BUDGET`] postings per thumb, so
 //! its time is bounded whatever the population; in a large one the commonest keys are left unread,
@@ -43,8 +43,9 @@ const POSITION_SEED: u64 = 0x5EED_D5E9_F14E_0001;
 /// 75.0 / 76.5 / 81.0 % of searches at 6 / 9 / 12 / 16 M postings, for a search p99 of 271 / 346
 /// / 425 / 1,063 ms on the 2-core VM of that day. With MCC re-ranking of the 10,000, 9 M keeps
 /// the duplicate search at 0.43 s p99 there, and projected at about 0.9 s on the VM of 2026-12-03
-/// (half as fast; not measured there). [`ThumbIndex::set_hit_budget`] changes it where the
-/// hardware allows.
+/// (half as fast; not measured there). With the coarser bins and narrower rotation of session 13
+/// ([`CELL`], [`MAX_ROTATION`]) the dev set gives 84.0 / 87.0 % at 9 / 12 M, for a search p99 of
+/// 346–467 / 404–444 ms. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
 pub const HIT_BUDGET: usize = 9_000_000;
 /// Direction sectors each key's postings are split into (a power of two dividing 256).
 pub const SECTORS: u32 = 16;
@@ -54,12 +55,21 @@ const SECTOR_WIDTH: i32 = 256 / SECTORS as i32;
 const SECTOR_SHIFT: u32 = KEY_FUNCTIONS.trailing_zeros() + KEY_BITS as u32;
 const _: () =
     assert!(KEY_FUNCTIONS.is_power_of_two() && SECTOR_SHIFT + SECTORS.trailing_zeros() <= 32);
-/// Largest rotation between two impressions a vote may imply, in 1/256 turn (45°).
-const MAX_ROTATION: i32 = 32;
+/// Largest rotation between two impressions a vote may imply, in 1/256 turn (33.75°). Chosen at
+/// 1 M people (`BENCHMARKS.md`, session 13): 45° (32), the earlier setting, makes a probe key read
+/// 5 sectors rather than 4, which the budget pays for; 28° (20) lost real later impressions of
+/// FVC2002 DB2_B that were turned further.
+const MAX_ROTATION: i32 = 24;
+/// Sectors a probe key reads: those a window of directions `2 · MAX_ROTATION + 1` wide touches.
+#[cfg(test)]
+const SECTORS_READ: usize =
+    (2 * MAX_ROTATION as usize + SECTOR_WIDTH as usize) / SECTOR_WIDTH as usize;
 /// Rotation bins over `[-MAX_ROTATION, MAX_ROTATION]`.
 const ROTATION_BINS: i32 = 8;
-/// Side of a translation bin, 500-dpi pixels.
-const CELL: f32 = 16.0;
+/// Side of a translation bin, 500-dpi pixels (a window is two bins a side). Chosen at 1 M people
+/// (`BENCHMARKS.md`, session 13): 16 px, the earlier setting, split a distorted mate's votes
+/// between windows; from 32 px to 64 px the dev set's recall stays level, with or without a budget.
+const CELL: f32 = 32.0;
 /// Stored coordinates are in units of this many 500-dpi pixels (0..=255, so up to 1,020 px).
 const COORD_UNIT: f32 = 4.0;
 const FILE_MAGIC: &[u8; 8] = b"DSPPFIX4";
@@ -94,7 +104,7 @@ fn list_of(key: u32, angle: u8) -> u32 {
 }
 
 /// The lists a probe key of direction `angle` reads: its key in every sector that holds a
-/// direction within [`MAX_ROTATION`] of `angle` (always 5 of 16 sectors).
+/// direction within [`MAX_ROTATION`] of `angle` (always [`SECTORS_READ`] of [`SECTORS`]).
 fn probe_lists(key: u32, angle: u8) -> impl Iterator<Item = u32> {
     let first = (i32::from(angle) - MAX_ROTATION).rem_euclid(256) / SECTOR_WIDTH;
     let last = (i32::from(angle) + MAX_ROTATION).rem_euclid(256) / SECTOR_WIDTH;
@@ -1835,7 +1845,7 @@ mod tests {
 
     #[test]
     fn a_search_reads_the_shortest_lists_within_its_budget() {
-        // Five probe keys pointing at sector 0's middle, so each reads sectors 14, 15, 0, 1, 2.
+        // Five probe keys pointing at sector 0's middle, so each reads sectors 15, 0, 1, 2.
         let probe: Vec<ProbeKey> = (0..5u32)
             .map(|key| ProbeKey {
                 key,
@@ -1845,11 +1855,12 @@ mod tests {
             })
             .collect();
         let key_total = [3_000_000usize, 2_000_000, 1_000_000, 1_000_000, 0];
-        // Each key's postings spread evenly over the five sectors it reads; none elsewhere.
+        // Each key's postings spread evenly over the four sectors it reads; none elsewhere.
+        assert_eq!(SECTORS_READ, 4);
         let length = |list: u32| {
             let (key, sector) = (list & ((1 << SECTOR_SHIFT) - 1), list >> SECTOR_SHIFT);
-            if [14, 15, 0, 1, 2].contains(&sector) {
-                key_total[key as usize] / 5
+            if [15, 0, 1, 2].contains(&sector) {
+                key_total[key as usize] / 4
             } else {
                 0
             }
@@ -1858,17 +1869,17 @@ mod tests {
         // Shortest lists first: key 2's and 3's lists (interleaved by list), then key 1's.
         let keys_read: Vec<u32> = reads.iter().map(|r| r.probe).collect();
         assert!(
-            keys_read[..10].iter().all(|&k| k == 2 || k == 3),
+            keys_read[..8].iter().all(|&k| k == 2 || k == 3),
             "{keys_read:?}"
         );
-        assert!(keys_read[10..].iter().all(|&k| k == 1), "{keys_read:?}");
+        assert!(keys_read[8..].iter().all(|&k| k == 1), "{keys_read:?}");
         let mut keys_read = keys_read;
         keys_read.sort_unstable();
         keys_read.dedup();
-        // Keys 2 and 3 (5 × 200,000 each), then key 1 (400,000 a list): 4,000,000 in all; key 0's
-        // lists (600,000 each) no longer fit; key 4's are empty and not read.
+        // Keys 2 and 3 (4 × 250,000 each), then key 1 (500,000 a list): 4,000,000 in all; key 0's
+        // lists (750,000 each) no longer fit; key 4's are empty and not read.
         assert_eq!(keys_read, vec![1, 2, 3]);
-        assert_eq!(reads.len(), 15);
+        assert_eq!(reads.len(), 12);
         assert!(reads.iter().all(|r| length(r.list) > 0));
         let read: usize = reads.iter().map(|r| length(r.list)).sum();
         assert_eq!(read, 4_000_000);
@@ -1990,7 +2001,7 @@ mod tests {
     fn a_probe_reads_the_sectors_within_the_largest_rotation_and_no_vote_is_lost() {
         for angle in 0..=255u8 {
             let lists: Vec<u32> = probe_lists(0, angle).collect();
-            assert_eq!(lists.len(), 5, "angle {angle}");
+            assert_eq!(lists.len(), SECTORS_READ, "angle {angle}");
             // Every direction a vote accepts lies in a sector read; every sector read holds one.
             for delta in -MAX_ROTATION..=MAX_ROTATION {
                 let other = (i32::from(angle) + delta).rem_euclid(256) as u8;
