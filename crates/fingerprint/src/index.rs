@@ -1083,6 +1083,69 @@ fn thumb_scores_reading(
         .collect()
 }
 
+/// A candidate as a search's short list orders it: higher score first (scores are positive, so
+/// the order of their bits is theirs), then lower id.
+type Kept = (std::cmp::Reverse<u32>, u64);
+
+/// People a thread of a search takes at once when the per-person work is shared among `threads`.
+fn people_chunk(people: usize, threads: usize) -> usize {
+    people.div_ceil(threads.max(1)).max(1)
+}
+
+/// Add one side's slot scores (`scorers`, as [`Side::exact_scores`] leaves them) to the
+/// per-person sums, on `threads` threads each adding those of its own range of people: the same
+/// sums as one thread, since a person has at most one score a side.
+fn fuse_side(
+    fused: &mut [f32],
+    slot_person: &[u32],
+    scorers: &[(BlockScratch, Vec<(u32, f32)>)],
+    threads: usize,
+) {
+    let chunk = people_chunk(fused.len(), threads);
+    let add = |part: &mut [f32], start: usize| {
+        for (_, scores) in scorers {
+            for &(slot, score) in scores {
+                let person = (slot_person[slot as usize] as usize).wrapping_sub(start);
+                if let Some(sum) = part.get_mut(person) {
+                    *sum += score;
+                }
+            }
+        }
+    };
+    if chunk >= fused.len() {
+        add(fused, 0);
+        return;
+    }
+    std::thread::scope(|scope| {
+        for (i, part) in fused.chunks_mut(chunk).enumerate() {
+            scope.spawn(move || add(part, i * chunk));
+        }
+    });
+}
+
+/// The best `short_list` people of `sums` (people `start..` of the index), in no order, with
+/// `sums` zeroed for the next search: a heap whose top is the worst kept.
+fn best_of(sums: &mut [f32], start: usize, people: &[Person], short_list: usize) -> Vec<Kept> {
+    let mut kept = std::collections::BinaryHeap::with_capacity(short_list + 1);
+    for (person, score) in sums.iter_mut().enumerate() {
+        if *score > 0.0 {
+            let candidate = (
+                std::cmp::Reverse(score.to_bits()),
+                people[start + person].id,
+            );
+            *score = 0.0;
+            if kept.len() < short_list {
+                kept.push(candidate);
+            } else if let Some(mut worst) = kept.peek_mut()
+                && candidate < *worst
+            {
+                *worst = candidate;
+            }
+        }
+    }
+    kept.into_vec()
+}
+
 impl ThumbIndex {
     /// An empty index where enrolled thumbs post every distinct non-zero key (about 250 on real and
     /// synthetic prints, some 2 kB a thumb in memory with its lists split by direction sector).
@@ -1282,34 +1345,40 @@ impl ThumbIndex {
             );
             side.exact_scores(&probe, &reads, threads, &mut scratch);
             // Both thumbs' scores added per person in one array (no sort of millions of pairs).
-            let fused = &mut scratch.per_person;
-            for (_, scores) in &scratch.scorers {
-                for &(slot, score) in scores {
-                    fused[side.slot_person[slot as usize] as usize] += score;
-                }
-            }
+            fuse_side(
+                &mut scratch.per_person,
+                &side.slot_person,
+                &scratch.scorers,
+                threads,
+            );
         }
-        // The best `short_list` (highest score, then lowest id) kept in a heap whose top is the
-        // worst kept, while the array is read and zeroed for the next search (scores are
-        // positive, so the order of their bits is theirs).
-        let key = |score: f32, id: u64| (std::cmp::Reverse(score.to_bits()), id);
-        let mut kept = std::collections::BinaryHeap::with_capacity(short_list + 1);
-        for (person, score) in scratch.per_person.iter_mut().enumerate() {
-            if *score > 0.0 {
-                let candidate = key(*score, self.people[person].id);
-                *score = 0.0;
-                if kept.len() < short_list {
-                    kept.push(candidate);
-                } else if let Some(mut worst) = kept.peek_mut()
-                    && candidate < *worst
-                {
-                    *worst = candidate;
-                }
-            }
-        }
+        let people = &self.people;
+        let chunk = people_chunk(scratch.per_person.len(), threads);
+        let mut kept: Vec<Kept> = if chunk >= scratch.per_person.len() {
+            best_of(&mut scratch.per_person, 0, people, short_list)
+        } else {
+            std::thread::scope(|scope| {
+                let workers: Vec<_> = scratch
+                    .per_person
+                    .chunks_mut(chunk)
+                    .enumerate()
+                    .map(|(i, part)| {
+                        scope.spawn(move || best_of(part, i * chunk, people, short_list))
+                    })
+                    .collect();
+                workers
+                    .into_iter()
+                    .flat_map(|w| match w.join() {
+                        Ok(kept) => kept,
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    })
+                    .collect()
+            })
+        };
         self.scratch.give(scratch);
-        kept.into_sorted_vec()
-            .into_iter()
+        kept.sort_unstable();
+        kept.truncate(short_list);
+        kept.into_iter()
             .map(|(std::cmp::Reverse(bits), person)| MatchCandidate {
                 person,
                 score: f64::from(f32::from_bits(bits)),
@@ -1653,8 +1722,13 @@ mod tests {
                 candidate.score
             );
         }
-        // Same answers on one thread.
+        // Same answers on one thread and on three (people shared among threads unevenly), and a
+        // shorter list is the longer one's head however the people were shared.
         assert_eq!(index.search(&probe, 60, 1), found);
+        assert_eq!(index.search(&probe, 60, 3), found);
+        for threads in 1..=4 {
+            assert_eq!(index.search(&probe, 7, threads), found[..7]);
+        }
         // With it, as the pairwise score within the population's list lengths does.
         for power in [0.5, 1.0, 2.0] {
             index.set_rarity_power(power);
