@@ -308,6 +308,7 @@ fn run_searches(
     let mut ranks: Vec<usize> = Vec::new();
     let mut first_after_rerank = 0usize;
     let mut matcher = MccMatcher::new();
+    let thumb_ranks = std::env::var("THUMB_RANKS").is_ok();
     for (id, right, left, enrolled_right, enrolled_left) in searches {
         let probe = ThumbCodes {
             right: Some(ThumbKeys::from_mcc(right)),
@@ -346,19 +347,19 @@ fn run_searches(
         if let Some(rank) = found.iter().position(|c| c.person == *id) {
             ranks.push(rank);
         }
-        if std::env::var("THUMB_RANKS").is_ok() {
+        if thumb_ranks {
             let big = 20 * short_list;
             let rank_of = |codes: ThumbCodes| {
                 let f = index.search(&codes, big, threads);
                 f.iter().position(|c| c.person == *id).unwrap_or(big)
             };
             let r = rank_of(ThumbCodes {
-                right: Some(ThumbKeys::from_mcc(right)),
+                right: probe.right.clone(),
                 left: None,
             });
             let l = rank_of(ThumbCodes {
                 right: None,
-                left: Some(ThumbKeys::from_mcc(left)),
+                left: probe.left.clone(),
             });
             let f = rank_of(probe.clone());
             println!("THUMB_RANKS fused {f} right {r} left {l}");

@@ -1087,9 +1087,33 @@ fn thumb_scores_reading(
 /// the order of their bits is theirs), then lower id.
 type Kept = (std::cmp::Reverse<u32>, u64);
 
-/// People a thread of a search takes at once when the per-person work is shared among `threads`.
-fn people_chunk(people: usize, threads: usize) -> usize {
-    people.div_ceil(threads.max(1)).max(1)
+/// `work` on each of up to `threads` ranges of the per-person `sums` (each with the index of its
+/// first person), on threads of their own when there is more than one range; the results in
+/// range order.
+fn on_people_ranges<R: Send>(
+    sums: &mut [f32],
+    threads: usize,
+    work: impl Fn(&mut [f32], usize) -> R + Sync,
+) -> Vec<R> {
+    let chunk = sums.len().div_ceil(threads.max(1)).max(1);
+    if chunk >= sums.len() {
+        return vec![work(sums, 0)];
+    }
+    let work = &work;
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = sums
+            .chunks_mut(chunk)
+            .enumerate()
+            .map(|(i, part)| scope.spawn(move || work(part, i * chunk)))
+            .collect();
+        workers
+            .into_iter()
+            .map(|w| match w.join() {
+                Ok(result) => result,
+                Err(panic) => std::panic::resume_unwind(panic),
+            })
+            .collect()
+    })
 }
 
 /// Add one side's slot scores (`scorers`, as [`Side::exact_scores`] leaves them) to the
@@ -1101,8 +1125,7 @@ fn fuse_side(
     scorers: &[(BlockScratch, Vec<(u32, f32)>)],
     threads: usize,
 ) {
-    let chunk = people_chunk(fused.len(), threads);
-    let add = |part: &mut [f32], start: usize| {
+    on_people_ranges(fused, threads, |part, start| {
         for (_, scores) in scorers {
             for &(slot, score) in scores {
                 let person = (slot_person[slot as usize] as usize).wrapping_sub(start);
@@ -1110,15 +1133,6 @@ fn fuse_side(
                     *sum += score;
                 }
             }
-        }
-    };
-    if chunk >= fused.len() {
-        add(fused, 0);
-        return;
-    }
-    std::thread::scope(|scope| {
-        for (i, part) in fused.chunks_mut(chunk).enumerate() {
-            scope.spawn(move || add(part, i * chunk));
         }
     });
 }
@@ -1353,28 +1367,13 @@ impl ThumbIndex {
             );
         }
         let people = &self.people;
-        let chunk = people_chunk(scratch.per_person.len(), threads);
-        let mut kept: Vec<Kept> = if chunk >= scratch.per_person.len() {
-            best_of(&mut scratch.per_person, 0, people, short_list)
-        } else {
-            std::thread::scope(|scope| {
-                let workers: Vec<_> = scratch
-                    .per_person
-                    .chunks_mut(chunk)
-                    .enumerate()
-                    .map(|(i, part)| {
-                        scope.spawn(move || best_of(part, i * chunk, people, short_list))
-                    })
-                    .collect();
-                workers
-                    .into_iter()
-                    .flat_map(|w| match w.join() {
-                        Ok(kept) => kept,
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    })
-                    .collect()
+        let mut kept: Vec<Kept> =
+            on_people_ranges(&mut scratch.per_person, threads, |part, start| {
+                best_of(part, start, people, short_list)
             })
-        };
+            .into_iter()
+            .flatten()
+            .collect();
         self.scratch.give(scratch);
         kept.sort_unstable();
         kept.truncate(short_list);
