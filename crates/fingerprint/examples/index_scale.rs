@@ -6,6 +6,7 @@
 //! time to re-rank its short list with MCC, and where the mate ranks.
 //!
 //! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
+//! (SAMPLING: `N`, enrolled thumbs post one key value in N; `K/N`, K values in N)
 //! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `IDF_POWERS`, `MAX_SEARCHES`,
 //! `DISTORTED`, `DEV_MATES`, `SAVED`: below; `THUMB_RANKS=1`: after each search, a line with the mate's rank in
 //! searches of 20 × SHORT_LIST with both thumbs, the right alone and the left alone, SHORT_LIST × 20 when not found)
@@ -32,7 +33,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let people: usize = args.next().map_or(Ok(1_000_000), |a| a.parse())?;
     let pool_size: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let short_list: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
-    let sampling: u8 = args.next().map_or(Ok(1), |a| a.parse())?;
+    // SAMPLING: `N` posts one key value in N, `K/N` K values in N.
+    let (kept, of): (u8, u8) = match args.next() {
+        None => (1, 1),
+        Some(share) => match share.split_once('/') {
+            Some((kept, of)) => (kept.parse()?, of.parse()?),
+            None => (1, share.parse()?),
+        },
+    };
     let list = args.next();
     let threads = 2;
 
@@ -81,7 +89,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // there, so that runs with other search settings need not build it again).
     let saved = std::env::var("SAVED").ok().map(std::path::PathBuf::from);
     let started = Instant::now();
-    let mut index = ThumbIndex::with_sampling(sampling);
+    let mut index = ThumbIndex::with_share(kept, of);
     let load = saved.as_ref().filter(|path| path.exists());
     if let Some(path) = load {
         index = ThumbIndex::read_from(&mut std::io::BufReader::new(std::fs::File::open(path)?))?;
@@ -122,9 +130,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "population: {people} people in {:.1} s, {} postings, RSS {:.2} GB",
+        "population: {people} people in {:.1} s, {} postings in {:.2} GB ({:.2} bytes each), RSS {:.2} GB",
         started.elapsed().as_secs_f64(),
         index.postings(),
+        index.posting_bytes() as f64 / 1e9,
+        index.posting_bytes() as f64 / index.postings().max(1) as f64,
         rss_gb()
     );
     drop(pool);

@@ -72,7 +72,7 @@ const ROTATION_BINS: i32 = 8;
 const CELL: f32 = 32.0;
 /// Stored coordinates are in units of this many 500-dpi pixels (0..=255, so up to 1,020 px).
 const COORD_UNIT: f32 = 4.0;
-const FILE_MAGIC: &[u8; 8] = b"DSPPFIX4";
+const FILE_MAGIC: &[u8; 8] = b"DSPPFIX5";
 const NO_SLOT: u32 = u32::MAX;
 
 /// One key of a thumb with the pose of the cylinder it came from.
@@ -220,17 +220,17 @@ impl ThumbKeys {
     /// What an enrolled thumb posts: each non-zero key value once (its first pose), sorted. An
     /// all-zero key (no neighbour in any sampled cell) is in most prints and says nothing.
     fn posted(&self) -> Vec<PosedKey> {
-        self.posted_sampled(1)
+        self.posted_sampled((1, 1))
     }
 
-    /// [`ThumbKeys::posted`], keeping only the key values that hash to 0 modulo `sampling` (the
-    /// same values for every print, so a mate's matching keys are kept or dropped together).
-    fn posted_sampled(&self, sampling: u32) -> Vec<PosedKey> {
+    /// [`ThumbKeys::posted`], keeping only the key values whose hash modulo `of` is below `kept`
+    /// (the same values for every print, so a mate's matching keys are kept or dropped together).
+    fn posted_sampled(&self, (kept, of): (u32, u32)) -> Vec<PosedKey> {
         let mut distinct: Vec<PosedKey> = Vec::with_capacity(self.0.len());
         for k in &self.0 {
             if k.sampled_bits() != 0
                 && distinct.last().is_none_or(|d| d.key != k.key)
-                && (sampling <= 1 || splitmix(u64::from(k.key)).is_multiple_of(u64::from(sampling)))
+                && (kept >= of || splitmix(u64::from(k.key)) % u64::from(of) < u64::from(kept))
             {
                 distinct.push(*k);
             }
@@ -301,72 +301,197 @@ pub struct MatchCandidate {
     pub score: f64,
 }
 
-/// One posting: an enrolled thumb's slot and the pose of the cylinder that gave the key.
-type Posting = (u32, [u8; 3]);
+/// Bits of a posting's direction kept: its place within its list's sector (the list names the
+/// sector).
+const ANGLE_BITS: u32 = SECTOR_WIDTH.trailing_zeros();
+/// Bits of a posting's pose: the direction within the sector, then x and y (8 bits each).
+const POSE_BITS: u32 = ANGLE_BITS + 16;
+/// A slot gap whose Rice quotient reaches this is written whole instead (an escape): this many
+/// one bits, then the gap less one in 32 bits. It bounds a posting to 76 bits.
+const ESCAPE: u32 = 24;
+/// Most bits one posting takes.
+const MOST_POSTING_BITS: u64 = (POSE_BITS + ESCAPE + 32) as u64;
 
-/// The postings of one key, in ascending slot order: per posting the slot's difference from the
-/// previous one (LEB128, one or two bytes at population scale), then the angle, x and y of the
-/// cylinder that gave the key, as in [`PosedKey`]: about 5 bytes a posting.
+/// The postings of one key and direction sector, in ascending slot order, as a bit stream
+/// (least significant bit first). Each posting is its pose ([`POSE_BITS`]: the cylinder's
+/// direction within the sector, x and y as in [`PosedKey`]), then its slot: the first posting's
+/// in 32 bits, each later one's as its gap from the previous one, less one, Rice-coded (a unary
+/// quotient, then `k` bits) with `k` the binary logarithm of the list's mean gap so far, which
+/// encoder and decoder both know. Strangers' slots in a list are spread like a Poisson process,
+/// so this is within about a bit of the entropy of the gaps: 3.65 bytes a posting at 1 M and at
+/// 10 M people (a list's length grows with the population, so its gaps do not), where the
+/// byte-wise (LEB128) gaps and whole directions of format 4 took about 5 (measured in
+/// `BENCHMARKS.md`).
 #[derive(Clone, Debug, Default)]
 struct Postings {
     bytes: Vec<u8>,
-    /// Slot of the last posting (the next one's difference is taken from it).
+    /// Bits of `bytes` written; the bits above it are zero.
+    bits: u64,
+    /// Slot of the last posting (the next one's gap is taken from it).
     last: u32,
     len: u32,
 }
 
-impl Postings {
-    /// Append a posting; `slot` must not be below the last one's.
-    fn push(&mut self, slot: u32, pose: [u8; 3]) {
-        let mut delta = slot - if self.len == 0 { 0 } else { self.last };
-        loop {
-            let byte = (delta & 0x7F) as u8;
-            delta >>= 7;
-            if delta == 0 {
-                self.bytes.push(byte);
-                break;
-            }
-            self.bytes.push(byte | 0x80);
+/// The Rice parameter of the gap after `len` postings the last of which is at `last`: about the
+/// binary logarithm of the mean gap so far, `(last + 1) / len`, without a division.
+fn rice_k(last: u32, len: u32) -> u32 {
+    (u64::from(last) + 1)
+        .ilog2()
+        .saturating_sub(len.max(1).ilog2())
+}
+
+/// 56 or more bits of `bytes` from bit `at` on (zeros beyond the end).
+fn peek(bytes: &[u8], at: u64) -> u64 {
+    let byte = (at / 8) as usize;
+    let word = match bytes.get(byte..byte + 8) {
+        Some(eight) => {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(eight);
+            u64::from_le_bytes(word)
         }
-        self.bytes.extend_from_slice(&pose);
+        None => {
+            let mut word = [0u8; 8];
+            let rest = bytes.get(byte..).unwrap_or_default();
+            word[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(word)
+        }
+    };
+    word >> (at % 8)
+}
+
+impl Postings {
+    /// Append the low `width` bits of `value` (`width` at most 56).
+    fn put(&mut self, value: u64, width: u32) {
+        debug_assert!(width <= 56 && (width == 64 || value >> width == 0));
+        let first = (self.bits / 8) as usize;
+        let end = (self.bits + u64::from(width)).div_ceil(8) as usize;
+        if self.bytes.len() < end {
+            // Grown by a quarter at a time, not doubled: a large index is mostly these streams,
+            // and doubling would leave a third of its memory unused on average.
+            if self.bytes.capacity() < end {
+                let more = (end - self.bytes.len()).max(self.bytes.len() / 4).max(8);
+                self.bytes.reserve_exact(more);
+            }
+            self.bytes.resize(end, 0);
+        }
+        let mut shifted = value << (self.bits % 8);
+        for byte in &mut self.bytes[first..end] {
+            *byte |= shifted as u8;
+            shifted >>= 8;
+        }
+        self.bits += u64::from(width);
+    }
+
+    /// Append a posting; `slot` must be above the last one's. Only the direction's place within
+    /// its sector is kept of `pose[0]`.
+    fn push(&mut self, slot: u32, pose: [u8; 3]) {
+        debug_assert!(self.len == 0 || slot > self.last);
+        let pose_bits = u64::from(pose[0]) & ((1 << ANGLE_BITS) - 1)
+            | u64::from(pose[1]) << ANGLE_BITS
+            | u64::from(pose[2]) << (ANGLE_BITS + 8);
+        self.put(pose_bits, POSE_BITS);
+        if self.len == 0 {
+            self.put(u64::from(slot), 32);
+        } else {
+            let gap = slot - self.last - 1;
+            let k = rice_k(self.last, self.len);
+            let quotient = gap >> k;
+            if quotient < ESCAPE {
+                // The quotient's ones, its closing zero, then the remainder.
+                let ones = (1u64 << quotient) - 1;
+                let remainder = u64::from(gap) & ((1 << k) - 1);
+                self.put(ones | remainder << (quotient + 1), quotient + 1 + k);
+            } else {
+                self.put((1 << ESCAPE) - 1, ESCAPE);
+                self.put(u64::from(gap), 32);
+            }
+        }
         self.last = slot;
         self.len += 1;
     }
 
-    fn iter(&self) -> PostingIter<'_> {
+    /// The postings of the list `list` (whose sector restores each direction).
+    fn iter(&self, list: u32) -> PostingIter<'_> {
         PostingIter {
             bytes: &self.bytes,
             at: 0,
+            end: self.bits,
             slot: 0,
+            read: 0,
+            sector: ((list >> SECTOR_SHIFT) * SECTOR_WIDTH as u32) as u8,
         }
     }
 }
 
+/// The decoder of [`Postings`]; it stops at the end of the stream, and (for a stream read from a
+/// file) at the first posting that would overrun it or take a slot past `u32::MAX`.
 struct PostingIter<'a> {
     bytes: &'a [u8],
-    at: usize,
+    at: u64,
+    end: u64,
     slot: u32,
+    read: u32,
+    sector: u8,
+}
+
+impl PostingIter<'_> {
+    /// Whether the stream ended exactly after its last posting.
+    fn at_end(&self) -> bool {
+        self.at == self.end
+    }
 }
 
 impl Iterator for PostingIter<'_> {
     type Item = (u32, [u8; 3]);
 
     fn next(&mut self) -> Option<(u32, [u8; 3])> {
-        let mut delta = 0u32;
-        let mut shift = 0;
-        loop {
-            let byte = *self.bytes.get(self.at)?;
-            self.at += 1;
-            delta |= u32::from(byte & 0x7F) << shift;
-            if byte & 0x80 == 0 {
-                break;
-            }
-            shift += 7;
+        if self.at >= self.end {
+            return None;
         }
-        self.slot += delta;
-        let pose = self.bytes.get(self.at..self.at + 3)?;
-        self.at += 3;
-        Some((self.slot, [pose[0], pose[1], pose[2]]))
+        // One look at the stream holds the pose and, but for the longest gaps, the slot's gap.
+        let word = peek(self.bytes, self.at);
+        let pose = [
+            self.sector | (word & ((1 << ANGLE_BITS) - 1)) as u8,
+            (word >> ANGLE_BITS) as u8,
+            (word >> (ANGLE_BITS + 8)) as u8,
+        ];
+        let rest = word >> POSE_BITS;
+        let (slot, used) = if self.read == 0 {
+            (rest as u32, u64::from(POSE_BITS + 32))
+        } else {
+            let k = rice_k(self.slot, self.read);
+            // The quotient's ones all lie within the look (57 bits or more) unless it is an
+            // escape, whose ones do.
+            let quotient = (!rest).trailing_zeros();
+            let (gap, used) = if quotient >= ESCAPE {
+                let at = self.at + u64::from(POSE_BITS + ESCAPE);
+                let gap = peek(self.bytes, at) & u64::from(u32::MAX);
+                (gap, POSE_BITS + ESCAPE + 32)
+            } else {
+                let used = POSE_BITS + quotient + 1 + k;
+                let remainder = if used <= 57 {
+                    rest >> (quotient + 1)
+                } else {
+                    peek(self.bytes, self.at + u64::from(POSE_BITS + quotient + 1))
+                };
+                (
+                    u64::from(quotient) << k | (remainder & ((1 << k) - 1)),
+                    used,
+                )
+            };
+            (
+                u32::try_from(u64::from(self.slot) + gap + 1).ok()?,
+                u64::from(used),
+            )
+        };
+        let at = self.at + used;
+        if at > self.end {
+            return None;
+        }
+        self.at = at;
+        self.slot = slot;
+        self.read += 1;
+        Some((slot, pose))
     }
 }
 
@@ -419,9 +544,9 @@ impl Side {
                 live.push(person);
             }
         }
-        for list in self.lists.values_mut() {
+        for (&key, list) in self.lists.iter_mut() {
             let mut kept = Postings::default();
-            for (slot, pose) in list.iter() {
+            for (slot, pose) in list.iter(key) {
                 let new = renumber[slot as usize];
                 if new != NO_SLOT {
                     kept.push(new, pose);
@@ -566,8 +691,8 @@ pub struct ThumbIndex {
     sides: [Side; 2],
     people: Vec<Person>,
     index_of: rustc_hash::FxHashMap<u64, u32>,
-    /// Enrolled thumbs post the key values that hash to 0 modulo this (1: all).
-    sampling: u32,
+    /// Enrolled thumbs post the key values whose hash modulo `.1` is below `.0` ((1, 1): all).
+    share: (u32, u32),
     /// Most postings a search reads per thumb.
     budget: usize,
     /// Exponent of the rarity weight of a vote ([`RARITY_POWER`]).
@@ -577,7 +702,7 @@ pub struct ThumbIndex {
 
 impl Default for ThumbIndex {
     fn default() -> ThumbIndex {
-        ThumbIndex::with_sampling(1)
+        ThumbIndex::with_share(1, 1)
     }
 }
 
@@ -774,7 +899,7 @@ fn collect_hits(side: &Side, probe: &[ProbeKey], reads: &[ListRead], blocks: &mu
             continue;
         };
         let pk = &probe[read.probe as usize];
-        for (slot, pose) in list.iter() {
+        for (slot, pose) in list.iter(read.list) {
             if let (Some(hit), Some(block)) = (
                 vote(pk, read.code, slot, pose),
                 blocks.get_mut((slot >> BLOCK_BITS) as usize),
@@ -1162,24 +1287,38 @@ fn best_of(sums: &mut [f32], start: usize, people: &[Person], short_list: usize)
 
 impl ThumbIndex {
     /// An empty index where enrolled thumbs post every distinct non-zero key (about 250 on real and
-    /// synthetic prints, some 2 kB a thumb in memory with its lists split by direction sector).
+    /// synthetic prints, some 1 kB a thumb in memory).
     pub fn new() -> ThumbIndex {
         ThumbIndex::default()
     }
 
-    /// An empty index where enrolled thumbs post only the key values that hash to 0 modulo
-    /// `sampling` (1 to 255): memory and search time fall by that factor, recall falls too
-    /// (measured in `BENCHMARKS.md`). For populations whose full index would not fit in memory.
+    /// An empty index where enrolled thumbs post only one key value in `sampling` (1 to 255):
+    /// [`ThumbIndex::with_share`]`(1, sampling)`.
     pub fn with_sampling(sampling: u8) -> ThumbIndex {
+        ThumbIndex::with_share(1, sampling)
+    }
+
+    /// An empty index where enrolled thumbs post only `kept` key values in `of` (1 ≤ `kept` ≤ `of`
+    /// ≤ 255; `kept` is clamped into that range): memory falls by that factor, and at a fixed
+    /// budget recall falls too (measured in `BENCHMARKS.md`). For populations whose full index
+    /// would not fit in memory. The values kept are the same for every print, and those of a
+    /// smaller share are among those of a larger one.
+    pub fn with_share(kept: u8, of: u8) -> ThumbIndex {
+        let of = of.max(1);
         ThumbIndex {
             sides: Default::default(),
             people: Vec::new(),
             index_of: rustc_hash::FxHashMap::default(),
-            sampling: u32::from(sampling.max(1)),
+            share: (u32::from(kept.clamp(1, of)), u32::from(of)),
             budget: HIT_BUDGET,
             rarity_power: RARITY_POWER,
             scratch: ScratchPool::default(),
         }
+    }
+
+    /// The share of key values an enrolled thumb posts, (kept, of) ([`ThumbIndex::with_share`]).
+    pub fn share(&self) -> (u8, u8) {
+        (self.share.0 as u8, self.share.1 as u8)
     }
 
     /// Set the most postings a search reads per thumb ([`HIT_BUDGET`] unless set): a search's
@@ -1206,11 +1345,21 @@ impl ThumbIndex {
         self.index_of.is_empty()
     }
 
-    /// Postings held (live), both sides: the index holds about 7–8 bytes of memory each.
+    /// Postings held (live), both sides.
     pub fn postings(&self) -> usize {
         self.sides
             .iter()
             .map(|s| s.postings - s.dead_postings)
+            .sum()
+    }
+
+    /// Bytes the posting lists' streams take, both sides, dead postings included (3.65 a posting
+    /// on synthetic populations of 1 M and 10 M people).
+    pub fn posting_bytes(&self) -> usize {
+        self.sides
+            .iter()
+            .flat_map(|s| s.lists.values())
+            .map(|list| list.bytes.len())
             .sum()
     }
 
@@ -1241,7 +1390,7 @@ impl ThumbIndex {
         self.vacate(index, s);
         let new = match keys {
             Some(keys) => {
-                let posted = keys.posted_sampled(self.sampling);
+                let posted = keys.posted_sampled(self.share);
                 (self.sides[s].add(index, &posted), posted.len() as u16)
             }
             None => (NO_SLOT, 0),
@@ -1271,7 +1420,7 @@ impl ThumbIndex {
                 self.vacate(index, s);
                 let new = match keys {
                     Some(keys) => {
-                        let posted = keys.posted_sampled(self.sampling);
+                        let posted = keys.posted_sampled(self.share);
                         let slot = self.sides[s].open_slot(index, posted.len());
                         pending[s].extend(posted.iter().map(|k| {
                             (
@@ -1292,7 +1441,6 @@ impl ThumbIndex {
             let side = &mut self.sides[s];
             for run in postings.chunk_by(|a, b| a.0 >> 32 == b.0 >> 32) {
                 let list = side.lists.entry((run[0].0 >> 32) as u32).or_default();
-                list.bytes.reserve(5 * run.len());
                 for &(packed, pose) in run {
                     list.push(packed as u32, pose);
                 }
@@ -1394,7 +1542,9 @@ impl ThumbIndex {
         };
         let mut put = |bytes: &[u8]| out.write_all(bytes).map_err(io);
         put(FILE_MAGIC)?;
-        for value in [KEY_FUNCTIONS as u32, KEY_BITS as u32, self.sampling] {
+        // The share as two 16-bit numbers: kept, then of.
+        let share = self.share.0 | self.share.1 << 16;
+        for value in [KEY_FUNCTIONS as u32, KEY_BITS as u32, share] {
             put(&value.to_le_bytes())?;
         }
         put(&POSITION_SEED.to_le_bytes())?;
@@ -1416,27 +1566,40 @@ impl ThumbIndex {
             }
             let mut keys: Vec<u32> = side.lists.keys().copied().collect();
             keys.sort_unstable();
-            let lists: Vec<(u32, Vec<Posting>)> = keys
-                .into_iter()
-                .filter_map(|key| side.lists.get(&key).map(|list| (key, list)))
-                .map(|(key, list)| {
-                    let live: Vec<Posting> = list
-                        .iter()
-                        .filter(|(slot, _)| renumber[*slot as usize] != NO_SLOT)
-                        .map(|(slot, pose)| (renumber[slot as usize], pose))
-                        .collect();
-                    (key, live)
-                })
-                .filter(|(_, live)| !live.is_empty())
-                .collect();
-            put(&(lists.len() as u32).to_le_bytes())?;
-            for (key, live_postings) in lists {
-                put(&key.to_le_bytes())?;
-                put(&(live_postings.len() as u32).to_le_bytes())?;
-                for (slot, pose) in live_postings {
-                    put(&slot.to_le_bytes())?;
-                    put(&pose)?;
+            // With no dead slot the numbering is the loader's already and a list is written as
+            // it is; otherwise its live postings are coded again with their new slots.
+            let renumbered = |key: u32, list: &Postings| {
+                let mut kept = Postings::default();
+                for (slot, pose) in list.iter(key) {
+                    if renumber[slot as usize] != NO_SLOT {
+                        kept.push(renumber[slot as usize], pose);
+                    }
                 }
+                kept
+            };
+            let live_list = |key: &u32| {
+                side.lists.get(key).is_some_and(|list| {
+                    side.dead_postings == 0
+                        || list
+                            .iter(*key)
+                            .any(|(slot, _)| renumber[slot as usize] != NO_SLOT)
+                })
+            };
+            keys.retain(live_list);
+            put(&(keys.len() as u32).to_le_bytes())?;
+            for key in keys {
+                let Some(list) = side.lists.get(&key) else {
+                    continue;
+                };
+                let list = if side.dead_postings == 0 {
+                    std::borrow::Cow::Borrowed(list)
+                } else {
+                    std::borrow::Cow::Owned(renumbered(key, list))
+                };
+                put(&key.to_le_bytes())?;
+                put(&list.len.to_le_bytes())?;
+                put(&list.bits.to_le_bytes())?;
+                put(&list.bytes)?;
             }
         }
         // People without any thumb (both excepted) are enrolled too.
@@ -1464,7 +1627,7 @@ impl ThumbIndex {
                 field: "index magic",
                 offset: 0,
                 value: u64::from_le_bytes(magic),
-                expected: "DSPPFIX4",
+                expected: "DSPPFIX5",
             });
         }
         for (field, expected) in [
@@ -1483,13 +1646,14 @@ impl ThumbIndex {
             }
         }
         let offset = reader.offset;
-        let sampling = reader.u32("index sampling")?;
-        if !(1..=255).contains(&sampling) {
+        let share = reader.u32("index share")?;
+        let (kept, of) = (share & 0xFFFF, share >> 16);
+        if !(1..=255).contains(&of) || !(1..=of).contains(&kept) {
             return Err(Error::InvalidField {
-                field: "index sampling",
+                field: "index share",
                 offset,
-                value: u64::from(sampling),
-                expected: "1 to 255",
+                value: u64::from(share),
+                expected: "kept values of 1 to 255, no more kept than that",
             });
         }
         let offset = reader.offset;
@@ -1502,7 +1666,7 @@ impl ThumbIndex {
                 expected: "the key scheme of this version",
             });
         }
-        let mut index = ThumbIndex::with_sampling(sampling as u8);
+        let mut index = ThumbIndex::with_share(kept as u8, of as u8);
         for s in 0..2 {
             let offset = reader.offset;
             let slots = u64::from_le_bytes(reader.bytes::<8>("slot count")?);
@@ -1548,26 +1712,37 @@ impl ThumbIndex {
                     });
                 }
                 let count = reader.u32("list length")?;
-                let mut previous = None;
-                // The list built apart and put in the map once (one lookup a posting took most
-                // of a large index's load time): room for six bytes a posting (a slot difference
-                // of up to three, the pose) for what the file says, up to a bound; what is left
-                // over given back.
-                let mut list = Postings::default();
-                list.bytes.reserve(count.min(1 << 22) as usize * 6);
-                for _ in 0..count {
-                    let offset = reader.offset;
-                    let slot = reader.u32("posting slot")?;
-                    let pose_offset = reader.offset;
-                    let pose = reader.bytes::<3>("posting pose")?;
-                    if list_of(key & ((1 << SECTOR_SHIFT) - 1), pose[0]) != key {
-                        return Err(Error::InvalidField {
-                            field: "posting pose",
-                            offset: pose_offset,
-                            value: u64::from(pose[0]),
-                            expected: "a direction in its list's sector",
-                        });
-                    }
+                let offset = reader.offset;
+                let bits = u64::from_le_bytes(reader.bytes::<8>("list bits")?);
+                if u64::from(count) > slots || bits > u64::from(count) * MOST_POSTING_BITS {
+                    return Err(Error::InvalidField {
+                        field: "list bits",
+                        offset,
+                        value: bits,
+                        expected: "a stream no longer than its postings can take, of at most \
+                                   one posting a slot",
+                    });
+                }
+                let offset = reader.offset;
+                let mut list = Postings {
+                    bytes: reader.vec(bits.div_ceil(8) as usize, "list postings")?,
+                    bits,
+                    last: 0,
+                    len: count,
+                };
+                if bits % 8 != 0 && list.bytes.last().is_some_and(|b| b >> (bits % 8) != 0) {
+                    return Err(Error::InvalidField {
+                        field: "list padding",
+                        offset: offset + list.bytes.len() - 1,
+                        value: u64::from(list.bytes[list.bytes.len() - 1]),
+                        expected: "zero bits after the last posting",
+                    });
+                }
+                // Slots rise by construction (each gap is at least 1); they must stay within
+                // the side, and the stream must hold exactly its count.
+                let (mut decoded, mut last) = (0u32, 0u32);
+                let mut postings = list.iter(key);
+                for (slot, _) in postings.by_ref() {
                     if u64::from(slot) >= slots {
                         return Err(Error::InvalidField {
                             field: "posting slot",
@@ -1576,17 +1751,18 @@ impl ThumbIndex {
                             expected: "a slot of this side",
                         });
                     }
-                    if previous.is_some_and(|p| slot <= p) {
-                        return Err(Error::InvalidField {
-                            field: "posting slot",
-                            offset,
-                            value: u64::from(slot),
-                            expected: "above the previous posting's slot",
-                        });
-                    }
-                    previous = Some(slot);
-                    list.push(slot, pose);
+                    last = slot;
+                    decoded += 1;
                 }
+                if decoded != count || !postings.at_end() {
+                    return Err(Error::InvalidField {
+                        field: "list postings",
+                        offset,
+                        value: u64::from(decoded),
+                        expected: "a stream of exactly the list's length in postings",
+                    });
+                }
+                list.last = last;
                 if count > 0 {
                     list.bytes.shrink_to_fit();
                     index.sides[s].postings += count as usize;
@@ -1649,6 +1825,29 @@ impl<R: Read> IndexReader<'_, R> {
 
     fn u32(&mut self, field: &'static str) -> Result<u32, Error> {
         Ok(u32::from_le_bytes(self.bytes::<4>(field)?))
+    }
+
+    /// `len` bytes; the room grows with what is read, so a corrupt length in a short file
+    /// allocates no more than the file holds.
+    fn vec(&mut self, len: usize, field: &'static str) -> Result<Vec<u8>, Error> {
+        let mut out = Vec::with_capacity(len.min(1 << 20));
+        (&mut *self.input)
+            .take(len as u64)
+            .read_to_end(&mut out)
+            .map_err(|source| Error::Io {
+                path: "<index>".into(),
+                source,
+            })?;
+        if out.len() < len {
+            return Err(Error::Truncated {
+                field,
+                offset: self.offset,
+                needed: len,
+                available: out.len(),
+            });
+        }
+        self.offset += len;
+        Ok(out)
     }
 }
 
@@ -1879,7 +2078,7 @@ mod tests {
     }
 
     #[test]
-    fn a_sampled_index_posts_a_share_of_the_keys_and_keeps_its_sampling_when_saved() {
+    fn a_sampled_index_posts_a_share_of_the_keys_and_keeps_its_share_when_saved() {
         let (mut full, mut sampled) = (ThumbIndex::new(), ThumbIndex::with_sampling(3));
         for person in 0..50u64 {
             let codes = ThumbCodes {
@@ -1914,6 +2113,37 @@ mod tests {
             },
         );
         assert_eq!(loaded.postings(), sampled.postings());
+        assert_eq!(loaded.share(), (1, 3));
+
+        // Two values in three: about twice the postings, among them every one of one in three.
+        let mut two = ThumbIndex::with_share(2, 3);
+        two.insert(
+            5,
+            ThumbCodes {
+                right: Some(keys(5)),
+                left: None,
+            },
+        );
+        let one_in_three = keys(5).posted_sampled((1, 3));
+        let two_in_three = keys(5).posted_sampled((2, 3));
+        assert!(one_in_three.iter().all(|k| two_in_three.contains(k)));
+        let ratio = two_in_three.len() as f64 / keys(5).posted().len() as f64;
+        assert!((0.55..0.78).contains(&ratio), "{ratio}");
+        assert_eq!(two.postings(), two_in_three.len());
+        let mut bytes = Vec::new();
+        two.write_to(&mut bytes).unwrap();
+        assert_eq!(
+            ThumbIndex::read_from(&mut bytes.as_slice())
+                .unwrap()
+                .share(),
+            (2, 3)
+        );
+        // A share keeping more values than it has is refused (offset 16: kept, then of).
+        bytes[16] = 4;
+        let error = ThumbIndex::read_from(&mut bytes.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("index share"), "{error}");
     }
 
     #[test]
@@ -2114,6 +2344,41 @@ mod tests {
                 let _ = loaded.search(&ThumbCodes { right: Some(keys(3)), left: None }, 5, 1);
             }
         }
+
+        /// A list gives back the postings it was given, whatever their gaps (escapes included)
+        /// and poses, with each direction restored from the list's sector.
+        #[test]
+        fn a_list_decodes_what_it_was_given(
+            gaps in proptest::collection::vec(
+                proptest::prop_oneof![1u32..4, 1u32..300, 1u32..100_000, 1u32..10_000_000],
+                0..300,
+            ),
+            first in 0u32..1_000_000,
+            sector in 0..SECTORS,
+            poses in proptest::collection::vec(proptest::prelude::any::<[u8; 3]>(), 300),
+        ) {
+            let list_key = 77 | (sector << SECTOR_SHIFT);
+            let mut slot = first;
+            let mut given = Vec::new();
+            let mut list = Postings::default();
+            for (i, gap) in gaps.iter().enumerate() {
+                if i > 0 {
+                    let Some(next) = slot.checked_add(*gap) else {
+                        break;
+                    };
+                    slot = next;
+                }
+                let mut pose = poses[i];
+                pose[0] = (sector * SECTOR_WIDTH as u32) as u8 | (pose[0] & (SECTOR_WIDTH as u8 - 1));
+                list.push(slot, pose);
+                given.push((slot, pose));
+            }
+            let mut decoded = list.iter(list_key);
+            let got: Vec<(u32, [u8; 3])> = decoded.by_ref().collect();
+            proptest::prop_assert_eq!(got, given);
+            proptest::prop_assert!(decoded.at_end());
+            proptest::prop_assert_eq!(list.bytes.len() as u64, list.bits.div_ceil(8));
+        }
     }
 
     #[test]
@@ -2137,13 +2402,48 @@ mod tests {
         assert!(error.contains("index key functions"), "{error}");
         // A posting naming a slot that does not exist: the right side has one slot (offset 28
         // holds its count, 36 the person, 44 how many postings it has, 46 the list count, 50 the
-        // first key, 54 its length, 58 the first posting's slot).
+        // first key, 54 its length (1: each list holds the one thumb), 58 its stream's bits, 66
+        // the stream: 7 bytes, as long as any other one-posting stream).
+        assert_eq!(u32::from_le_bytes(bytes[54..58].try_into().unwrap()), 1);
+        assert_eq!(u64::from_le_bytes(bytes[58..66].try_into().unwrap()), 52);
+        let key = u32::from_le_bytes(bytes[50..54].try_into().unwrap());
+        let (_, pose) = index.sides[0].lists[&key].iter(key).next().unwrap();
+        let mut elsewhere = Postings::default();
+        elsewhere.push(5, pose);
         let mut bad = bytes.clone();
-        bad[58..62].copy_from_slice(&5u32.to_le_bytes());
+        bad[66..73].copy_from_slice(&elsewhere.bytes);
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
         assert!(error.contains("posting slot"), "{error}");
+        // A bit set past the stream's end.
+        let mut bad = bytes.clone();
+        bad[72] |= 0x80;
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("list padding"), "{error}");
+        // A stream cut short of its posting, or longer than one posting.
+        for bits in [40u64, 60] {
+            let mut bad = bytes.clone();
+            bad[58..66].copy_from_slice(&bits.to_le_bytes());
+            if bits > 56 {
+                bad.insert(73, 0);
+            } else {
+                bad.remove(72);
+            }
+            let error = ThumbIndex::read_from(&mut bad.as_slice())
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("list postings"), "{bits}: {error}");
+        }
+        // A stream longer than its postings could take is refused before it is read.
+        let mut bad = bytes.clone();
+        bad[58..66].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("list bits"), "{error}");
         // A slot claiming one posting more than the lists hold.
         let posted = u16::from_le_bytes([bytes[44], bytes[45]]);
         assert_eq!(usize::from(posted), index.postings());
