@@ -6,6 +6,12 @@
 //! key_file = "/etc/dspp/biometric.key"        # "KEY-ID 64-hex-digits"; default DATA_DIR/keys/biometric.key
 //! older_key_files = ["/etc/dspp/2025.key"]    # still open what they sealed (rotation)
 //!
+//! [biometrics.fingerprint]                   # the index; the defaults suit up to a million or so people
+//! index_share = "1/2"                        # post 1 key value in 2 (12 GB at 10 M people; "1/1": every key)
+//! hit_budget = 9000000                        # most postings a search reads per thumb
+//! short_list = 200                            # candidates re-ranked with MCC per search
+//! search_threads = 2
+//!
 //! [biometrics.face]
 //! models = "/var/lib/dspp/models"             # face-detect-yunet.onnx and face-dlib-resnet-v1.onnx
 //! onnxruntime = "/usr/lib/libonnxruntime.so"  # or ORT_DYLIB_PATH
@@ -26,6 +32,45 @@ pub struct BiometricsConfig {
     #[serde(default)]
     pub older_key_files: Vec<PathBuf>,
     pub face: Option<FaceConfig>,
+    pub fingerprint: Option<FingerprintConfig>,
+}
+
+/// `[biometrics.fingerprint]`: the fingerprint index's layout and search (`dspp_service::FingerprintSettings`).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FingerprintConfig {
+    pub index_share: Option<String>,
+    pub hit_budget: Option<usize>,
+    pub short_list: Option<usize>,
+    pub search_threads: Option<usize>,
+}
+
+impl FingerprintConfig {
+    /// The settings, the defaults where absent; a zero is refused by name.
+    pub fn settings(&self) -> anyhow::Result<dspp_service::FingerprintSettings> {
+        let defaults = dspp_service::FingerprintSettings::default();
+        let positive = |name: &str, value: Option<usize>, default: usize| match value {
+            Some(0) => bail!("[biometrics.fingerprint] {name} must be at least 1"),
+            Some(value) => Ok(value),
+            None => Ok(default),
+        };
+        let share = match &self.index_share {
+            None => defaults.share,
+            Some(text) => parse_share(text).with_context(|| {
+                format!("[biometrics.fingerprint] index_share = {text:?}: KEPT/OF, 1 <= KEPT <= OF <= 255, e.g. \"1/2\"")
+            })?,
+        };
+        Ok(dspp_service::FingerprintSettings {
+            share,
+            hit_budget: positive("hit_budget", self.hit_budget, defaults.hit_budget)?,
+            short_list: positive("short_list", self.short_list, defaults.short_list)?,
+            search_threads: positive(
+                "search_threads",
+                self.search_threads,
+                defaults.search_threads,
+            )?,
+        })
+    }
 }
 
 /// `[biometrics.face]`.
@@ -84,6 +129,16 @@ fn create_key(path: &Path) -> anyhow::Result<dspp_vault::Key> {
     Ok(key)
 }
 
+/// "KEPT/OF" (or "OF", one value in OF).
+fn parse_share(text: &str) -> anyhow::Result<(u8, u8)> {
+    let (kept, of) = text.split_once('/').unwrap_or(("1", text));
+    let (kept, of): (u8, u8) = (kept.trim().parse()?, of.trim().parse()?);
+    if kept == 0 || kept > of {
+        bail!("{kept} values kept of {of}");
+    }
+    Ok((kept, of))
+}
+
 /// The settings, or why face captures are off (logged, not fatal: fingerprints still work).
 pub fn settings(
     config: &BiometricsConfig,
@@ -117,9 +172,11 @@ pub fn settings(
         }
         Some(face) => Some(face_settings(face, data_dir)?),
     };
+    let fingerprint = config.fingerprint.clone().unwrap_or_default().settings()?;
     Ok(dspp_service::BiometricSettings {
         keyring: dspp_vault::Keyring::new(key, older),
         face,
+        fingerprint,
     })
 }
 
@@ -182,5 +239,45 @@ mod tests {
             format!("{error:#}").contains("not hexadecimal"),
             "{error:#}"
         );
+    }
+
+    #[test]
+    fn the_fingerprint_index_settings_are_read_and_bad_ones_refused_by_name() {
+        let read = |toml_text: &str| -> anyhow::Result<dspp_service::FingerprintSettings> {
+            let config: BiometricsConfig = toml::from_str(toml_text)?;
+            config.fingerprint.unwrap_or_default().settings()
+        };
+        assert_eq!(
+            read("").unwrap(),
+            dspp_service::FingerprintSettings::default()
+        );
+        let set = read(
+            "[fingerprint]\nindex_share = \"2/3\"\nhit_budget = 12000000\nshort_list = 1000\nsearch_threads = 4\n",
+        )
+        .unwrap();
+        assert_eq!(
+            set,
+            dspp_service::FingerprintSettings {
+                share: (2, 3),
+                hit_budget: 12_000_000,
+                short_list: 1000,
+                search_threads: 4,
+            }
+        );
+        assert_eq!(
+            read("[fingerprint]\nindex_share = \"2\"\n").unwrap().share,
+            (1, 2)
+        );
+        for (bad, says) in [
+            ("index_share = \"3/2\"", "index_share = \"3/2\""),
+            ("index_share = \"0/2\"", "KEPT/OF"),
+            ("index_share = \"half\"", "KEPT/OF"),
+            ("short_list = 0", "short_list must be at least 1"),
+            ("search_threads = 0", "search_threads must be at least 1"),
+            ("sampling = 2", "unknown field"),
+        ] {
+            let error = read(&format!("[fingerprint]\n{bad}\n")).unwrap_err();
+            assert!(format!("{error:#}").contains(says), "{bad}: {error:#}");
+        }
     }
 }

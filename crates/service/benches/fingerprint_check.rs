@@ -93,6 +93,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         dspp_vault::Keyring::new(dspp_vault::Key::parse("bench", &"3e".repeat(32))?, vec![]);
     let registry = Registry::new(store, Arc::new(SystemClock), Some(7)).with_biometrics(
         BiometricSettings {
+            fingerprint: Default::default(),
             keyring,
             face: None,
         },

@@ -41,7 +41,7 @@ pub const MIN_MINUTIAE: usize = 12;
 /// Most captures of one thumb an enrolment sends (the best usable one is kept).
 pub const MAX_CAPTURES: usize = 6;
 
-/// Candidates of the fingerprint index re-ranked with MCC per search.
+/// Candidates of the fingerprint index re-ranked with MCC per search, unless configured.
 const SHORT_LIST: usize = 200;
 
 /// At most this many candidates per capture open cases (the best ones).
@@ -71,6 +71,46 @@ pub struct BiometricSettings {
     pub keyring: Keyring,
     /// The face engine and index; without them face captures are refused as not configured.
     pub face: Option<FaceSettings>,
+    /// How the fingerprint index is laid out and searched.
+    pub fingerprint: FingerprintSettings,
+}
+
+/// How the fingerprint index is laid out and searched: what a registry of millions sets to fit its memory and its
+/// time (figures for 10 M people in `crates/fingerprint/BENCHMARKS.md`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FingerprintSettings {
+    /// An enrolled thumb posts this share of its key values, (kept, of) (`fingerprint::ThumbIndex::with_share`):
+    /// (1, 1), every key, the most accurate, is about 5 × 10⁹ postings at 10 M people, more than 24 GB of memory;
+    /// (2, 3) and (1, 2) fit 10 M people in about 16 and 12 GB. A saved index of another share is not loaded: the
+    /// index is rebuilt from the store.
+    pub share: (u8, u8),
+    /// Most postings a search reads per thumb (`fingerprint::HIT_BUDGET` by default): a search's time grows with
+    /// it, and in a large population so does its recall.
+    pub hit_budget: usize,
+    /// Candidates of the index re-ranked with MCC, their templates read from the store and opened, per search.
+    pub short_list: usize,
+    /// Threads one search reads the index on.
+    pub search_threads: usize,
+}
+
+impl Default for FingerprintSettings {
+    fn default() -> FingerprintSettings {
+        FingerprintSettings {
+            share: (1, 1),
+            hit_budget: fingerprint::HIT_BUDGET,
+            short_list: SHORT_LIST,
+            search_threads: 2,
+        }
+    }
+}
+
+impl FingerprintSettings {
+    /// An empty index laid out and searched as these settings say.
+    fn empty_index(&self) -> ThumbIndex {
+        let mut index = ThumbIndex::with_share(self.share.0, self.share.1);
+        index.set_hit_budget(self.hit_budget);
+        index
+    }
 }
 
 /// The face engine, where faces are searched, and how long photos are kept.
@@ -231,6 +271,7 @@ pub(crate) struct Biometrics {
     keyring: Keyring,
     calibration: ScoreCalibration,
     fingers: RwLock<FingerState>,
+    fingerprint: FingerprintSettings,
     face: Option<FaceState>,
     /// One catch-up of each index at a time: one that read a page and is still opening its templates must not apply
     /// them after a later one applied newer rows (and a row skipped as applied would then never mend it).
@@ -334,7 +375,11 @@ impl Biometrics {
         Ok(Biometrics {
             keyring: settings.keyring,
             calibration,
-            fingers: RwLock::default(),
+            fingers: RwLock::new(FingerState {
+                index: settings.fingerprint.empty_index(),
+                ..FingerState::default()
+            }),
+            fingerprint: settings.fingerprint,
             face: settings.face.map(|settings| FaceState {
                 settings,
                 keys: RwLock::default(),
@@ -1102,8 +1147,20 @@ impl Registry {
         let biometrics = self.biometrics()?;
         let mut reader = OpeningReader::new(biometrics, input);
         let (mark, keys) = self.read_saved_head(&mut reader, SAVED_INDEX_MAGIC).await?;
-        let index = ThumbIndex::read_from(&mut reader)
+        let mut index = ThumbIndex::read_from(&mut reader)
             .map_err(|e| ServiceError::invalid("saved index", e.to_string()))?;
+        let configured = biometrics.fingerprint.empty_index().share();
+        if index.share() != configured {
+            let ((kept, of), (ckept, cof)) = (index.share(), configured);
+            return Err(ServiceError::invalid(
+                "saved index",
+                format!(
+                    "it posts {kept} key values in {of}, the configuration {ckept} in {cof}: the index is rebuilt \
+                     from the store"
+                ),
+            ));
+        }
+        index.set_hit_budget(biometrics.fingerprint.hit_budget);
         let loaded = index.len();
         // (Not in the middle of a catch-up.)
         let _one_at_a_time = biometrics.finger_catch_up.lock().await;
@@ -1482,7 +1539,11 @@ impl Registry {
             } else {
                 state
                     .index
-                    .search(&codes, SHORT_LIST, 2)
+                    .search(
+                        &codes,
+                        biometrics.fingerprint.short_list,
+                        biometrics.fingerprint.search_threads,
+                    )
                     .into_iter()
                     .filter_map(|candidate| state.keys.person(candidate.person))
                     .filter(|person| *person != own)

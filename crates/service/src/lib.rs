@@ -35,8 +35,8 @@ pub use applications::{
 };
 pub use biometrics::{
     BiometricPartView, BiometricSettings, CaptureOutcome, ExceptionReason, FaceSettings,
-    MAX_CAPTURES, MIN_MINUTIAE, TEMPLATE_FORMAT, Thumb, ThumbInput, ThumbsInput,
-    VerificationOutcome,
+    FingerprintSettings, MAX_CAPTURES, MIN_MINUTIAE, TEMPLATE_FORMAT, Thumb, ThumbInput,
+    ThumbsInput, VerificationOutcome,
 };
 pub use csv_io::{CSV_HEADER, ImportSummary, RowProblem};
 pub use delegations::NewDelegation;

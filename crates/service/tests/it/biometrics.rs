@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use dspp_domain::{BiometricStatus, Spid};
 use dspp_service::{
-    BiometricSettings, CaseFilter, CaseStatus, ExceptionReason, PersonInput, Registry,
-    ServiceError, Thumb, ThumbInput, ThumbsInput,
+    BiometricSettings, CaseFilter, CaseStatus, ExceptionReason, FingerprintSettings, PersonInput,
+    Registry, ServiceError, Thumb, ThumbInput, ThumbsInput,
 };
 use dspp_testkit::on_both_stores;
 use fingerprint::{FingerImage, MinutiaeRecord, RecordFormat, ViewInfo};
@@ -56,6 +56,7 @@ fn with_biometrics(h: &Harness) -> Registry {
     h.registry
         .clone()
         .with_biometrics(BiometricSettings {
+            fingerprint: Default::default(),
             keyring: keyring(),
             face: None,
         })
@@ -437,11 +438,12 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
     let mut saved = Vec::new();
     registry.save_fingerprint_index(&mut saved).await.unwrap();
     // Sealed: no code word of the index in the clear (the magic of the engine's format is not visible either).
-    assert!(!saved.windows(8).any(|w| w == b"DSPPFIX1"));
+    assert!(!saved.windows(8).any(|w| w == b"DSPPFIX5"));
 
     // A restarted server loads it and finds the grandmother enrolled again.
     let restarted = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(5))
         .with_biometrics(BiometricSettings {
+            fingerprint: Default::default(),
             keyring: keyring(),
             face: None,
         })
@@ -485,6 +487,7 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
     );
     let other_key = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(6))
         .with_biometrics(BiometricSettings {
+            fingerprint: Default::default(),
             keyring: dspp_vault::Keyring::new(
                 dspp_vault::Key::parse("other", &"99".repeat(32)).unwrap(),
                 vec![],
@@ -504,6 +507,50 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
         .await
         .unwrap_err();
     assert!(error.to_string().contains("another database"), "{error}");
+
+    // Configured to post one key value in 2: the saved index (every key) is not loaded, and the index built from the
+    // store with that share finds her as well.
+    let sampled = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(7))
+        .with_biometrics(BiometricSettings {
+            fingerprint: FingerprintSettings {
+                share: (1, 2),
+                ..Default::default()
+            },
+            keyring: keyring(),
+            face: None,
+        })
+        .unwrap();
+    let error = sampled
+        .load_fingerprint_index(&mut saved.as_slice())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("1 key values in 1, the configuration 1 in 2"),
+        "{error}"
+    );
+    let third = stranger(&sampled, "វិចិត្រ", "VICHET").await;
+    let found = sampled
+        .record_fingerprints(
+            &officer(),
+            third,
+            ThumbsInput {
+                right: template("101_3"),
+                left: template("102_3"),
+            },
+            "enrolment",
+        )
+        .await
+        .unwrap();
+    assert!(
+        found
+            .warnings
+            .iter()
+            .any(|w| w.spids.contains(&grandmother)),
+        "{:?}",
+        found.warnings
+    );
 }
 
 /// Two servers on one database (two registries, each with its own in-memory index) capture the same person's

@@ -68,6 +68,7 @@ fn with_faces(h: &Harness, folder: &Path) -> Registry {
     h.registry
         .clone()
         .with_biometrics(BiometricSettings {
+            fingerprint: Default::default(),
             keyring: dspp_vault::Keyring::new(
                 dspp_vault::Key::parse("faces", &"5c".repeat(32)).unwrap(),
                 vec![],

@@ -29,6 +29,7 @@ async fn a_person_enrolled_twice_is_found_by_thumbs_and_a_thumb_is_verified(h: H
         .registry
         .clone()
         .with_biometrics(dspp_service::BiometricSettings {
+            fingerprint: Default::default(),
             keyring: dspp_vault::Keyring::new(
                 dspp_vault::Key::parse("test", &"11".repeat(32)).unwrap(),
                 vec![],

@@ -129,6 +129,7 @@ pub fn with_faces(h: &Harness, folder: &std::path::Path) -> dspp_service::Regist
     h.registry
         .clone()
         .with_biometrics(dspp_service::BiometricSettings {
+            fingerprint: Default::default(),
             keyring: dspp_vault::Keyring::new(
                 dspp_vault::Key::parse("web-tests", &"6d".repeat(32)).unwrap(),
                 vec![],
