@@ -130,9 +130,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "population: {people} people in {:.1} s, {} postings in {:.2} GB ({:.2} bytes each), RSS {:.2} GB",
+        "population: {people} people in {:.1} s, {} postings in {} lists, {:.2} GB ({:.2} bytes a posting), RSS {:.2} GB",
         started.elapsed().as_secs_f64(),
         index.postings(),
+        index.lists(),
         index.posting_bytes() as f64 / 1e9,
         index.posting_bytes() as f64 / index.postings().max(1) as f64,
         rss_gb()

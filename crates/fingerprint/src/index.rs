@@ -1,9 +1,19 @@
 //! 1:N candidate search for two thumbs without comparing against everyone: an inverted index of
 //! MCC locality-sensitive hash keys that counts only *geometrically consistent* key matches.
 //!
-//! Each cylinder of a thumb gives [`KEY_FUNCTIONS`] keys, each [`KEY_BITS`] cylinder bits sampled
-//! at fixed positions (the MCC-LSH idea of Cappelli, Ferrara and Maltoni, TPAMI 2011), and each
-//! key carries the pose (position, direction) of the cylinder it came from. An enrolled thumb
+//! Each cylinder of a thumb gives [`KEY_FUNCTIONS`] keys, and each key carries the pose (position,
+//! direction) of the cylinder it came from. A key is a MinHash of the cylinder's set cells (Broder,
+//! 1997): each hash function visits the cells (every layer's disc cells) in a fixed random order,
+//! and the key is the places in that order of the first two set cells. Two cylinders give the same
+//! key with a probability of about the square of the Jaccard similarity of their set cells, and MCC's
+//! local similarity is their Dice coefficient, a function of the Jaccard similarity: the keys are a
+//! locality-sensitive hash of the very similarity MCC computes. Cylinders are sparse (a few dozen
+//! of some 300 cells set), so MCC-LSH's keys of sampled bits (Cappelli, Ferrara and Maltoni, TPAMI
+//! 2011; this index's until 2026-12) are mostly zeros, and a third of all postings fell in keys
+//! with a single bit set; the MinHash keys spread the postings over more, shorter lists, and a
+//! mate's cylinders collide more often than strangers' (measured in `BENCHMARKS.md`). A key is only
+//! made where every cell visited before its second set cell is valid, since an invalid cell could
+//! be set in another impression. An enrolled thumb
 //! posts its distinct non-zero keys; a probe looks up its own. A key match between a probe and an
 //! enrolled cylinder implies a rotation (the difference of their directions) and with it a
 //! translation; an enrolled thumb's votes are counted in bins of rotation and translation, and its
@@ -34,10 +44,14 @@ use crate::mcc::{LAYER_WORDS, MccMatcher, MccTemplate, ND, NS};
 
 /// Hash functions (keys) per cylinder.
 pub const KEY_FUNCTIONS: usize = 16;
-/// Cylinder bits each hash function samples.
-pub const KEY_BITS: usize = 16;
-/// Seed of the sampled bit positions: part of the index format (changing it changes every key).
-const POSITION_SEED: u64 = 0x5EED_D5E9_F14E_0001;
+/// Bits of a key's value: the places of its first two set cells, `first · ORDER_LEN + second`.
+pub const KEY_BITS: usize = 18;
+/// Places in a hash function's order of the cells (an upper bound: every layer's disc cells).
+const ORDER_LEN: usize = ND * NS * NS;
+const _: () = assert!(ORDER_LEN * ORDER_LEN <= 1 << KEY_BITS);
+/// Seed of the hash functions' orders of the cells: part of the index format (changing it changes
+/// every key).
+const ORDER_SEED: u64 = 0x5EED_D5E9_F14E_0002;
 /// Most postings one thumb of a search reads (the shortest lists first). Chosen on the dev set
 /// at 10 M people (`DEV_MATES`, `BENCHMARKS.md`, 2026-12-04): the mate within 10,000 in 68.0 /
 /// 75.0 / 76.5 / 81.0 % of searches at 6 / 9 / 12 / 16 M postings, for a search p99 of 271 / 346
@@ -78,7 +92,7 @@ const NO_SLOT: u32 = u32::MAX;
 /// One key of a thumb with the pose of the cylinder it came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct PosedKey {
-    /// Hash function (bits 16..) and sampled bits (bits 0..16).
+    /// Hash function (bits [`KEY_BITS`]..) and key value (bits 0..[`KEY_BITS`]).
     key: u32,
     /// Cylinder direction in 1/256 turn.
     angle: u8,
@@ -88,10 +102,6 @@ struct PosedKey {
 }
 
 impl PosedKey {
-    fn sampled_bits(self) -> u32 {
-        self.key & ((1 << KEY_BITS) - 1)
-    }
-
     /// The list this key is posted in: its key and the sector of its direction.
     fn list(self) -> u32 {
         list_of(self.key, self.angle)
@@ -119,9 +129,9 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// The (layer, cell) positions each hash function samples: distinct cells inside the cylinder's
-/// disc, drawn from a fixed seed.
-fn sampled_positions() -> Vec<[(usize, usize); KEY_BITS]> {
+/// For each hash function, the cylinder's cells (layer, cell: every layer's cells inside the disc)
+/// in a fixed random order.
+static CELL_ORDERS: std::sync::LazyLock<Vec<Vec<(u8, u8)>>> = std::sync::LazyLock::new(|| {
     let disc: Vec<usize> = (0..NS * NS)
         .filter(|cell| {
             let u = 2 * (cell / NS) as i64 - (NS as i64 - 1);
@@ -129,23 +139,42 @@ fn sampled_positions() -> Vec<[(usize, usize); KEY_BITS]> {
             u * u + v * v <= (NS * NS) as i64
         })
         .collect();
-    let mut state = POSITION_SEED;
-    (0..KEY_FUNCTIONS)
-        .map(|_| {
-            let mut chosen = [(0, 0); KEY_BITS];
-            let mut filled = 0;
-            while filled < KEY_BITS {
-                state = splitmix(state);
-                let layer = (state % ND as u64) as usize;
-                let cell = disc[((state >> 8) % disc.len() as u64) as usize];
-                if !chosen[..filled].contains(&(layer, cell)) {
-                    chosen[filled] = (layer, cell);
-                    filled += 1;
-                }
-            }
-            chosen
+    (0..KEY_FUNCTIONS as u64)
+        .map(|function| {
+            let mut ranked: Vec<(u64, (u8, u8))> = (0..ND)
+                .flat_map(|layer| disc.iter().map(move |&cell| (layer as u8, cell as u8)))
+                .map(|(layer, cell)| {
+                    let place = (function << 16) | (u64::from(layer) << 8) | u64::from(cell);
+                    (splitmix(ORDER_SEED ^ splitmix(place)), (layer, cell))
+                })
+                .collect();
+            ranked.sort_unstable();
+            ranked.into_iter().map(|(_, cell)| cell).collect()
         })
         .collect()
+});
+
+/// The key value of one cylinder under one hash function (its cells in `order`): the places of
+/// its first two set cells, or `None` where fewer than two are set before the first invalid cell.
+fn min_hash(
+    order: &[(u8, u8)],
+    valid: &[u64; LAYER_WORDS],
+    bits: &[[u64; LAYER_WORDS]; ND],
+) -> Option<u32> {
+    let mut first = None;
+    for (place, &(layer, cell)) in order.iter().enumerate() {
+        let (word, bit) = (usize::from(cell) / 64, u32::from(cell) % 64);
+        if (valid[word] >> bit) & 1 == 0 {
+            return None;
+        }
+        if (bits[usize::from(layer)][word] >> bit) & 1 == 1 {
+            match first {
+                None => first = Some(place),
+                Some(first) => return Some((first * ORDER_LEN + place) as u32),
+            }
+        }
+    }
+    None
 }
 
 fn quantize(value: f32) -> u8 {
@@ -157,28 +186,20 @@ fn quantize(value: f32) -> u8 {
 pub struct ThumbKeys(Vec<PosedKey>);
 
 impl ThumbKeys {
-    /// The keys of a template: for every cylinder and hash function whose sampled cells are all
-    /// valid, the sampled bits.
+    /// The keys of a template: for every cylinder and hash function, the MinHash key where it
+    /// has one ([`min_hash`]).
     pub fn from_mcc(template: &MccTemplate) -> ThumbKeys {
-        let positions = sampled_positions();
+        let orders = &*CELL_ORDERS;
         let mut keys = Vec::with_capacity(template.len() * KEY_FUNCTIONS);
         for ((valid, bits), (x, y, angle)) in
             template.cylinder_bits().zip(template.cylinder_poses())
         {
             let angle = ((angle / std::f32::consts::TAU * 256.0).round() as i32 & 255) as u8;
             let (x, y) = (quantize(x), quantize(-y));
-            for (function, cells) in positions.iter().enumerate() {
-                let mut sampled = 0u32;
-                let mut usable = true;
-                for &(layer, cell) in cells {
-                    let (word, bit) = (cell / 64, cell % 64);
-                    debug_assert!(word < LAYER_WORDS);
-                    usable &= ((valid[word] >> bit) & 1) == 1;
-                    sampled = (sampled << 1) | ((bits[layer][word] >> bit) & 1) as u32;
-                }
-                if usable {
+            for (function, order) in orders.iter().enumerate() {
+                if let Some(value) = min_hash(order, valid, bits) {
                     keys.push(PosedKey {
-                        key: ((function as u32) << KEY_BITS) | sampled,
+                        key: ((function as u32) << KEY_BITS) | value,
                         angle,
                         x,
                         y,
@@ -217,8 +238,7 @@ impl ThumbKeys {
         self.0.is_empty()
     }
 
-    /// What an enrolled thumb posts: each non-zero key value once (its first pose), sorted. An
-    /// all-zero key (no neighbour in any sampled cell) is in most prints and says nothing.
+    /// What an enrolled thumb posts: each key value once (its first pose), sorted.
     fn posted(&self) -> Vec<PosedKey> {
         self.posted_sampled((1, 1))
     }
@@ -228,8 +248,7 @@ impl ThumbKeys {
     fn posted_sampled(&self, (kept, of): (u32, u32)) -> Vec<PosedKey> {
         let mut distinct: Vec<PosedKey> = Vec::with_capacity(self.0.len());
         for k in &self.0 {
-            if k.sampled_bits() != 0
-                && distinct.last().is_none_or(|d| d.key != k.key)
+            if distinct.last().is_none_or(|d| d.key != k.key)
                 && (kept >= of || splitmix(u64::from(k.key)) % u64::from(of) < u64::from(kept))
             {
                 distinct.push(*k);
@@ -1286,8 +1305,8 @@ fn best_of(sums: &mut [f32], start: usize, people: &[Person], short_list: usize)
 }
 
 impl ThumbIndex {
-    /// An empty index where enrolled thumbs post every distinct non-zero key (about 250 on real and
-    /// synthetic prints, some 1 kB a thumb in memory).
+    /// An empty index where enrolled thumbs post every distinct key (about 390 on real prints and
+    /// 415 on synthetic ones, some 1.5 kB a thumb in memory).
     pub fn new() -> ThumbIndex {
         ThumbIndex::default()
     }
@@ -1361,6 +1380,11 @@ impl ThumbIndex {
             .flat_map(|s| s.lists.values())
             .map(|list| list.bytes.len())
             .sum()
+    }
+
+    /// Posting lists held (each key and direction sector with a posting), both sides.
+    pub fn lists(&self) -> usize {
+        self.sides.iter().map(|s| s.lists.len()).sum()
     }
 
     fn person_index(&mut self, person: u64) -> u32 {
@@ -1547,7 +1571,7 @@ impl ThumbIndex {
         for value in [KEY_FUNCTIONS as u32, KEY_BITS as u32, share] {
             put(&value.to_le_bytes())?;
         }
-        put(&POSITION_SEED.to_le_bytes())?;
+        put(&ORDER_SEED.to_le_bytes())?;
         for (s, side) in self.sides.iter().enumerate() {
             // Live slots in order, numbered densely as the loader will number them.
             let mut renumber = vec![NO_SLOT; side.slot_person.len()];
@@ -1658,7 +1682,7 @@ impl ThumbIndex {
         }
         let offset = reader.offset;
         let seed = u64::from_le_bytes(reader.bytes::<8>("index seed")?);
-        if seed != POSITION_SEED {
+        if seed != ORDER_SEED {
             return Err(Error::InvalidField {
                 field: "index seed",
                 offset,
@@ -1885,6 +1909,105 @@ mod tests {
         ThumbKeys::from_mcc(&MccTemplate::new(
             &finger(seed, &SynthParams::default()).unwrap(),
         ))
+    }
+
+    /// A cylinder of all-valid cells with each disc cell of each layer set with probability
+    /// `density`.
+    fn random_cylinder(rng: &mut crate::synth::Rng, density: f64) -> [[u64; LAYER_WORDS]; ND] {
+        let mut bits = [[0u64; LAYER_WORDS]; ND];
+        for &(layer, cell) in &CELL_ORDERS[0] {
+            if (rng.next_u64() % 1_000_000) as f64 / 1e6 < density {
+                bits[usize::from(layer)][usize::from(cell) / 64] |= 1 << (cell % 64);
+            }
+        }
+        bits
+    }
+
+    #[test]
+    fn a_key_is_the_places_of_the_first_two_set_cells_before_any_invalid_one() {
+        let all_valid = [u64::MAX; LAYER_WORDS];
+        let mut rng = crate::synth::Rng::new(11);
+        for order in CELL_ORDERS.iter() {
+            // Every disc cell of every layer once.
+            let mut sorted = order.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            assert_eq!(sorted.len(), order.len());
+            assert!(order.len() <= ORDER_LEN);
+            for _ in 0..50 {
+                let bits = random_cylinder(&mut rng, 0.1);
+                let set: Vec<usize> = order
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, (layer, cell))| (bits[usize::from(*layer)][0] >> cell) & 1 == 1)
+                    .map(|(place, _)| place)
+                    .take(2)
+                    .collect();
+                let expected = match set[..] {
+                    [first, second] => Some((first * ORDER_LEN + second) as u32),
+                    _ => None,
+                };
+                assert_eq!(min_hash(order, &all_valid, &bits), expected);
+                // An invalid cell before the second set cell leaves the cylinder without the key;
+                // one after it changes nothing.
+                if let [_, second] = set[..] {
+                    let mut valid = all_valid;
+                    let (_, cell) = order[rng.next_u64() as usize % (second + 1)];
+                    valid[0] &= !(1 << cell);
+                    let cut = order.iter().position(|&(_, c)| c == cell).unwrap_or(0);
+                    if cut <= second {
+                        assert_eq!(min_hash(order, &valid, &bits), None);
+                    }
+                    let mut valid = all_valid;
+                    for &(_, cell) in &order[second + 1..] {
+                        if !order[..=second].iter().any(|&(_, c)| c == cell) {
+                            valid[0] &= !(1 << cell);
+                        }
+                    }
+                    assert_eq!(min_hash(order, &valid, &bits), expected);
+                }
+            }
+        }
+    }
+
+    /// Two cylinders share a key with the probability that the first two cells of their union, in
+    /// the function's order, are both in their intersection: |I|/|U| · (|I| − 1)/(|U| − 1).
+    #[test]
+    fn keys_collide_as_often_as_minhash_says() {
+        let all_valid = [u64::MAX; LAYER_WORDS];
+        let mut rng = crate::synth::Rng::new(5);
+        let (mut collisions, mut expected, mut trials) = (0.0, 0.0, 0.0);
+        for _ in 0..400 {
+            let a = random_cylinder(&mut rng, 0.15);
+            // b: a with a third of its set cells cleared and as many others set.
+            let mut b = a;
+            let noise = random_cylinder(&mut rng, 0.05);
+            for layer in 0..ND {
+                let cleared = a[layer][0] & random_cylinder(&mut rng, 0.33)[layer][0];
+                b[layer][0] = (a[layer][0] & !cleared) | noise[layer][0];
+            }
+            let count = |f: &dyn Fn(usize) -> u64| -> f64 {
+                (0..ND).map(|l| f(l).count_ones() as f64).sum()
+            };
+            let i = count(&|l| a[l][0] & b[l][0]);
+            let u = count(&|l| a[l][0] | b[l][0]);
+            for order in CELL_ORDERS.iter() {
+                let (ka, kb) = (
+                    min_hash(order, &all_valid, &a),
+                    min_hash(order, &all_valid, &b),
+                );
+                collisions += f64::from(u8::from(ka.is_some() && ka == kb));
+                expected += i / u * (i - 1.0) / (u - 1.0);
+                trials += 1.0;
+            }
+        }
+        let (rate, p) = (collisions / trials, expected / trials);
+        let sigma = (p * (1.0 - p) / trials).sqrt();
+        assert!(
+            (rate - p).abs() < 4.0 * sigma,
+            "{rate} against {p} ± {sigma}"
+        );
+        assert!(p > 0.2 && p < 0.6, "{p}");
     }
 
     #[test]
