@@ -59,7 +59,9 @@ const ORDER_SEED: u64 = 0x5EED_D5E9_F14E_0002;
 /// the duplicate search at 0.43 s p99 there, and projected at about 0.9 s on the VM of 2026-12-03
 /// (half as fast; not measured there). With the coarser bins and narrower rotation of session 13
 /// (`CELL`, `MAX_ROTATION`) the dev set gives 84.0 / 87.0 % at 9 / 12 M, for a search p99 of
-/// 346–467 / 404–444 ms. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
+/// 346–467 / 404–444 ms. With the MinHash keys of session 14 (one value in 3 posted) the dev set
+/// gives 88.5 / 93.5 / 94.5 % at 5 / 7 / 9 M, for a search p99 of 311 / 539 / 498–517 ms on a
+/// slower VM. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
 pub const HIT_BUDGET: usize = 9_000_000;
 /// Direction sectors each key's postings are split into (a power of two dividing 256).
 pub const SECTORS: u32 = 16;

@@ -80,9 +80,9 @@ pub struct BiometricSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FingerprintSettings {
     /// An enrolled thumb posts this share of its key values, (kept, of) (`fingerprint::ThumbIndex::with_share`):
-    /// (1, 1), every key, the most accurate, is about 5 × 10⁹ postings at 10 M people, more than 24 GB of memory;
-    /// (2, 3) and (1, 2) fit 10 M people in about 16 and 12 GB. A saved index of another share is not loaded: the
-    /// index is rebuilt from the store.
+    /// (1, 1), every key, the most accurate, is about 8 × 10⁹ postings at 10 M people, more than 24 GB of memory;
+    /// (1, 3) is 2.7 × 10⁹ postings and 13.7 GB resident (measured, `crates/fingerprint/BENCHMARKS.md`). A saved
+    /// index of another share is not loaded: the index is rebuilt from the store.
     pub share: (u8, u8),
     /// Most postings a search reads per thumb (`fingerprint::HIT_BUDGET` by default): a search's time grows with
     /// it, and in a large population so does its recall.
