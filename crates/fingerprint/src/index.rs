@@ -323,10 +323,19 @@ pub struct MatchCandidate {
 }
 
 /// Bits of a posting's direction kept: its place within its list's sector (the list names the
-/// sector).
-const ANGLE_BITS: u32 = SECTOR_WIDTH.trailing_zeros();
-/// Bits of a posting's pose: the direction within the sector, then x and y (8 bits each).
-const POSE_BITS: u32 = ANGLE_BITS + 16;
+/// sector), in steps of 2/256 turn.
+const ANGLE_BITS: u32 = SECTOR_WIDTH.trailing_zeros() - 1;
+/// Bits of a posting's x and of its y: [`PosedKey`]'s coordinates in steps of two units (8 px).
+const COORD_BITS: u32 = 7;
+/// Bits of a posting's pose: the direction within the sector, then x and y.
+const POSE_BITS: u32 = ANGLE_BITS + 2 * COORD_BITS;
+
+/// A pose `[direction, x, y]` as a posting keeps it: each to an even step, and read back as the
+/// odd value within it (the middle of the two values it stands for). Its direction stays in its
+/// sector (sectors start at even directions), and it keeps itself.
+fn stored_pose(pose: [u8; 3]) -> [u8; 3] {
+    pose.map(|value| value | 1)
+}
 /// A slot gap whose Rice quotient reaches this is written whole instead (an escape): this many
 /// one bits, then the gap less one in 32 bits. It bounds a posting to 76 bits.
 const ESCAPE: u32 = 24;
@@ -335,14 +344,15 @@ const MOST_POSTING_BITS: u64 = (POSE_BITS + ESCAPE + 32) as u64;
 
 /// The postings of one key and direction sector, in ascending slot order, as a bit stream
 /// (least significant bit first). Each posting is its pose ([`POSE_BITS`]: the cylinder's
-/// direction within the sector, x and y as in [`PosedKey`]), then its slot: the first posting's
+/// direction within the sector, x and y, to the even steps of [`stored_pose`]), then its slot: the first posting's
 /// in 32 bits, each later one's as its gap from the previous one, less one, Rice-coded (a unary
 /// quotient, then `k` bits) with `k` the binary logarithm of the list's mean gap so far, which
 /// encoder and decoder both know. Strangers' slots in a list are spread like a Poisson process,
-/// so this is within about a bit of the entropy of the gaps: 3.65 bytes a posting at 1 M and at
-/// 10 M people (a list's length grows with the population, so its gaps do not), where the
-/// byte-wise (LEB128) gaps and whole directions of format 4 took about 5 (measured in
-/// `BENCHMARKS.md`).
+/// so this is within about a bit of the entropy of the gaps: 3.43 bytes a posting with MinHash
+/// keys at 1 M people (about the same at 10 M: a list's length grows with the population, so its
+/// gaps do not), where the byte-wise (LEB128) gaps and whole pose bytes of format 4 took about 5
+/// (measured in `BENCHMARKS.md`). The poses' even steps (2/256 turn, 8 px) are fine beside the
+/// votes' bins (6/256 turn, 32 px): the same recall for a tenth less memory.
 #[derive(Clone, Debug, Default)]
 struct Postings {
     bytes: Vec<u8>,
@@ -404,12 +414,12 @@ impl Postings {
     }
 
     /// Append a posting; `slot` must be above the last one's. Only the direction's place within
-    /// its sector is kept of `pose[0]`.
+    /// its sector is kept of `pose[0]`, and the pose as [`stored_pose`] says.
     fn push(&mut self, slot: u32, pose: [u8; 3]) {
         debug_assert!(self.len == 0 || slot > self.last);
-        let pose_bits = u64::from(pose[0]) & ((1 << ANGLE_BITS) - 1)
-            | u64::from(pose[1]) << ANGLE_BITS
-            | u64::from(pose[2]) << (ANGLE_BITS + 8);
+        let pose_bits = u64::from(pose[0] >> 1) & ((1 << ANGLE_BITS) - 1)
+            | u64::from(pose[1] >> 1) << ANGLE_BITS
+            | u64::from(pose[2] >> 1) << (ANGLE_BITS + COORD_BITS);
         self.put(pose_bits, POSE_BITS);
         if self.len == 0 {
             self.put(u64::from(slot), 32);
@@ -471,10 +481,12 @@ impl Iterator for PostingIter<'_> {
         }
         // One look at the stream holds the pose and, but for the longest gaps, the slot's gap.
         let word = peek(self.bytes, self.at);
+        let field =
+            |shift: u32, bits: u32| ((word >> shift) as u8 & ((1 << bits) - 1) as u8) << 1 | 1;
         let pose = [
-            self.sector | (word & ((1 << ANGLE_BITS) - 1)) as u8,
-            (word >> ANGLE_BITS) as u8,
-            (word >> (ANGLE_BITS + 8)) as u8,
+            self.sector | field(0, ANGLE_BITS),
+            field(ANGLE_BITS, COORD_BITS),
+            field(ANGLE_BITS + COORD_BITS, COORD_BITS),
         ];
         let rest = word >> POSE_BITS;
         let (slot, used) = if self.read == 0 {
@@ -1218,7 +1230,7 @@ fn thumb_scores_reading(
                             None => continue,
                         },
                     };
-                    hits.extend(vote(pk, code, 0, [k.angle, k.x, k.y]));
+                    hits.extend(vote(pk, code, 0, stored_pose([k.angle, k.x, k.y])));
                 }
             }
             hits.sort_unstable();
@@ -1374,8 +1386,8 @@ impl ThumbIndex {
             .sum()
     }
 
-    /// Bytes the posting lists' streams take, both sides, dead postings included (3.65 a posting
-    /// on synthetic populations of 1 M and 10 M people).
+    /// Bytes the posting lists' streams take, both sides, dead postings included (3.43 a posting
+    /// on a synthetic population of 1 M people).
     pub fn posting_bytes(&self) -> usize {
         self.sides
             .iter()
@@ -2471,7 +2483,8 @@ mod tests {
         }
 
         /// A list gives back the postings it was given, whatever their gaps (escapes included)
-        /// and poses, with each direction restored from the list's sector.
+        /// and poses, each pose as [`stored_pose`] keeps it (within one unit of what was given, in
+        /// the list's sector, and the same when pushed again).
         #[test]
         fn a_list_decodes_what_it_was_given(
             gaps in proptest::collection::vec(
@@ -2500,7 +2513,21 @@ mod tests {
             }
             let mut decoded = list.iter(list_key);
             let got: Vec<(u32, [u8; 3])> = decoded.by_ref().collect();
-            proptest::prop_assert_eq!(got, given);
+            let kept: Vec<(u32, [u8; 3])> =
+                given.iter().map(|&(slot, pose)| (slot, stored_pose(pose))).collect();
+            proptest::prop_assert_eq!(&got, &kept);
+            for ((_, pose), (_, given)) in got.iter().zip(&given) {
+                proptest::prop_assert!(pose.iter().zip(given).all(|(a, b)| a.abs_diff(*b) <= 1));
+                proptest::prop_assert_eq!(
+                    u32::from(pose[0]) / SECTOR_WIDTH as u32,
+                    u32::from(given[0]) / SECTOR_WIDTH as u32
+                );
+            }
+            let mut again = Postings::default();
+            for &(slot, pose) in &got {
+                again.push(slot, pose);
+            }
+            proptest::prop_assert_eq!(&again.bytes, &list.bytes);
             proptest::prop_assert!(decoded.at_end());
             proptest::prop_assert_eq!(list.bytes.len() as u64, list.bits.div_ceil(8));
         }
@@ -2530,7 +2557,7 @@ mod tests {
         // first key, 54 its length (1: each list holds the one thumb), 58 its stream's bits, 66
         // the stream: 7 bytes, as long as any other one-posting stream).
         assert_eq!(u32::from_le_bytes(bytes[54..58].try_into().unwrap()), 1);
-        assert_eq!(u64::from_le_bytes(bytes[58..66].try_into().unwrap()), 52);
+        assert_eq!(u64::from_le_bytes(bytes[58..66].try_into().unwrap()), 49);
         let key = u32::from_le_bytes(bytes[50..54].try_into().unwrap());
         let (_, pose) = index.sides[0].lists[&key].iter(key).next().unwrap();
         let mut elsewhere = Postings::default();
