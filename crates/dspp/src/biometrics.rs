@@ -7,7 +7,7 @@
 //! older_key_files = ["/etc/dspp/2025.key"]    # still open what they sealed (rotation)
 //!
 //! [biometrics.fingerprint]                   # the index; the defaults suit up to a million or so people
-//! index_share = "1/3"                        # post 1 key value in 3 (14 GB at 10 M people; "1/1": every key)
+//! index_share = "1/2"                        # post 1 key value in 2 (17 GB at 10 M people; "1/1": every key)
 //! hit_budget = 9000000                        # most postings a search reads per thumb
 //! short_list = 200                            # candidates re-ranked with MCC per search
 //! search_threads = 2

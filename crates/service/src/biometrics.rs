@@ -81,7 +81,7 @@ pub struct BiometricSettings {
 pub struct FingerprintSettings {
     /// An enrolled thumb posts this share of its key values, (kept, of) (`fingerprint::ThumbIndex::with_share`):
     /// (1, 1), every key, the most accurate, is about 8 × 10⁹ postings at 10 M people, more than 24 GB of memory;
-    /// (1, 3) is 2.7 × 10⁹ postings and 13.7 GB resident (measured, `crates/fingerprint/BENCHMARKS.md`). A saved
+    /// (1, 2) is 4.05 × 10⁹ postings and 17.3 GB resident (measured, `crates/fingerprint/BENCHMARKS.md`). A saved
     /// index of another share is not loaded: the index is rebuilt from the store.
     pub share: (u8, u8),
     /// Most postings a search reads per thumb (`fingerprint::HIT_BUDGET` by default): a search's time grows with
