@@ -5,23 +5,22 @@
 //! direction) of the cylinder it came from. A key is a MinHash of the cylinder's set cells (Broder,
 //! 1997): each hash function visits the cells (every layer's disc cells) in a fixed random order,
 //! and the key is the places in that order of the first two set cells. Two cylinders give the same
-//! key with a probability of about the square of the Jaccard similarity of their set cells, and MCC's
-//! local similarity is their Dice coefficient, a function of the Jaccard similarity: the keys are a
-//! locality-sensitive hash of the very similarity MCC computes. Cylinders are sparse (a few dozen
-//! of some 300 cells set), so MCC-LSH's keys of sampled bits (Cappelli, Ferrara and Maltoni, TPAMI
-//! 2011; this index's until 2026-12) are mostly zeros, and a third of all postings fell in keys
-//! with a single bit set; the MinHash keys spread the postings over more, shorter lists, and a
+//! key with a probability of about the square of the Jaccard similarity of their set cells, and
+//! MCC's local similarity is their Dice coefficient, a function of the Jaccard similarity: the keys
+//! are a locality-sensitive hash of the very similarity MCC computes. Cylinders are sparse (a few
+//! dozen of some 300 cells set), so MCC-LSH's keys of sampled bits (Cappelli, Ferrara and Maltoni,
+//! TPAMI 2011; this index's until 2026-12) are mostly zeros, and a third of all postings fell in
+//! keys with a single bit set; the MinHash keys spread the postings over more, shorter lists, and a
 //! mate's cylinders collide more often than strangers' (measured in `BENCHMARKS.md`). A key is only
 //! made where every cell visited before its second set cell is valid, since an invalid cell could
-//! be set in another impression. An enrolled thumb
-//! posts its distinct non-zero keys; a probe looks up its own. A key match between a probe and an
-//! enrolled cylinder implies a rotation (the difference of their directions) and with it a
-//! translation; an enrolled thumb's votes are counted in bins of rotation and translation, and its
-//! score is the weight of the best 2×2×2 window of bins. Strangers share many keys (fingerprints
-//! share local structure) but their matches disagree on the pose; a mate's agree. A vote weighs
-//! more the rarer its key is in the population ([`RARITY_POWER`]): a match on a key few thumbs
-//! post says more than one on a key a fifth of them do. Both thumbs' scores are added and the
-//! best go to MCC re-ranking ([`rerank`]).
+//! be set in another impression. An enrolled thumb posts its distinct keys; a probe looks up its
+//! own. A key match between a probe and an enrolled cylinder implies a rotation (the difference of
+//! their directions) and with it a translation; an enrolled thumb's votes are counted in bins of
+//! rotation and translation, and its score is the weight of the best 2×2×2 window of bins.
+//! Strangers share many keys (fingerprints share local structure) but their matches disagree on the
+//! pose; a mate's agree. A vote weighs more the rarer its key is in the population
+//! ([`RARITY_POWER`]): a match on a key few thumbs post says more than one on a key a fifth of them
+//! do. Both thumbs' scores are added and the best go to MCC re-ranking ([`rerank`]).
 //!
 //! The cost of a search is the number of postings it reads, which grows with the population: the
 //! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
@@ -336,23 +335,24 @@ const POSE_BITS: u32 = ANGLE_BITS + 2 * COORD_BITS;
 fn stored_pose(pose: [u8; 3]) -> [u8; 3] {
     pose.map(|value| value | 1)
 }
+
 /// A slot gap whose Rice quotient reaches this is written whole instead (an escape): this many
 /// one bits, then the gap less one in 32 bits. It bounds a posting to 76 bits.
 const ESCAPE: u32 = 24;
 /// Most bits one posting takes.
 const MOST_POSTING_BITS: u64 = (POSE_BITS + ESCAPE + 32) as u64;
 
-/// The postings of one key and direction sector, in ascending slot order, as a bit stream
-/// (least significant bit first). Each posting is its pose ([`POSE_BITS`]: the cylinder's
-/// direction within the sector, x and y, to the even steps of [`stored_pose`]), then its slot: the first posting's
+/// The postings of one key and direction sector, in ascending slot order, as a bit stream (least
+/// significant bit first). Each posting is its pose ([`POSE_BITS`]: the cylinder's direction within
+/// the sector, x and y, to the even steps of [`stored_pose`]), then its slot: the first posting's
 /// in 32 bits, each later one's as its gap from the previous one, less one, Rice-coded (a unary
 /// quotient, then `k` bits) with `k` the binary logarithm of the list's mean gap so far, which
-/// encoder and decoder both know. Strangers' slots in a list are spread like a Poisson process,
-/// so this is within about a bit of the entropy of the gaps: 3.43 bytes a posting with MinHash
-/// keys at 1 M people (about the same at 10 M: a list's length grows with the population, so its
-/// gaps do not), where the byte-wise (LEB128) gaps and whole pose bytes of format 4 took about 5
-/// (measured in `BENCHMARKS.md`). The poses' even steps (2/256 turn, 8 px) are fine beside the
-/// votes' bins (6/256 turn, 32 px): the same recall for a tenth less memory.
+/// encoder and decoder both know. Strangers' slots in a list are spread like a Poisson process, so
+/// this is within about a bit of the entropy of the gaps: 3.43 bytes a posting with MinHash keys at
+/// 1 M people and at 10 M (a list's length grows with the population, so its gaps do not), where
+/// the byte-wise (LEB128) gaps and whole pose bytes of format 4 took about 5 (measured in
+/// `BENCHMARKS.md`). The poses' even steps (2/256 turn, 8 px) are fine beside the votes' bins
+/// (6/256 turn, 32 px): the same recall for a tenth less memory.
 #[derive(Clone, Debug, Default)]
 struct Postings {
     bytes: Vec<u8>,
@@ -393,7 +393,7 @@ fn peek(bytes: &[u8], at: u64) -> u64 {
 impl Postings {
     /// Append the low `width` bits of `value` (`width` at most 56).
     fn put(&mut self, value: u64, width: u32) {
-        debug_assert!(width <= 56 && (width == 64 || value >> width == 0));
+        debug_assert!(width <= 56 && value >> width == 0);
         let first = (self.bits / 8) as usize;
         let end = (self.bits + u64::from(width)).div_ceil(8) as usize;
         if self.bytes.len() < end {
@@ -439,6 +439,19 @@ impl Postings {
         }
         self.last = slot;
         self.len += 1;
+    }
+
+    /// The postings of the list `list` whose slots `renumber` keeps ([`NO_SLOT`]: dropped), with
+    /// their new slots.
+    fn renumbered(&self, list: u32, renumber: &[u32]) -> Postings {
+        let mut kept = Postings::default();
+        for (slot, pose) in self.iter(list) {
+            let new = renumber[slot as usize];
+            if new != NO_SLOT {
+                kept.push(new, pose);
+            }
+        }
+        kept
     }
 
     /// The postings of the list `list` (whose sector restores each direction).
@@ -567,8 +580,9 @@ impl Side {
         }
     }
 
-    /// Drop dead postings and renumber the live slots densely; returns the old-to-new slot map.
-    fn compact(&mut self) -> Vec<u32> {
+    /// The live slots numbered densely in order (what [`Side::compact`] and the loader number
+    /// them): the old-to-new slot map ([`NO_SLOT`] for dead slots) and the person of each new slot.
+    fn live_numbering(&self) -> (Vec<u32>, Vec<u32>) {
         let mut renumber = vec![NO_SLOT; self.slot_person.len()];
         let mut live = Vec::new();
         for (slot, &person) in self.slot_person.iter().enumerate() {
@@ -577,14 +591,14 @@ impl Side {
                 live.push(person);
             }
         }
+        (renumber, live)
+    }
+
+    /// Drop dead postings and renumber the live slots densely; returns the old-to-new slot map.
+    fn compact(&mut self) -> Vec<u32> {
+        let (renumber, live) = self.live_numbering();
         for (&key, list) in self.lists.iter_mut() {
-            let mut kept = Postings::default();
-            for (slot, pose) in list.iter(key) {
-                let new = renumber[slot as usize];
-                if new != NO_SLOT {
-                    kept.push(new, pose);
-                }
-            }
+            let mut kept = list.renumbered(key, &renumber);
             kept.bytes.shrink_to_fit();
             *list = kept;
         }
@@ -1588,14 +1602,7 @@ impl ThumbIndex {
         put(&ORDER_SEED.to_le_bytes())?;
         for (s, side) in self.sides.iter().enumerate() {
             // Live slots in order, numbered densely as the loader will number them.
-            let mut renumber = vec![NO_SLOT; side.slot_person.len()];
-            let mut live: Vec<u32> = Vec::new();
-            for (slot, &person) in side.slot_person.iter().enumerate() {
-                if person != NO_SLOT {
-                    renumber[slot] = live.len() as u32;
-                    live.push(person);
-                }
-            }
+            let (renumber, live) = side.live_numbering();
             put(&(live.len() as u64).to_le_bytes())?;
             for person in &live {
                 let person = &self.people[*person as usize];
@@ -1605,16 +1612,8 @@ impl ThumbIndex {
             let mut keys: Vec<u32> = side.lists.keys().copied().collect();
             keys.sort_unstable();
             // With no dead slot the numbering is the loader's already and a list is written as
-            // it is; otherwise its live postings are coded again with their new slots.
-            let renumbered = |key: u32, list: &Postings| {
-                let mut kept = Postings::default();
-                for (slot, pose) in list.iter(key) {
-                    if renumber[slot as usize] != NO_SLOT {
-                        kept.push(renumber[slot as usize], pose);
-                    }
-                }
-                kept
-            };
+            // it is; otherwise its live postings are coded again with their new slots, one list
+            // at a time (the lists that keep a posting are counted first, without a copy).
             let live_list = |key: &u32| {
                 side.lists.get(key).is_some_and(|list| {
                     side.dead_postings == 0
@@ -1632,7 +1631,7 @@ impl ThumbIndex {
                 let list = if side.dead_postings == 0 {
                     std::borrow::Cow::Borrowed(list)
                 } else {
-                    std::borrow::Cow::Owned(renumbered(key, list))
+                    std::borrow::Cow::Owned(list.renumbered(key, &renumber))
                 };
                 put(&key.to_le_bytes())?;
                 put(&list.len.to_le_bytes())?;
