@@ -63,6 +63,22 @@ fn with_biometrics(h: &Harness) -> Registry {
         .unwrap()
 }
 
+/// Another server on the harness's database (with in-memory indexes of its own), as configured.
+fn another_server(
+    h: &Harness,
+    seed: u64,
+    keyring: dspp_vault::Keyring,
+    fingerprint: FingerprintSettings,
+) -> Registry {
+    Registry::new(h.registry.store().clone(), h.clock.clone(), Some(seed))
+        .with_biometrics(BiometricSettings {
+            fingerprint,
+            keyring,
+            face: None,
+        })
+        .unwrap()
+}
+
 async fn stranger(registry: &Registry, given_km: &str, given_latin: &str) -> Spid {
     let input = PersonInput {
         family_km: "ចាន់".into(),
@@ -441,13 +457,7 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
     assert!(!saved.windows(8).any(|w| w == b"DSPPFIX5"));
 
     // A restarted server loads it and finds the grandmother enrolled again.
-    let restarted = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(5))
-        .with_biometrics(BiometricSettings {
-            fingerprint: Default::default(),
-            keyring: keyring(),
-            face: None,
-        })
-        .unwrap();
+    let restarted = another_server(&h, 5, keyring(), FingerprintSettings::default());
     assert_eq!(
         restarted
             .load_fingerprint_index(&mut saved.as_slice())
@@ -485,16 +495,15 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
             .await
             .is_err()
     );
-    let other_key = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(6))
-        .with_biometrics(BiometricSettings {
-            fingerprint: Default::default(),
-            keyring: dspp_vault::Keyring::new(
-                dspp_vault::Key::parse("other", &"99".repeat(32)).unwrap(),
-                vec![],
-            ),
-            face: None,
-        })
-        .unwrap();
+    let other_key = another_server(
+        &h,
+        6,
+        dspp_vault::Keyring::new(
+            dspp_vault::Key::parse("other", &"99".repeat(32)).unwrap(),
+            vec![],
+        ),
+        FingerprintSettings::default(),
+    );
     assert!(
         other_key
             .load_fingerprint_index(&mut saved.as_slice())
@@ -510,16 +519,15 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
 
     // Configured to post one key value in 2: the saved index (every key) is not loaded, and the index built from the
     // store with that share finds her as well.
-    let sampled = Registry::new(h.registry.store().clone(), h.clock.clone(), Some(7))
-        .with_biometrics(BiometricSettings {
-            fingerprint: FingerprintSettings {
-                share: (1, 2),
-                ..Default::default()
-            },
-            keyring: keyring(),
-            face: None,
-        })
-        .unwrap();
+    let sampled = another_server(
+        &h,
+        7,
+        keyring(),
+        FingerprintSettings {
+            share: (1, 2),
+            ..Default::default()
+        },
+    );
     let error = sampled
         .load_fingerprint_index(&mut saved.as_slice())
         .await
