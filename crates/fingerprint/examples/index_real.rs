@@ -8,7 +8,7 @@
 //! list read), `index@POPULATION` (what a search in a population of that many people reads within
 //! its budget). Set `PER_FOLDER=1` for per-folder figures, `SHOW_MISSES=1` for the worst searches,
 //! `SYNTHETIC=k` to search with k synthetic impressions of each person's first impressions instead of the real
-//! later ones.
+//! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped).
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
 
@@ -102,12 +102,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(fingerprint::HIT_BUDGET);
-        // Lists no synthetic finger posted in are counted as one posting (read, nearly free).
+        // `LIST_CAP=n`: lists longer than n postings are stopped (`ThumbIndex::set_list_cap`), so not read.
+        let list_cap: usize = std::env::var("LIST_CAP")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(usize::MAX);
+        // Lists no synthetic finger posted in are counted as one posting (read, nearly free); a
+        // stopped list as none (not read).
         let length = |list: u32| -> usize {
             let population = population.unwrap_or(0.0);
-            (share.get(&list).copied().unwrap_or(0.0) * population)
+            let length = (share.get(&list).copied().unwrap_or(0.0) * population)
                 .round()
-                .max(1.0) as usize
+                .max(1.0) as usize;
+            if length > list_cap { 0 } else { length }
         };
         if base.starts_with("index") {
             // Projected hits per side per search in a population of 10 M thumbs per side.

@@ -8,8 +8,10 @@
 //! `cargo run --release -p fingerprint --example index_scale -- PEOPLE POOL SHORT_LIST SAMPLING [COLLECTION]`
 //! (SAMPLING: `N`, enrolled thumbs post one key value in N; `K/N`, K values in N)
 //! (`HIT_BUDGETS=a,b,…`: every search again with each budget of postings a thumb; `IDF_POWERS`, `MAX_SEARCHES`,
-//! `DISTORTED`, `DEV_MATES`, `SAVED`: below; `THUMB_RANKS=1`: after each search, a line with the mate's rank in
-//! searches of 20 × SHORT_LIST with both thumbs, the right alone and the left alone, SHORT_LIST × 20 when not found)
+//! `DISTORTED`, `DEV_MATES`, `SAVED`: below; `LIST_CAP=n`: the longest a posting list grows
+//! (`ThumbIndex::set_list_cap`; a saved index keeps its own); `THUMB_RANKS=1`: after each search, a line with the
+//! mate's rank in searches of 20 × SHORT_LIST with both thumbs, the right alone and the left alone, SHORT_LIST × 20
+//! when not found)
 
 #[path = "support/mod.rs"]
 mod support;
@@ -90,6 +92,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let saved = std::env::var("SAVED").ok().map(std::path::PathBuf::from);
     let started = Instant::now();
     let mut index = ThumbIndex::with_share(kept, of);
+    if let Ok(cap) = std::env::var("LIST_CAP") {
+        index.set_list_cap(cap.parse()?);
+    }
     let load = saved.as_ref().filter(|path| path.exists());
     if let Some(path) = load {
         index = ThumbIndex::read_from(&mut std::io::BufReader::new(std::fs::File::open(path)?))?;
@@ -130,10 +135,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     println!(
-        "population: {people} people in {:.1} s, {} postings in {} lists, {:.2} GB ({:.2} bytes a posting), RSS {:.2} GB",
+        "population: {people} people in {:.1} s, {} postings in {} lists ({} stopped at {}), {:.2} GB ({:.2} bytes a posting), RSS {:.2} GB",
         started.elapsed().as_secs_f64(),
         index.postings(),
         index.lists(),
+        index.stopped_lists(),
+        index.list_cap(),
         index.posting_bytes() as f64 / 1e9,
         index.posting_bytes() as f64 / index.postings().max(1) as f64,
         rss_gb()

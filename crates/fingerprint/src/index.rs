@@ -30,7 +30,10 @@
 //! search reads those lists shortest first and stops before [`HIT_BUDGET`] postings per thumb, so
 //! its time is bounded whatever the population; in a large one the commonest keys are left unread,
 //! which costs recall. Both are measured against real fingers and exhaustive MCC in
-//! `BENCHMARKS.md`.
+//! `BENCHMARKS.md`. Since those lists are left unread, a list that grows past [`LIST_CAP`] is
+//! dropped and no longer posted to (stopped): in a large population that is more than a third of
+//! the postings, and the memory goes to posting a larger share of the key values instead
+//! ([`ThumbIndex::with_share`]).
 //!
 //! Keys are derived deterministically from templates, so the index can be rebuilt from them; it
 //! is saved as its posting lists and loaded without recomputing, and updated one thumb at a time
@@ -60,8 +63,20 @@ const ORDER_SEED: u64 = 0x5EED_D5E9_F14E_0002;
 /// (`CELL`, `MAX_ROTATION`) the dev set gives 84.0 / 87.0 % at 9 / 12 M, for a search p99 of
 /// 346–467 / 404–444 ms. With the MinHash keys of session 14 (one value in 3 posted) the dev set
 /// gives 88.5 / 93.5 / 94.5 % at 5 / 7 / 9 M, for a search p99 of 311 / 539 / 498–517 ms on a
-/// slower VM. [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
+/// slower VM. With three values in 4 and [`LIST_CAP`] (session 15) it gives 97.0 / 98.5 % at 9 /
+/// 13.5 M, for a search p99 of 473–504 / 671–707 ms on that VM (0.78 s with the re-ranking at 13.5
+/// M). [`ThumbIndex::set_hit_budget`] changes it where the hardware allows.
 pub const HIT_BUDGET: usize = 9_000_000;
+/// Longest a posting list grows ([`ThumbIndex::set_list_cap`]): a list that would grow longer is
+/// dropped and its key and sector are no longer posted (a stop list, as a text index stops its
+/// commonest words). A search reads its lists shortest first within [`HIT_BUDGET`], so at that
+/// budget a list this long is read only by a probe with few lists of its own: at 1 M people with a
+/// tenth of the budget and of this cap, the cap drops 39 % of the postings (every key value posted)
+/// or 38 % (three in four) and leaves the mates found the same within one search in 1,000
+/// (measured in `BENCHMARKS.md`), which buys a larger share in the same memory: at 10 M people,
+/// three values in 4 take 3.80 × 10⁹ postings (23,086 lists stopped) where one in 2 took 4.05 ×
+/// 10⁹. No list reaches it below about half a million people.
+pub const LIST_CAP: u32 = 50_000;
 /// Direction sectors each key's postings are split into (a power of two dividing 256).
 pub const SECTORS: u32 = 16;
 /// Width of a sector in 1/256 turn.
@@ -87,7 +102,7 @@ const ROTATION_BINS: i32 = 8;
 const CELL: f32 = 32.0;
 /// Stored coordinates are in units of this many 500-dpi pixels (0..=255, so up to 1,020 px).
 const COORD_UNIT: f32 = 4.0;
-const FILE_MAGIC: &[u8; 8] = b"DSPPFIX5";
+const FILE_MAGIC: &[u8; 8] = b"DSPPFIX6";
 const NO_SLOT: u32 = u32::MAX;
 
 /// One key of a thumb with the pose of the cylinder it came from.
@@ -551,6 +566,8 @@ struct Side {
     /// Postings whose slot is dead, purged by [`Side::compact`].
     dead_postings: usize,
     postings: usize,
+    /// Lists dropped for growing past the cap ([`LIST_CAP`]): never posted to again.
+    stopped: rustc_hash::FxHashSet<u32>,
 }
 
 impl Side {
@@ -742,6 +759,8 @@ pub struct ThumbIndex {
     share: (u32, u32),
     /// Most postings a search reads per thumb.
     budget: usize,
+    /// Longest a list grows before it is stopped ([`LIST_CAP`]).
+    list_cap: u32,
     /// Exponent of the rarity weight of a vote ([`RARITY_POWER`]).
     rarity_power: f64,
     scratch: ScratchPool,
@@ -1358,6 +1377,7 @@ impl ThumbIndex {
             index_of: rustc_hash::FxHashMap::default(),
             share: (u32::from(kept.clamp(1, of)), u32::from(of)),
             budget: HIT_BUDGET,
+            list_cap: LIST_CAP,
             rarity_power: RARITY_POWER,
             scratch: ScratchPool::default(),
         }
@@ -1373,6 +1393,64 @@ impl ThumbIndex {
     /// `BENCHMARKS.md`). Not saved with the index.
     pub fn set_hit_budget(&mut self, postings: usize) {
         self.budget = postings.max(1);
+    }
+
+    /// Set the longest a posting list may grow ([`LIST_CAP`] unless set; at least 1): lists longer
+    /// than that now are stopped at once, and a list that grows past it later is stopped then. A
+    /// stopped list stays stopped (its postings are gone) if the cap is raised; a rebuild restores
+    /// it. Saved with the index.
+    pub fn set_list_cap(&mut self, cap: u32) {
+        self.list_cap = cap.max(1);
+        for s in 0..2 {
+            let long: Vec<u32> = self.sides[s]
+                .lists
+                .iter()
+                .filter(|(_, list)| list.len > self.list_cap)
+                .map(|(&key, _)| key)
+                .collect();
+            for key in long {
+                self.stop_list(s, key);
+            }
+        }
+    }
+
+    /// The longest a posting list may grow ([`ThumbIndex::set_list_cap`]).
+    pub fn list_cap(&self) -> u32 {
+        self.list_cap
+    }
+
+    /// Lists stopped for growing past the cap, both sides.
+    pub fn stopped_lists(&self) -> usize {
+        self.sides.iter().map(|s| s.stopped.len()).sum()
+    }
+
+    /// Drop the list `key` of side `s` and stop it: each of its postings is taken off its slot's
+    /// count (or the dead postings' count), so that the counts stay exact.
+    fn stop_list(&mut self, s: usize, key: u32) {
+        let side = &mut self.sides[s];
+        let Some(list) = side.lists.remove(&key) else {
+            return;
+        };
+        for (slot, _) in list.iter(key) {
+            match side.slot_person[slot as usize] {
+                NO_SLOT => side.dead_postings -= 1,
+                person => self.people[person as usize].slots[s].1 -= 1,
+            }
+        }
+        side.postings -= list.len as usize;
+        side.stopped.insert(key);
+    }
+
+    /// Stop those of side `s`'s lists `keys` that have grown past the cap.
+    fn stop_long_lists(&mut self, s: usize, keys: impl IntoIterator<Item = u32>) {
+        let cap = self.list_cap;
+        let long: Vec<u32> = keys
+            .into_iter()
+            .filter(|key| self.sides[s].lists.get(key).is_some_and(|l| l.len > cap))
+            .collect();
+        for key in long {
+            self.stop_list(s, key);
+        }
     }
 
     /// Set the exponent of the rarity weight of a vote ([`RARITY_POWER`] unless set; for
@@ -1440,15 +1518,27 @@ impl ThumbIndex {
         let index = self.person_index(person);
         let s = side.index();
         self.vacate(index, s);
+        let posted = match keys {
+            Some(keys) => self.posted_on(s, keys),
+            None => Vec::new(),
+        };
         let new = match keys {
-            Some(keys) => {
-                let posted = keys.posted_sampled(self.share);
-                (self.sides[s].add(index, &posted), posted.len() as u16)
-            }
+            Some(_) => (self.sides[s].add(index, &posted), posted.len() as u16),
             None => (NO_SLOT, 0),
         };
         self.people[index as usize].slots[s] = new;
+        self.stop_long_lists(s, posted.iter().map(|k| k.list()));
         self.compact_if_needed(s);
+    }
+
+    /// The keys a thumb posts on side `s`: its share of key values, less the stopped lists.
+    fn posted_on(&self, s: usize, keys: &ThumbKeys) -> Vec<PosedKey> {
+        let mut posted = keys.posted_sampled(self.share);
+        let stopped = &self.sides[s].stopped;
+        if !stopped.is_empty() {
+            posted.retain(|k| !stopped.contains(&k.list()));
+        }
+        posted
     }
 
     /// Mark the postings of a person's thumb on side `s` dead, if it has one (the slot entry
@@ -1472,7 +1562,7 @@ impl ThumbIndex {
                 self.vacate(index, s);
                 let new = match keys {
                     Some(keys) => {
-                        let posted = keys.posted_sampled(self.share);
+                        let posted = self.posted_on(s, keys);
                         let slot = self.sides[s].open_slot(index, posted.len());
                         pending[s].extend(posted.iter().map(|k| {
                             (
@@ -1491,12 +1581,18 @@ impl ThumbIndex {
             // Slots are new and increasing, so each list stays in slot order.
             postings.sort_unstable_by_key(|p| p.0);
             let side = &mut self.sides[s];
+            let mut long = Vec::new();
             for run in postings.chunk_by(|a, b| a.0 >> 32 == b.0 >> 32) {
-                let list = side.lists.entry((run[0].0 >> 32) as u32).or_default();
+                let key = (run[0].0 >> 32) as u32;
+                let list = side.lists.entry(key).or_default();
                 for &(packed, pose) in run {
                     list.push(packed as u32, pose);
                 }
+                if list.len > self.list_cap {
+                    long.push(key);
+                }
             }
+            self.stop_long_lists(s, long);
             self.compact_if_needed(s);
         }
     }
@@ -1600,6 +1696,7 @@ impl ThumbIndex {
             put(&value.to_le_bytes())?;
         }
         put(&ORDER_SEED.to_le_bytes())?;
+        put(&self.list_cap.to_le_bytes())?;
         for (s, side) in self.sides.iter().enumerate() {
             // Live slots in order, numbered densely as the loader will number them.
             let (renumber, live) = side.live_numbering();
@@ -1638,6 +1735,12 @@ impl ThumbIndex {
                 put(&list.bits.to_le_bytes())?;
                 put(&list.bytes)?;
             }
+            let mut stopped: Vec<u32> = side.stopped.iter().copied().collect();
+            stopped.sort_unstable();
+            put(&(stopped.len() as u32).to_le_bytes())?;
+            for key in stopped {
+                put(&key.to_le_bytes())?;
+            }
         }
         // People without any thumb (both excepted) are enrolled too.
         let thumbless: Vec<u64> = self
@@ -1664,7 +1767,7 @@ impl ThumbIndex {
                 field: "index magic",
                 offset: 0,
                 value: u64::from_le_bytes(magic),
-                expected: "DSPPFIX5",
+                expected: "DSPPFIX6",
             });
         }
         for (field, expected) in [
@@ -1704,6 +1807,16 @@ impl ThumbIndex {
             });
         }
         let mut index = ThumbIndex::with_share(kept as u8, of as u8);
+        let offset = reader.offset;
+        index.list_cap = reader.u32("list cap")?;
+        if index.list_cap == 0 {
+            return Err(Error::InvalidField {
+                field: "list cap",
+                offset,
+                value: 0,
+                expected: "at least 1",
+            });
+        }
         for s in 0..2 {
             let offset = reader.offset;
             let slots = u64::from_le_bytes(reader.bytes::<8>("slot count")?);
@@ -1748,7 +1861,16 @@ impl ThumbIndex {
                         expected: "a key and sector of this scheme, each once",
                     });
                 }
+                let offset = reader.offset;
                 let count = reader.u32("list length")?;
+                if count > index.list_cap {
+                    return Err(Error::InvalidField {
+                        field: "list length",
+                        offset,
+                        value: u64::from(count),
+                        expected: "at most the list cap",
+                    });
+                }
                 let offset = reader.offset;
                 let bits = u64::from_le_bytes(reader.bytes::<8>("list bits")?);
                 if u64::from(count) > slots || bits > u64::from(count) * MOST_POSTING_BITS {
@@ -1805,6 +1927,26 @@ impl ThumbIndex {
                     index.sides[s].postings += count as usize;
                     index.sides[s].lists.insert(key, list);
                 }
+            }
+            // Stopped lists: ascending, each a key and sector of the scheme without a list.
+            let stopped = reader.u32("stopped count")?;
+            let mut previous = None;
+            for _ in 0..stopped {
+                let offset = reader.offset;
+                let key = reader.u32("stopped list")?;
+                if key >= SECTORS << SECTOR_SHIFT
+                    || previous.is_some_and(|p| p >= key)
+                    || index.sides[s].lists.contains_key(&key)
+                {
+                    return Err(Error::InvalidField {
+                        field: "stopped list",
+                        offset,
+                        value: u64::from(key),
+                        expected: "keys and sectors of this scheme, ascending, without a list",
+                    });
+                }
+                previous = Some(key);
+                index.sides[s].stopped.insert(key);
             }
             // (Counting each slot's postings as they are read would touch a random slot per
             // posting, most of a large index's load time; the slots say it, and the sum is
@@ -2142,12 +2284,12 @@ mod tests {
         assert_eq!(index.len(), 299);
         assert_ne!(index.search(&left_probe, 1, 2)[0].person, 117);
         // A truncated file is refused with the field it stopped at.
-        let error = ThumbIndex::read_from(&mut &bytes[..30])
+        let error = ThumbIndex::read_from(&mut &bytes[..34])
             .unwrap_err()
             .to_string();
         assert_eq!(
             error,
-            "record truncated: slot count needs 8 bytes at offset 28, only 2 left"
+            "record truncated: slot count needs 8 bytes at offset 32, only 2 left"
         );
     }
 
@@ -2280,6 +2422,141 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("index share"), "{error}");
+    }
+
+    /// Per side, how many postings each live slot has in the lists.
+    fn slot_postings(index: &ThumbIndex) -> [HashMap<u32, u16>; 2] {
+        let mut out = [HashMap::new(), HashMap::new()];
+        for (s, side) in index.sides.iter().enumerate() {
+            for (&key, list) in &side.lists {
+                for (slot, _) in list.iter(key) {
+                    if side.slot_person[slot as usize] != NO_SLOT {
+                        *out[s].entry(slot).or_insert(0) += 1;
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// Whether the index's counts are what its lists hold: the live postings, and each person's.
+    fn assert_counts_exact(index: &ThumbIndex) {
+        let held = slot_postings(index);
+        let live: usize = held
+            .iter()
+            .flat_map(|h| h.values())
+            .map(|&n| usize::from(n))
+            .sum();
+        assert_eq!(index.postings(), live);
+        for person in &index.people {
+            for (s, &(slot, count)) in person.slots.iter().enumerate() {
+                if slot != NO_SLOT {
+                    assert_eq!(held[s].get(&slot).copied().unwrap_or(0), count);
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn a_list_grown_past_the_cap_is_stopped_and_the_counts_stay_exact() {
+        let codes = |p: u64| ThumbCodes {
+            right: Some(keys(4 * p)),
+            left: Some(keys(4 * p + 1)),
+        };
+        let (mut capped, mut full) = (ThumbIndex::new(), ThumbIndex::new());
+        capped.set_list_cap(6);
+        for p in 0..60u64 {
+            capped.insert(p, codes(p));
+            full.insert(p, codes(p));
+        }
+        // The capped index holds exactly the full index's lists of at most 6 postings, and has
+        // stopped the others.
+        for s in 0..2 {
+            let (c, f) = (&capped.sides[s], &full.sides[s]);
+            let short: Vec<u32> = f
+                .lists
+                .iter()
+                .filter(|(_, l)| l.len <= 6)
+                .map(|(&k, _)| k)
+                .collect();
+            let long: rustc_hash::FxHashSet<u32> = f
+                .lists
+                .iter()
+                .filter(|(_, l)| l.len > 6)
+                .map(|(&k, _)| k)
+                .collect();
+            assert!(!long.is_empty() && !short.is_empty());
+            assert_eq!(c.lists.len(), short.len());
+            for key in short {
+                assert_eq!(c.lists[&key].bytes, f.lists[&key].bytes);
+            }
+            assert_eq!(c.stopped, long);
+        }
+        assert!(capped.postings() < full.postings());
+        assert_counts_exact(&capped);
+        // A batch builds the same index.
+        let mut batched = ThumbIndex::new();
+        batched.set_list_cap(6);
+        batched.insert_batch((0..30u64).map(|p| (p, codes(p))));
+        batched.insert_batch((30..60u64).map(|p| (p, codes(p))));
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        capped.write_to(&mut a).unwrap();
+        batched.write_to(&mut b).unwrap();
+        assert_eq!(a, b);
+        // It still finds people, and the counts stay exact through removals and compaction.
+        let probe = codes(41);
+        assert_eq!(capped.search(&probe, 1, 2)[0].person, 41);
+        for p in (0..60u64).step_by(2) {
+            capped.remove(p);
+            assert_counts_exact(&capped);
+        }
+        capped.insert(41, codes(77));
+        assert_counts_exact(&capped);
+        // Saved and loaded with its cap and stopped lists; both take a new person alike.
+        let mut bytes = Vec::new();
+        capped.write_to(&mut bytes).unwrap();
+        let mut loaded = ThumbIndex::read_from(&mut bytes.as_slice()).unwrap();
+        assert_eq!(loaded.list_cap(), 6);
+        assert_eq!(loaded.stopped_lists(), capped.stopped_lists());
+        for index in [&mut loaded, &mut capped] {
+            index.insert(99, codes(99));
+        }
+        assert_counts_exact(&loaded);
+        let (mut a, mut b) = (Vec::new(), Vec::new());
+        capped.write_to(&mut a).unwrap();
+        loaded.write_to(&mut b).unwrap();
+        assert_eq!(a, b);
+        // Lowering the cap stops the lists longer than it at once.
+        let before = full.stopped_lists();
+        assert_eq!(before, 0);
+        full.set_list_cap(6);
+        assert_eq!(full.stopped_lists(), batched.stopped_lists());
+        assert_counts_exact(&full);
+
+        // The loader refuses a cap of 0, a list longer than the cap, a stopped list twice.
+        let mut bad = bytes.clone();
+        bad[28..32].copy_from_slice(&0u32.to_le_bytes());
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("list cap"), "{error}");
+        let mut bad = bytes.clone();
+        bad[28..32].copy_from_slice(&2u32.to_le_bytes());
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("list length"), "{error}");
+        // The left side's stopped lists end the side, before the thumbless count (8 bytes).
+        let stopped = capped.sides[1].stopped.len();
+        assert!(stopped >= 2);
+        let end = bytes.len() - 8;
+        let first = end - 4 * stopped;
+        let mut bad = bytes.clone();
+        bad.copy_within(first..first + 4, first + 4);
+        let error = ThumbIndex::read_from(&mut bad.as_slice())
+            .unwrap_err()
+            .to_string();
+        assert!(error.contains("stopped list"), "{error}");
     }
 
     #[test]
@@ -2551,25 +2828,25 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(error.contains("index key functions"), "{error}");
-        // A posting naming a slot that does not exist: the right side has one slot (offset 28
-        // holds its count, 36 the person, 44 how many postings it has, 46 the list count, 50 the
-        // first key, 54 its length (1: each list holds the one thumb), 58 its stream's bits, 66
+        // A posting naming a slot that does not exist: the right side has one slot (offset 32
+        // holds its count, 40 the person, 48 how many postings it has, 50 the list count, 54 the
+        // first key, 58 its length (1: each list holds the one thumb), 62 its stream's bits, 70
         // the stream: 7 bytes, as long as any other one-posting stream).
-        assert_eq!(u32::from_le_bytes(bytes[54..58].try_into().unwrap()), 1);
-        assert_eq!(u64::from_le_bytes(bytes[58..66].try_into().unwrap()), 49);
-        let key = u32::from_le_bytes(bytes[50..54].try_into().unwrap());
+        assert_eq!(u32::from_le_bytes(bytes[58..62].try_into().unwrap()), 1);
+        assert_eq!(u64::from_le_bytes(bytes[62..70].try_into().unwrap()), 49);
+        let key = u32::from_le_bytes(bytes[54..58].try_into().unwrap());
         let (_, pose) = index.sides[0].lists[&key].iter(key).next().unwrap();
         let mut elsewhere = Postings::default();
         elsewhere.push(5, pose);
         let mut bad = bytes.clone();
-        bad[66..73].copy_from_slice(&elsewhere.bytes);
+        bad[70..77].copy_from_slice(&elsewhere.bytes);
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
         assert!(error.contains("posting slot"), "{error}");
         // A bit set past the stream's end.
         let mut bad = bytes.clone();
-        bad[72] |= 0x80;
+        bad[76] |= 0x80;
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
@@ -2577,11 +2854,11 @@ mod tests {
         // A stream cut short of its posting, or longer than one posting.
         for bits in [40u64, 60] {
             let mut bad = bytes.clone();
-            bad[58..66].copy_from_slice(&bits.to_le_bytes());
+            bad[62..70].copy_from_slice(&bits.to_le_bytes());
             if bits > 56 {
-                bad.insert(73, 0);
+                bad.insert(77, 0);
             } else {
-                bad.remove(72);
+                bad.remove(76);
             }
             let error = ThumbIndex::read_from(&mut bad.as_slice())
                 .unwrap_err()
@@ -2590,16 +2867,16 @@ mod tests {
         }
         // A stream longer than its postings could take is refused before it is read.
         let mut bad = bytes.clone();
-        bad[58..66].copy_from_slice(&(1u64 << 40).to_le_bytes());
+        bad[62..70].copy_from_slice(&(1u64 << 40).to_le_bytes());
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
         assert!(error.contains("list bits"), "{error}");
         // A slot claiming one posting more than the lists hold.
-        let posted = u16::from_le_bytes([bytes[44], bytes[45]]);
+        let posted = u16::from_le_bytes([bytes[48], bytes[49]]);
         assert_eq!(usize::from(posted), index.postings());
         let mut bad = bytes.clone();
-        bad[44..46].copy_from_slice(&(posted + 1).to_le_bytes());
+        bad[48..50].copy_from_slice(&(posted + 1).to_le_bytes());
         let error = ThumbIndex::read_from(&mut bad.as_slice())
             .unwrap_err()
             .to_string();
