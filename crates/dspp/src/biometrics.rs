@@ -7,8 +7,9 @@
 //! older_key_files = ["/etc/dspp/2025.key"]    # still open what they sealed (rotation)
 //!
 //! [biometrics.fingerprint]                   # the index; the defaults suit up to a million or so people
-//! index_share = "1/2"                        # post 1 key value in 2 (17 GB at 10 M people; "1/1": every key)
-//! hit_budget = 9000000                        # most postings a search reads per thumb
+//! index_share = "3/4"                        # post 3 key values in 4 (17.4 GB at 10 M people; "1/1": every key)
+//! list_cap = 50000                            # a list longer than this is dropped and its key no longer posted
+//! hit_budget = 13500000                       # most postings a search reads per thumb (default 9000000)
 //! short_list = 200                            # candidates re-ranked with MCC per search
 //! search_threads = 2
 //!
@@ -40,6 +41,7 @@ pub struct BiometricsConfig {
 #[serde(deny_unknown_fields)]
 pub struct FingerprintConfig {
     pub index_share: Option<String>,
+    pub list_cap: Option<u32>,
     pub hit_budget: Option<usize>,
     pub short_list: Option<usize>,
     pub search_threads: Option<usize>,
@@ -62,6 +64,11 @@ impl FingerprintConfig {
         };
         Ok(dspp_service::FingerprintSettings {
             share,
+            list_cap: positive(
+                "list_cap",
+                self.list_cap.map(|cap| cap as usize),
+                defaults.list_cap as usize,
+            )? as u32,
             hit_budget: positive("hit_budget", self.hit_budget, defaults.hit_budget)?,
             short_list: positive("short_list", self.short_list, defaults.short_list)?,
             search_threads: positive(
@@ -252,13 +259,14 @@ mod tests {
             dspp_service::FingerprintSettings::default()
         );
         let set = read(
-            "[fingerprint]\nindex_share = \"2/3\"\nhit_budget = 12000000\nshort_list = 1000\nsearch_threads = 4\n",
+            "[fingerprint]\nindex_share = \"2/3\"\nlist_cap = 20000\nhit_budget = 12000000\nshort_list = 1000\nsearch_threads = 4\n",
         )
         .unwrap();
         assert_eq!(
             set,
             dspp_service::FingerprintSettings {
                 share: (2, 3),
+                list_cap: 20_000,
                 hit_budget: 12_000_000,
                 short_list: 1000,
                 search_threads: 4,
@@ -273,6 +281,7 @@ mod tests {
             ("index_share = \"0/2\"", "KEPT/OF"),
             ("index_share = \"half\"", "KEPT/OF"),
             ("short_list = 0", "short_list must be at least 1"),
+            ("list_cap = 0", "list_cap must be at least 1"),
             ("search_threads = 0", "search_threads must be at least 1"),
             ("sampling = 2", "unknown field"),
         ] {

@@ -80,12 +80,20 @@ pub struct BiometricSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FingerprintSettings {
     /// An enrolled thumb posts this share of its key values, (kept, of) (`fingerprint::ThumbIndex::with_share`):
-    /// (1, 1), every key, the most accurate, is about 8 × 10⁹ postings at 10 M people, more than 24 GB of memory;
-    /// (1, 2) is 4.05 × 10⁹ postings and 17.3 GB resident (measured, `crates/fingerprint/BENCHMARKS.md`). A saved
-    /// index of another share is not loaded: the index is rebuilt from the store.
+    /// (1, 1), every key, is about 5 × 10⁹ postings at 10 M people with the default list cap (projected from 1 M),
+    /// too many for 24 GB of memory;
+    /// (1, 2) is 4.05 × 10⁹ postings and 17.3 GB resident, (3, 4) with the default list cap 3.80 × 10⁹ and 17.4 GB,
+    /// and finds more mates (measured, `crates/fingerprint/BENCHMARKS.md`). A saved index of another share is not
+    /// loaded: the index is rebuilt from the store.
     pub share: (u8, u8),
+    /// The longest a posting list grows before its key is no longer posted (`fingerprint::LIST_CAP` by default,
+    /// `fingerprint::ThumbIndex::set_list_cap`): no list reaches the default below about half a million people; at
+    /// 10 M it drops more than a third of the postings, those a search within the default budget hardly reads, which
+    /// lets (3, 4) fit where (1, 2) did. A saved index of another cap is not loaded: the index is rebuilt.
+    pub list_cap: u32,
     /// Most postings a search reads per thumb (`fingerprint::HIT_BUDGET` by default): a search's time grows with
-    /// it, and in a large population so does its recall.
+    /// it, and in a large population so does its recall (at 10 M people, (3, 4): 13.5 M postings find 1.5 points
+    /// more of the dev set's mates than 9 M for about 200 ms more a search on 2 cores).
     pub hit_budget: usize,
     /// Candidates of the index re-ranked with MCC, their templates read from the store and opened, per search.
     pub short_list: usize,
@@ -97,6 +105,7 @@ impl Default for FingerprintSettings {
     fn default() -> FingerprintSettings {
         FingerprintSettings {
             share: (1, 1),
+            list_cap: fingerprint::LIST_CAP,
             hit_budget: fingerprint::HIT_BUDGET,
             short_list: SHORT_LIST,
             search_threads: 2,
@@ -108,6 +117,7 @@ impl FingerprintSettings {
     /// An empty index laid out and searched as these settings say.
     fn empty_index(&self) -> ThumbIndex {
         let mut index = ThumbIndex::with_share(self.share.0, self.share.1);
+        index.set_list_cap(self.list_cap);
         index.set_hit_budget(self.hit_budget);
         index
     }
@@ -1149,13 +1159,23 @@ impl Registry {
         let (mark, keys) = self.read_saved_head(&mut reader, SAVED_INDEX_MAGIC).await?;
         let mut index = ThumbIndex::read_from(&mut reader)
             .map_err(|e| ServiceError::invalid("saved index", e.to_string()))?;
-        let configured = biometrics.fingerprint.empty_index().share();
-        if index.share() != configured {
-            let ((kept, of), (ckept, cof)) = (index.share(), configured);
+        let configured = biometrics.fingerprint.empty_index();
+        if index.share() != configured.share() {
+            let ((kept, of), (ckept, cof)) = (index.share(), configured.share());
             return Err(ServiceError::invalid(
                 "saved index",
                 format!(
                     "it posts {kept} key values in {of}, the configuration {ckept} in {cof}: the index is rebuilt \
+                     from the store"
+                ),
+            ));
+        }
+        if index.list_cap() != configured.list_cap() {
+            let (cap, configured) = (index.list_cap(), configured.list_cap());
+            return Err(ServiceError::invalid(
+                "saved index",
+                format!(
+                    "its lists grow to {cap} postings, the configuration's to {configured}: the index is rebuilt \
                      from the store"
                 ),
             ));

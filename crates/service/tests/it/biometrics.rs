@@ -454,7 +454,7 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
     let mut saved = Vec::new();
     registry.save_fingerprint_index(&mut saved).await.unwrap();
     // Sealed: no code word of the index in the clear (the magic of the engine's format is not visible either).
-    assert!(!saved.windows(8).any(|w| w == b"DSPPFIX5"));
+    assert!(!saved.windows(8).any(|w| w == b"DSPPFIX6"));
 
     // A restarted server loads it and finds the grandmother enrolled again.
     let restarted = another_server(&h, 5, keyring(), FingerprintSettings::default());
@@ -536,6 +536,26 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
         error
             .to_string()
             .contains("1 key values in 1, the configuration 1 in 2"),
+        "{error}"
+    );
+    // Configured with another list cap: not loaded either.
+    let capped = another_server(
+        &h,
+        8,
+        keyring(),
+        FingerprintSettings {
+            list_cap: 1_000,
+            ..Default::default()
+        },
+    );
+    let error = capped
+        .load_fingerprint_index(&mut saved.as_slice())
+        .await
+        .unwrap_err();
+    assert!(
+        error
+            .to_string()
+            .contains("lists grow to 50000 postings, the configuration's to 1000"),
         "{error}"
     );
     let third = stranger(&sampled, "វិចិត្រ", "VICHET").await;
