@@ -8,7 +8,9 @@
 //! list read), `index@POPULATION` (what a search in a population of that many people reads within
 //! its budget). Set `PER_FOLDER=1` for per-folder figures, `SHOW_MISSES=1` for the worst searches,
 //! `SYNTHETIC=k` to search with k synthetic impressions of each person's first impressions instead of the real
-//! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped).
+//! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped),
+//! `SHARE=K/N` for `index` and `index@POPULATION` to enrol only the K key values in N that such an index posts
+//! (`ThumbIndex::with_share`; every value by default).
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
 
@@ -67,6 +69,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let distortion = fingerprint::synth::Distortion::default();
+    // `SHARE=K/N`: enrolled thumbs post K key values in N, as `ThumbIndex::with_share(K, N)`.
+    let (kept, of): (u8, u8) = match std::env::var("SHARE").ok() {
+        None => (1, 1),
+        Some(share) => {
+            let (kept, of) = share.split_once('/').ok_or("SHARE is K/N")?;
+            (kept.parse()?, of.parse()?)
+        }
+    };
     for scorer in scorers.split(',') {
         let base = scorer;
         // `index@POPULATION`: what a search reads in a population of that many thumbs per side
@@ -75,7 +85,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let population: Option<f64> = base.strip_prefix("index@").and_then(|p| p.parse().ok());
         let base = if population.is_some() { "index" } else { base };
         let index_keys: Vec<fingerprint::ThumbKeys> = match base {
-            "index" => mcc.iter().map(fingerprint::ThumbKeys::from_mcc).collect(),
+            "index" => mcc
+                .iter()
+                .map(|t| fingerprint::ThumbKeys::from_mcc(t).posted_keys_sampled(kept, of))
+                .collect(),
             _ => Vec::new(),
         };
         // Share of thumbs posting in each list (key and direction sector).
@@ -85,7 +98,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             let mut share: HashMap<u32, f64> = HashMap::new();
             for seed in 0..synthetic {
                 let t = MccTemplate::new(&fingerprint::synth::finger(seed + 77_000_000, &params)?);
-                for list in fingerprint::ThumbKeys::from_mcc(&t).posted_lists() {
+                let keys = fingerprint::ThumbKeys::from_mcc(&t).posted_keys_sampled(kept, of);
+                for list in keys.posted_lists() {
                     *share.entry(list).or_default() += 1.0 / synthetic as f64;
                 }
             }

@@ -280,6 +280,14 @@ impl ThumbKeys {
         ThumbKeys(self.posted())
     }
 
+    /// Only the keys an enrolled thumb posts in an index of share `kept` in `of`
+    /// ([`ThumbIndex::with_share`]), for evaluations that emulate such an index.
+    #[doc(hidden)]
+    pub fn posted_keys_sampled(&self, kept: u8, of: u8) -> ThumbKeys {
+        let of = of.max(1);
+        ThumbKeys(self.posted_sampled((u32::from(kept.clamp(1, of)), u32::from(of))))
+    }
+
     /// A copy with every direction turned by `turn` (1/256 turn) and every position moved by
     /// (`dx`, `dy`) stored units: a stranger made from another one, for test populations.
     #[doc(hidden)]
