@@ -1,5 +1,11 @@
 //! Fingerprint images: WSQ, PNG, TIFF and BMP decoded into 8-bit grayscale with size and depth checks
 //! made before the pixels are allocated.
+//!
+//! Palette TIFFs (photometric interpretation 3, a colour map of 256 entries indexed by 8-bit pixels) are
+//! what some scanner SDKs write for gray prints (the Neurotechnology samples of the U.are.U 4000 and
+//! CrossMatch Verifier 300 scanners are such files). `tiff` 0.11 refuses every palette image, so here the
+//! file's photometric tag is read as 1 (gray) in a copy, its pixels are decoded as indices, and each is
+//! mapped through the colour map; an entry that is not gray is refused like any colour image.
 
 use std::io::Cursor;
 use std::path::Path;
@@ -65,7 +71,7 @@ impl FingerImage {
         })
     }
 
-    /// Decode a WSQ, PNG, TIFF or BMP file held in memory (WSQ recognised by its `FF A0` start). Image files rarely carry a trustworthy
+    /// Decode a WSQ, PNG, TIFF (palette TIFFs of gray too) or BMP file held in memory (WSQ recognised by its `FF A0` start). Image files rarely carry a trustworthy
     /// resolution, so the caller states it (500 for most scanners, 569 for FVC2002 DB2).
     pub fn decode(bytes: &[u8], dpi: u16) -> Result<FingerImage, Error> {
         // WSQ starts with its SOI marker.
@@ -80,6 +86,9 @@ impl FingerImage {
                     reason: e.to_string(),
                 })
         };
+        if let Some(palette) = tiff_gray_palette(bytes)? {
+            return decode_palette(bytes, dpi, &palette);
+        }
         let reader = guessed()?;
         let format = reader.format().ok_or_else(|| Error::ImageDecode {
             reason: "unknown image format (expected PNG, TIFF or BMP)".to_owned(),
@@ -145,6 +154,159 @@ impl FingerImage {
     pub fn pixels(&self) -> &[u8] {
         &self.pixels
     }
+}
+
+/// Gray level of each palette entry (`None`: a colour) when `bytes` are a TIFF whose first image is a palette
+/// image, `None` when they are not (another format, or a TIFF of another kind).
+fn tiff_gray_palette(bytes: &[u8]) -> Result<Option<Vec<Option<u8>>>, Error> {
+    use tiff::tags::Tag;
+    if !(bytes.starts_with(b"II") || bytes.starts_with(b"MM")) {
+        return Ok(None);
+    }
+    let failed = |e: tiff::TiffError| Error::ImageDecode {
+        reason: format!("TIFF: {e}"),
+    };
+    // (The reader's default limits bound what it reads of the directory: 1 MiB a value.)
+    let Ok(mut decoder) = tiff::decoder::Decoder::new(Cursor::new(bytes)) else {
+        // Not a TIFF the reader opens: the general path reports why.
+        return Ok(None);
+    };
+    if decoder
+        .find_tag_unsigned::<u16>(Tag::PhotometricInterpretation)
+        .map_err(failed)?
+        != Some(3)
+    {
+        return Ok(None);
+    }
+    let bits = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::BitsPerSample)
+        .map_err(failed)?
+        .unwrap_or_else(|| vec![1]);
+    let samples = decoder
+        .find_tag_unsigned::<u16>(Tag::SamplesPerPixel)
+        .map_err(failed)?
+        .unwrap_or(1);
+    if bits != [8] || samples != 1 {
+        return Err(Error::PixelFormat {
+            found: format!(
+                "TIFF palette of {bits:?} bits in {samples} samples a pixel (8 bits in 1 expected)"
+            ),
+        });
+    }
+    let map = decoder
+        .find_tag_unsigned_vec::<u16>(Tag::ColorMap)
+        .map_err(failed)?
+        .unwrap_or_default();
+    if map.len() != 3 * 256 {
+        return Err(Error::ImageDecode {
+            reason: format!(
+                "TIFF palette image with a colour map of {} values (768 expected: red, green and blue of 256 entries)",
+                map.len()
+            ),
+        });
+    }
+    let (red, rest) = map.split_at(256);
+    let (green, blue) = rest.split_at(256);
+    Ok(Some(
+        (0..256)
+            .map(|i| {
+                // 16-bit map values to 8 bits, rounded (k × 257 is k).
+                (red[i] == green[i] && green[i] == blue[i])
+                    .then(|| ((u32::from(red[i]) * 255 + 32_767) / 65_535) as u8)
+            })
+            .collect(),
+    ))
+}
+
+/// Decode a palette TIFF: its pixels read as gray indices from a copy whose photometric interpretation says
+/// gray, then mapped through `palette`.
+fn decode_palette(bytes: &[u8], dpi: u16, palette: &[Option<u8>]) -> Result<FingerImage, Error> {
+    let mut copy = bytes.to_vec();
+    set_first_photometric(&mut copy, 1)?;
+    let indices = FingerImage::decode(&copy, dpi)?;
+    let mut pixels = indices.pixels;
+    for pixel in &mut pixels {
+        *pixel = palette[usize::from(*pixel)].ok_or_else(|| Error::PixelFormat {
+            found: "TIFF palette of colours".to_owned(),
+        })?;
+    }
+    FingerImage::parse(indices.width, indices.height, dpi, pixels)
+}
+
+/// Set the photometric interpretation (tag 262, one SHORT) of a TIFF's first image in place, classic or
+/// BigTIFF, either byte order.
+fn set_first_photometric(tiff: &mut [u8], value: u16) -> Result<(), Error> {
+    let malformed = |what: &str| Error::ImageDecode {
+        reason: format!("TIFF: {what}"),
+    };
+    let little = tiff.starts_with(b"II");
+    let u16_at = |b: &[u8], at: usize| -> Option<u16> {
+        let v: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+        Some(if little {
+            u16::from_le_bytes(v)
+        } else {
+            u16::from_be_bytes(v)
+        })
+    };
+    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
+        let v: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
+        Some(if little {
+            u32::from_le_bytes(v)
+        } else {
+            u32::from_be_bytes(v)
+        })
+    };
+    let u64_at = |b: &[u8], at: usize| -> Option<u64> {
+        let v: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
+        Some(if little {
+            u64::from_le_bytes(v)
+        } else {
+            u64::from_be_bytes(v)
+        })
+    };
+    // (first entry, entry count, entry size, offset of the value within an entry)
+    let (first, count, size, value_at) = match u16_at(tiff, 2) {
+        Some(42) => {
+            let ifd = u32_at(tiff, 4).ok_or_else(|| malformed("header cut short"))? as usize;
+            let count =
+                u16_at(tiff, ifd).ok_or_else(|| malformed("first directory outside the file"))?;
+            (ifd + 2, u64::from(count), 12, 8)
+        }
+        Some(43) => {
+            let ifd = u64_at(tiff, 8).ok_or_else(|| malformed("header cut short"))?;
+            let ifd =
+                usize::try_from(ifd).map_err(|_| malformed("first directory outside the file"))?;
+            let count =
+                u64_at(tiff, ifd).ok_or_else(|| malformed("first directory outside the file"))?;
+            (ifd + 8, count, 20, 12)
+        }
+        _ => return Err(malformed("not a TIFF header")),
+    };
+    for entry in 0..count.min(tiff.len() as u64) as usize {
+        let at = first + entry * size;
+        let Some(tag) = u16_at(tiff, at) else {
+            break;
+        };
+        if tag == 262 {
+            // One SHORT, held in the entry itself.
+            if u16_at(tiff, at + 2) != Some(3) {
+                return Err(malformed("photometric interpretation is not a SHORT"));
+            }
+            let bytes = if little {
+                value.to_le_bytes()
+            } else {
+                value.to_be_bytes()
+            };
+            let slot = tiff
+                .get_mut(at + value_at..at + value_at + 2)
+                .ok_or_else(|| malformed("directory entry cut short"))?;
+            slot.copy_from_slice(&bytes);
+            return Ok(());
+        }
+    }
+    Err(malformed(
+        "no photometric interpretation in the first directory",
+    ))
 }
 
 fn check_size(width: u32, height: u32) -> Result<(), Error> {
@@ -217,6 +379,132 @@ mod tests {
             FingerImage::decode(&png(100, 80, image::ExtendedColorType::L8, &data), 500).unwrap();
         assert_eq!((image.width(), image.height()), (100, 80));
         assert_eq!(image.pixels(), &data[..]);
+    }
+
+    /// A palette TIFF written by hand (uncompressed, one strip): `bits` per pixel, a colour map of
+    /// `map.len() / 3` entries (red, then green, then blue), either byte order.
+    fn palette_tiff(
+        width: u16,
+        height: u16,
+        bits: u16,
+        map: &[u16],
+        pixels: &[u8],
+        big: bool,
+    ) -> Vec<u8> {
+        let u16b = |v: u16| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let u32b = |v: u32| {
+            if big {
+                v.to_be_bytes()
+            } else {
+                v.to_le_bytes()
+            }
+        };
+        let entries = 10u32;
+        let map_at = 8 + 2 + 12 * entries + 4;
+        let data_at = map_at + 2 * map.len() as u32;
+        let mut out = Vec::new();
+        out.extend_from_slice(if big { b"MM" } else { b"II" });
+        out.extend_from_slice(&u16b(42));
+        out.extend_from_slice(&u32b(8));
+        out.extend_from_slice(&u16b(entries as u16));
+        let mut entry = |tag: u16, kind: u16, count: u32, value: u32| {
+            out.extend_from_slice(&u16b(tag));
+            out.extend_from_slice(&u16b(kind));
+            out.extend_from_slice(&u32b(count));
+            if kind == 3 && count == 1 {
+                out.extend_from_slice(&u16b(value as u16));
+                out.extend_from_slice(&[0, 0]);
+            } else {
+                out.extend_from_slice(&u32b(value));
+            }
+        };
+        entry(256, 3, 1, u32::from(width));
+        entry(257, 3, 1, u32::from(height));
+        entry(258, 3, 1, u32::from(bits));
+        entry(259, 3, 1, 1);
+        entry(262, 3, 1, 3);
+        entry(273, 4, 1, data_at);
+        entry(277, 3, 1, 1);
+        entry(278, 3, 1, u32::from(height));
+        entry(279, 4, 1, pixels.len() as u32);
+        entry(320, 3, map.len() as u32, map_at);
+        out.extend_from_slice(&u32b(0));
+        for &value in map {
+            out.extend_from_slice(&u16b(value));
+        }
+        out.extend_from_slice(pixels);
+        out
+    }
+
+    /// A colour map of 256 entries, `entry(i)` giving (red, green, blue) in 16 bits.
+    fn colour_map(entry: impl Fn(u16) -> [u16; 3]) -> Vec<u16> {
+        let entry = &entry;
+        (0..3)
+            .flat_map(|c| (0..256u16).map(move |i| entry(i)[c]))
+            .collect()
+    }
+
+    #[test]
+    fn a_palette_tiff_of_gray_is_read_through_its_colour_map() {
+        // A reversed gray map, as scanner SDKs write some: index i is gray 255 − i.
+        let gray = colour_map(|i| [(255 - i) * 257; 3]);
+        let indices: Vec<u8> = (0..100 * 80).map(|i| (i % 253) as u8).collect();
+        for big in [false, true] {
+            let image =
+                FingerImage::decode(&palette_tiff(100, 80, 8, &gray, &indices, big), 500).unwrap();
+            assert_eq!((image.width(), image.height()), (100, 80));
+            let expected: Vec<u8> = indices.iter().map(|&i| 255 - i).collect();
+            assert_eq!(image.pixels(), &expected[..]);
+        }
+        // A map with colours is read where the pixels use only its gray entries, and refused where
+        // they use a colour.
+        let mixed = colour_map(|i| {
+            if i < 200 {
+                [i * 257; 3]
+            } else {
+                [65_535, 0, 0]
+            }
+        });
+        let image = FingerImage::decode(&palette_tiff(100, 80, 8, &mixed, &indices, false), 500);
+        assert!(matches!(image, Err(Error::PixelFormat { .. })));
+        let low: Vec<u8> = indices.iter().map(|&i| i % 200).collect();
+        let image =
+            FingerImage::decode(&palette_tiff(100, 80, 8, &mixed, &low, false), 500).unwrap();
+        assert_eq!(image.pixels(), &low[..]);
+        assert_eq!(
+            FingerImage::decode(&palette_tiff(100, 80, 8, &mixed, &indices, false), 500)
+                .unwrap_err()
+                .to_string(),
+            "unsupported pixel format TIFF palette of colours: expected 8-bit grayscale (or RGB/RGBA of gray)"
+        );
+        // Four bits a pixel, and a colour map of the wrong length, are refused by name.
+        let error = FingerImage::decode(
+            &palette_tiff(100, 80, 4, &gray, &indices[..4000], false),
+            500,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            error.contains("TIFF palette of [4] bits in 1 samples"),
+            "{error}"
+        );
+        let error =
+            FingerImage::decode(&palette_tiff(100, 80, 8, &gray[..48], &indices, false), 500)
+                .unwrap_err()
+                .to_string();
+        assert!(error.contains("colour map of 48 values"), "{error}");
+        // Cut short in its pixels: the decoder's error, no panic.
+        let whole = palette_tiff(100, 80, 8, &gray, &indices, false);
+        assert!(matches!(
+            FingerImage::decode(&whole[..whole.len() - 10], 500),
+            Err(Error::ImageDecode { .. })
+        ));
     }
 
     #[test]
