@@ -9,6 +9,9 @@
 //! new records with other impressions of the same thumbs, and the bench reports how many of the five were found.
 //!
 //!     cargo bench -p dspp-service --bench fingerprint_check -- [N]
+//!
+//! `CLIENTS=k`: officers capturing at once in the peak part (8); `SHORT_LIST=k`: candidates re-ranked per search
+//! (`FingerprintSettings::short_list`, 200).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -91,9 +94,16 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     store.migrate().await?;
     let keyring =
         dspp_vault::Keyring::new(dspp_vault::Key::parse("bench", &"3e".repeat(32))?, vec![]);
+    let short_list: usize = std::env::var("SHORT_LIST")
+        .ok()
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(dspp_service::FingerprintSettings::default().short_list);
     let registry = Registry::new(store, Arc::new(SystemClock), Some(7)).with_biometrics(
         BiometricSettings {
-            fingerprint: Default::default(),
+            fingerprint: dspp_service::FingerprintSettings {
+                short_list,
+                ..Default::default()
+            },
             keyring,
             face: None,
         },
