@@ -10,7 +10,7 @@
 //! index_share = "3/4"                        # post 3 key values in 4 (17.4 GB at 10 M people; "1/1": every key)
 //! list_cap = 50000                            # a list longer than this is dropped and its key no longer posted
 //! hit_budget = 13500000                       # most postings a search reads per thumb (default 9000000)
-//! short_list = 200                            # candidates re-ranked with MCC per search
+//! short_list = 1000                           # candidates re-ranked with MCC per search (default 200)
 //! search_threads = 2
 //!
 //! [biometrics.face]
