@@ -240,56 +240,44 @@ fn set_first_photometric(tiff: &mut [u8], value: u16) -> Result<(), Error> {
         reason: format!("TIFF: {what}"),
     };
     let little = tiff.starts_with(b"II");
-    let u16_at = |b: &[u8], at: usize| -> Option<u16> {
-        let v: [u8; 2] = b.get(at..at + 2)?.try_into().ok()?;
+    // The unsigned integer of `width` bytes at `at`, in the file's byte order.
+    let uint_at = |b: &[u8], at: usize, width: usize| -> Option<u64> {
+        let bytes = b.get(at..at.checked_add(width)?)?;
+        let fold = |v: u64, &x: &u8| v << 8 | u64::from(x);
         Some(if little {
-            u16::from_le_bytes(v)
+            bytes.iter().rev().fold(0, fold)
         } else {
-            u16::from_be_bytes(v)
+            bytes.iter().fold(0, fold)
         })
     };
-    let u32_at = |b: &[u8], at: usize| -> Option<u32> {
-        let v: [u8; 4] = b.get(at..at + 4)?.try_into().ok()?;
-        Some(if little {
-            u32::from_le_bytes(v)
-        } else {
-            u32::from_be_bytes(v)
-        })
-    };
-    let u64_at = |b: &[u8], at: usize| -> Option<u64> {
-        let v: [u8; 8] = b.get(at..at + 8)?.try_into().ok()?;
-        Some(if little {
-            u64::from_le_bytes(v)
-        } else {
-            u64::from_be_bytes(v)
-        })
-    };
+    let outside = || malformed("first directory outside the file");
     // (first entry, entry count, entry size, offset of the value within an entry)
-    let (first, count, size, value_at) = match u16_at(tiff, 2) {
+    let (first, count, size, value_at) = match uint_at(tiff, 2, 2) {
         Some(42) => {
-            let ifd = u32_at(tiff, 4).ok_or_else(|| malformed("header cut short"))? as usize;
-            let count =
-                u16_at(tiff, ifd).ok_or_else(|| malformed("first directory outside the file"))?;
-            (ifd + 2, u64::from(count), 12, 8)
+            let ifd = uint_at(tiff, 4, 4).ok_or_else(outside)? as usize;
+            let count = uint_at(tiff, ifd, 2).ok_or_else(outside)?;
+            (ifd + 2, count, 12, 8)
         }
         Some(43) => {
-            let ifd = u64_at(tiff, 8).ok_or_else(|| malformed("header cut short"))?;
-            let ifd =
-                usize::try_from(ifd).map_err(|_| malformed("first directory outside the file"))?;
-            let count =
-                u64_at(tiff, ifd).ok_or_else(|| malformed("first directory outside the file"))?;
+            let ifd = uint_at(tiff, 8, 8).ok_or_else(outside)?;
+            let ifd = usize::try_from(ifd).map_err(|_| outside())?;
+            let count = uint_at(tiff, ifd, 8).ok_or_else(outside)?;
             (ifd + 8, count, 20, 12)
         }
         _ => return Err(malformed("not a TIFF header")),
     };
+    // (The directory's count was read within the file, so `first` does not overflow; an entry
+    // past the end ends the search.)
     for entry in 0..count.min(tiff.len() as u64) as usize {
-        let at = first + entry * size;
-        let Some(tag) = u16_at(tiff, at) else {
+        let Some(at) = entry.checked_mul(size).and_then(|o| o.checked_add(first)) else {
+            break;
+        };
+        let Some(tag) = uint_at(tiff, at, 2) else {
             break;
         };
         if tag == 262 {
             // One SHORT, held in the entry itself.
-            if u16_at(tiff, at + 2) != Some(3) {
+            if uint_at(tiff, at + 2, 2) != Some(3) {
                 return Err(malformed("photometric interpretation is not a SHORT"));
             }
             let bytes = if little {
@@ -505,6 +493,43 @@ mod tests {
             FingerImage::decode(&whole[..whole.len() - 10], 500),
             Err(Error::ImageDecode { .. })
         ));
+    }
+
+    #[test]
+    fn the_photometric_tag_is_found_in_bigtiff_and_bad_directories_are_refused() {
+        // BigTIFF, big-endian: header (8-byte offset of the directory), then 2 entries of 20 bytes.
+        let mut big = Vec::new();
+        big.extend_from_slice(b"MM");
+        big.extend_from_slice(&43u16.to_be_bytes());
+        big.extend_from_slice(&8u16.to_be_bytes());
+        big.extend_from_slice(&0u16.to_be_bytes());
+        big.extend_from_slice(&16u64.to_be_bytes());
+        big.extend_from_slice(&2u64.to_be_bytes());
+        for (tag, value) in [(256u16, 64u16), (262, 3)] {
+            big.extend_from_slice(&tag.to_be_bytes());
+            big.extend_from_slice(&3u16.to_be_bytes());
+            big.extend_from_slice(&1u64.to_be_bytes());
+            big.extend_from_slice(&value.to_be_bytes());
+            big.extend_from_slice(&[0; 6]);
+        }
+        set_first_photometric(&mut big, 1).unwrap();
+        assert_eq!(big[24 + 20 + 12..24 + 20 + 14], 1u16.to_be_bytes());
+        assert_eq!(big[24 + 12..24 + 14], 64u16.to_be_bytes());
+        let refused = |mut bytes: Vec<u8>| {
+            set_first_photometric(&mut bytes, 1)
+                .unwrap_err()
+                .to_string()
+        };
+        let mut no_tag = big.clone();
+        no_tag[24 + 20..24 + 22].copy_from_slice(&263u16.to_be_bytes());
+        assert!(refused(no_tag).contains("no photometric interpretation"));
+        let mut far = big.clone();
+        far[8..16].copy_from_slice(&u64::MAX.to_be_bytes());
+        assert!(refused(far).contains("first directory outside the file"));
+        let mut long = big.clone();
+        long[24 + 20 + 2..24 + 20 + 4].copy_from_slice(&4u16.to_be_bytes());
+        assert!(refused(long).contains("not a SHORT"));
+        assert!(refused(b"II*".to_vec()).contains("not a TIFF header"));
     }
 
     #[test]

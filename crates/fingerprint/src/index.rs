@@ -2542,18 +2542,17 @@ mod tests {
         assert_counts_exact(&full);
 
         // The loader refuses a cap of 0, a list longer than the cap, a stopped list twice.
-        let mut bad = bytes.clone();
-        bad[28..32].copy_from_slice(&0u32.to_le_bytes());
-        let error = ThumbIndex::read_from(&mut bad.as_slice())
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("list cap"), "{error}");
-        let mut bad = bytes.clone();
-        bad[28..32].copy_from_slice(&2u32.to_le_bytes());
-        let error = ThumbIndex::read_from(&mut bad.as_slice())
-            .unwrap_err()
-            .to_string();
-        assert!(error.contains("list length"), "{error}");
+        let refused = |bad: &[u8]| {
+            ThumbIndex::read_from(&mut &bad[..])
+                .unwrap_err()
+                .to_string()
+        };
+        for (cap, field) in [(0u32, "list cap"), (2, "list length")] {
+            let mut bad = bytes.clone();
+            bad[28..32].copy_from_slice(&cap.to_le_bytes());
+            let error = refused(&bad);
+            assert!(error.contains(field), "{error}");
+        }
         // The left side's stopped lists end the side, before the thumbless count (8 bytes).
         let stopped = capped.sides[1].stopped.len();
         assert!(stopped >= 2);
@@ -2561,9 +2560,7 @@ mod tests {
         let first = end - 4 * stopped;
         let mut bad = bytes.clone();
         bad.copy_within(first..first + 4, first + 4);
-        let error = ThumbIndex::read_from(&mut bad.as_slice())
-            .unwrap_err()
-            .to_string();
+        let error = refused(&bad);
         assert!(error.contains("stopped list"), "{error}");
     }
 

@@ -79,6 +79,15 @@ fn another_server(
         .unwrap()
 }
 
+/// Why `registry` refuses to load the saved index `saved`.
+async fn load_refused(registry: &Registry, saved: &[u8]) -> String {
+    registry
+        .load_fingerprint_index(&mut &saved[..])
+        .await
+        .unwrap_err()
+        .to_string()
+}
+
 async fn stranger(registry: &Registry, given_km: &str, given_latin: &str) -> Spid {
     let input = PersonInput {
         family_km: "ចាន់".into(),
@@ -511,11 +520,8 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
             .is_err()
     );
     let elsewhere = crate::support::harness_like(&h).await;
-    let error = with_biometrics(&elsewhere)
-        .load_fingerprint_index(&mut saved.as_slice())
-        .await
-        .unwrap_err();
-    assert!(error.to_string().contains("another database"), "{error}");
+    let error = load_refused(&with_biometrics(&elsewhere), &saved).await;
+    assert!(error.contains("another database"), "{error}");
 
     // Configured to post one key value in 2: the saved index (every key) is not loaded, and the index built from the
     // store with that share finds her as well.
@@ -528,14 +534,9 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
             ..Default::default()
         },
     );
-    let error = sampled
-        .load_fingerprint_index(&mut saved.as_slice())
-        .await
-        .unwrap_err();
+    let error = load_refused(&sampled, &saved).await;
     assert!(
-        error
-            .to_string()
-            .contains("1 key values in 1, the configuration 1 in 2"),
+        error.contains("1 key values in 1, the configuration 1 in 2"),
         "{error}"
     );
     // Configured with another list cap: not loaded either.
@@ -548,14 +549,9 @@ async fn the_fingerprint_index_is_saved_sealed_and_loaded_again(h: Harness) {
             ..Default::default()
         },
     );
-    let error = capped
-        .load_fingerprint_index(&mut saved.as_slice())
-        .await
-        .unwrap_err();
+    let error = load_refused(&capped, &saved).await;
     assert!(
-        error
-            .to_string()
-            .contains("lists grow to 50000 postings, the configuration's to 1000"),
+        error.contains("lists grow to 50000 postings, the configuration's to 1000"),
         "{error}"
     );
     let third = stranger(&sampled, "វិចិត្រ", "VICHET").await;
