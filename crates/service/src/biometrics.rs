@@ -80,8 +80,8 @@ pub struct BiometricSettings {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct FingerprintSettings {
     /// An enrolled thumb posts this share of its key values, (kept, of) (`fingerprint::ThumbIndex::with_share`):
-    /// (1, 1), every key, is about 5 × 10⁹ postings at 10 M people with the default list cap (projected from 1 M),
-    /// too many for 24 GB of memory;
+    /// (1, 1), every key, is about 5 × 10⁹ postings at 10 M people with the default list cap (projected from 1 M:
+    /// some 22 GB resident, too close to a 24 GB machine's limit);
     /// (1, 2) is 4.05 × 10⁹ postings and 17.3 GB resident, (3, 4) with the default list cap 3.80 × 10⁹ and 17.4 GB,
     /// and finds more mates (measured, `crates/fingerprint/BENCHMARKS.md`). A saved index of another share is not
     /// loaded: the index is rebuilt from the store.
