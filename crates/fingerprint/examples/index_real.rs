@@ -9,7 +9,7 @@
 //! its budget). Set `PER_FOLDER=1` for per-folder figures, `SHOW_MISSES=1` for the worst searches,
 //! `SYNTHETIC=k` to search with k synthetic impressions of each person's first impressions instead of the real
 //! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped),
-//! `SHARE=K/N` for `index` and `index@POPULATION` to enrol only the K key values in N that such an index posts
+//! `SHARE=K/N` (or `N`) for `index` and `index@POPULATION` to enrol only the K key values in N that such an index posts
 //! (`ThumbIndex::with_share`; every value by default).
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
@@ -70,12 +70,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or(0);
     let distortion = fingerprint::synth::Distortion::default();
     // `SHARE=K/N`: enrolled thumbs post K key values in N, as `ThumbIndex::with_share(K, N)`.
-    let (kept, of): (u8, u8) = match std::env::var("SHARE").ok() {
-        None => (1, 1),
-        Some(share) => {
-            let (kept, of) = share.split_once('/').ok_or("SHARE is K/N")?;
-            (kept.parse()?, of.parse()?)
-        }
+    let (kept, of) = match std::env::var("SHARE") {
+        Ok(share) => support::parse_share(&share)?,
+        Err(_) => (1, 1),
     };
     for scorer in scorers.split(',') {
         let base = scorer;

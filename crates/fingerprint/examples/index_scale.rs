@@ -36,12 +36,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let pool_size: usize = args.next().map_or(Ok(100_000), |a| a.parse())?;
     let short_list: usize = args.next().map_or(Ok(1000), |a| a.parse())?;
     // SAMPLING: `N` posts one key value in N, `K/N` K values in N.
-    let (kept, of): (u8, u8) = match args.next() {
+    let (kept, of) = match args.next() {
         None => (1, 1),
-        Some(share) => match share.split_once('/') {
-            Some((kept, of)) => (kept.parse()?, of.parse()?),
-            None => (1, share.parse()?),
-        },
+        Some(share) => support::parse_share(&share)?,
     };
     let list = args.next();
     let threads = 2;

@@ -1410,15 +1410,8 @@ impl ThumbIndex {
     pub fn set_list_cap(&mut self, cap: u32) {
         self.list_cap = cap.max(1);
         for s in 0..2 {
-            let long: Vec<u32> = self.sides[s]
-                .lists
-                .iter()
-                .filter(|(_, list)| list.len > self.list_cap)
-                .map(|(&key, _)| key)
-                .collect();
-            for key in long {
-                self.stop_list(s, key);
-            }
+            let keys: Vec<u32> = self.sides[s].lists.keys().copied().collect();
+            self.stop_long_lists(s, keys);
         }
     }
 
@@ -1526,13 +1519,13 @@ impl ThumbIndex {
         let index = self.person_index(person);
         let s = side.index();
         self.vacate(index, s);
-        let posted = match keys {
-            Some(keys) => self.posted_on(s, keys),
-            None => Vec::new(),
-        };
-        let new = match keys {
-            Some(_) => (self.sides[s].add(index, &posted), posted.len() as u16),
-            None => (NO_SLOT, 0),
+        let (new, posted) = match keys {
+            Some(keys) => {
+                let posted = self.posted_on(s, keys);
+                let slot = self.sides[s].add(index, &posted);
+                ((slot, posted.len() as u16), posted)
+            }
+            None => ((NO_SLOT, 0), Vec::new()),
         };
         self.people[index as usize].slots[s] = new;
         self.stop_long_lists(s, posted.iter().map(|k| k.list()));
@@ -1589,18 +1582,16 @@ impl ThumbIndex {
             // Slots are new and increasing, so each list stays in slot order.
             postings.sort_unstable_by_key(|p| p.0);
             let side = &mut self.sides[s];
-            let mut long = Vec::new();
+            let mut grown = Vec::new();
             for run in postings.chunk_by(|a, b| a.0 >> 32 == b.0 >> 32) {
                 let key = (run[0].0 >> 32) as u32;
                 let list = side.lists.entry(key).or_default();
                 for &(packed, pose) in run {
                     list.push(packed as u32, pose);
                 }
-                if list.len > self.list_cap {
-                    long.push(key);
-                }
+                grown.push(key);
             }
-            self.stop_long_lists(s, long);
+            self.stop_long_lists(s, grown);
             self.compact_if_needed(s);
         }
     }

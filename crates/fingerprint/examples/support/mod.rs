@@ -8,6 +8,15 @@ use std::path::{Path, PathBuf};
 
 use fingerprint::{FingerImage, MinutiaeRecord, RecordFormat, Template, ViewInfo, extract};
 
+/// A share of key values, `N` (one in N) or `K/N` (K in N), as `ThumbIndex::with_share` takes it.
+#[allow(dead_code)]
+pub fn parse_share(share: &str) -> Result<(u8, u8), Box<dyn std::error::Error>> {
+    Ok(match share.split_once('/') {
+        Some((kept, of)) => (kept.parse()?, of.parse()?),
+        None => (1, share.parse()?),
+    })
+}
+
 /// The shared DB2_B folder.
 pub fn db2b() -> PathBuf {
     PathBuf::from(concat!(
