@@ -114,51 +114,121 @@ struct Geometry {
     direction: [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
 }
 
-/// A template's cylinders laid out lane by lane (cylinder j in lane j of every array), so that
-/// one cylinder of the other template is compared with all of them in a few vector operations.
-/// Lanes beyond the template's cylinders are zero, and masked off wherever they are read.
+/// A template's cylinders laid out lane by lane for the AVX-512 copy's rows of local similarities,
+/// so that one cylinder of the other template is compared with many of them in a few vector
+/// operations. The bits are kept in direction order (the place of a cylinder: its rank by
+/// direction) and twice over (place n + k repeats place k, n the number of cylinders), so that
+/// the cylinders within reach of a direction, an arc of the circle, are one run of consecutive
+/// lanes: a row computes only that window (about 17 of 32 lanes where there are 32 cylinders)
+/// and its values are then put back in the cylinders' own order. Lanes beyond the places filled
+/// are zero, and masked off wherever they are read. About 4 KB a template (2 KB more than one
+/// copy of the lanes in the cylinders' own order).
 #[derive(Clone, Debug)]
 #[repr(C, align(64))]
 // (Only the x86-64 copy for AVX-512 reads them.)
 #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 struct Lanes {
-    /// Cell bits of each angular section.
-    bits: [[u64; MAX_CYLINDERS]; ND],
-    /// Valid cells.
-    valid: [u64; MAX_CYLINDERS],
-    /// Set bits of `bits`.
-    n_bits: [u32; MAX_CYLINDERS],
-    /// Directions.
+    /// Cell bits of each angular section, by place, twice.
+    bits: [[u64; 2 * MAX_CYLINDERS]; ND],
+    /// Valid cells, by place, twice.
+    valid: [u64; 2 * MAX_CYLINDERS],
+    /// √ of the set bits (IEEE), what a full cylinder's comparison with each needs, by place,
+    /// twice.
+    root_bits: [f32; 2 * MAX_CYLINDERS],
+    /// Directions, in the cylinders' own order (lane j: cylinder j).
     angle: [f32; MAX_CYLINDERS],
-    /// √n_bits (IEEE), what a full cylinder's comparison with each needs.
-    root_bits: [f32; MAX_CYLINDERS],
+    /// The place of each cylinder (lane j: cylinder j; as i32, the permutation's indices).
+    place: [i32; MAX_CYLINDERS],
+    /// For each direction sector, the first place and the number of consecutive places (around
+    /// the circle) that hold every cylinder [`MccTemplate::candidates`] may return for a
+    /// direction in the sector.
+    window: [(u8, u8); DIRECTION_SECTORS],
 }
 
 impl Lanes {
     fn of(cylinders: &[Cylinder]) -> Box<Lanes> {
-        const _: () = assert!(LAYER_WORDS == 1);
+        const _: () = assert!(LAYER_WORDS == 1 && MAX_CYLINDERS <= 32);
+        let cylinders = &cylinders[..cylinders.len().min(MAX_CYLINDERS)];
+        let n = cylinders.len();
         let mut lanes = Box::new(Lanes {
-            bits: [[0; MAX_CYLINDERS]; ND],
-            valid: [0; MAX_CYLINDERS],
-            n_bits: [0; MAX_CYLINDERS],
+            bits: [[0; 2 * MAX_CYLINDERS]; ND],
+            valid: [0; 2 * MAX_CYLINDERS],
+            root_bits: [0.0; 2 * MAX_CYLINDERS],
             angle: [0.0; MAX_CYLINDERS],
-            root_bits: [0.0; MAX_CYLINDERS],
+            place: [0; MAX_CYLINDERS],
+            window: [(0, 0); DIRECTION_SECTORS],
         });
-        for (j, c) in cylinders.iter().enumerate().take(MAX_CYLINDERS) {
-            for (layer, bits) in lanes.bits.iter_mut().zip(&c.bits) {
-                layer[j] = bits[0];
+        // Direction order (among equal directions, the cylinders' own). `direction_sector` is
+        // monotone in the direction, so the sectors are in order too.
+        let mut order: Vec<(f32, usize)> = cylinders
+            .iter()
+            .enumerate()
+            .map(|(j, c)| (c.angle, j))
+            .collect();
+        order.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
+        let mut in_sector = [0u32; DIRECTION_SECTORS];
+        for (place, &(angle, j)) in order.iter().enumerate() {
+            in_sector[direction_sector(angle)] |= 1 << place;
+            if let (Some(c), Some(slot)) = (cylinders.get(j), lanes.place.get_mut(j)) {
+                *slot = place as i32;
+                for repeat in [place, place + n] {
+                    for (layer, bits) in lanes.bits.iter_mut().zip(&c.bits) {
+                        layer[repeat] = bits[0];
+                    }
+                    lanes.valid[repeat] = c.valid[0];
+                    lanes.root_bits[repeat] = (c.n_bits as f32).sqrt();
+                }
             }
-            lanes.valid[j] = c.valid[0];
-            lanes.n_bits[j] = c.n_bits;
+        }
+        for (j, c) in cylinders.iter().enumerate() {
             lanes.angle[j] = c.angle;
-            lanes.root_bits[j] = (c.n_bits as f32).sqrt();
+        }
+        // The candidates for a sector are among the cylinders of the sectors within
+        // CANDIDATE_REACH of it (`sure` and `maybe`), a run of sectors around the circle, and so
+        // a run of places.
+        for (sector, window) in lanes.window.iter_mut().enumerate() {
+            let places = (0..=2 * CANDIDATE_REACH)
+                .map(|d| {
+                    in_sector
+                        [(sector + DIRECTION_SECTORS + d - CANDIDATE_REACH) % DIRECTION_SECTORS]
+                })
+                .fold(0, |mask, m| mask | m);
+            *window = circular_window(places, n);
         }
         lanes
     }
 }
 
+/// The first place and the number of places of the shortest run of consecutive places among
+/// `n` (around the circle: place 0 follows place n - 1) that holds the `places` (one bit each),
+/// where they are such a run; otherwise all `n` places from place 0.
+fn circular_window(places: u32, n: usize) -> (u8, u8) {
+    let all = if n >= 32 { u32::MAX } else { (1u32 << n) - 1 };
+    let places = places & all;
+    if places == 0 {
+        return (0, 0);
+    }
+    if places == all {
+        return (0, n as u8);
+    }
+    // The places whose predecessor around the circle is not among them: one, where they are a
+    // run (n > 1 here).
+    let previous = ((places << 1) | (places >> (n - 1))) & all;
+    let first = places & !previous;
+    if first.count_ones() == 1 {
+        (first.trailing_zeros() as u8, places.count_ones() as u8)
+    } else {
+        (0, n as u8)
+    }
+}
+
 /// Sectors of directions for [`MccTemplate::candidates`].
 const DIRECTION_SECTORS: usize = 64;
+
+/// Sectors either side of a direction's own that may hold cylinders within
+/// [`MAX_DIRECTION_DIFF`] of it: two directions within a quarter turn (16 sectors) lie at most
+/// 17 sectors apart (each may be anywhere in its own).
+const CANDIDATE_REACH: usize = DIRECTION_SECTORS / 4 + 1;
 
 /// The sector of a direction in [0, 2π] (2π, which rounding may give, in the last).
 #[inline(always)]
@@ -940,9 +1010,9 @@ impl MccTemplate {
                 *slot = direction(dy, dx);
             }
         }
-        // Two directions within a quarter turn (16 sectors) lie at most 17 sectors apart (each
-        // may be anywhere in its own), around the circle; at most 14 apart, they are less than
-        // 15 sectors (84°) apart, well within a quarter turn whatever the rounding.
+        // Two directions within a quarter turn lie at most CANDIDATE_REACH sectors apart, around
+        // the circle; at most 14 apart, they are less than 15 sectors (84°) apart, well within a
+        // quarter turn whatever the rounding.
         let mut in_sector = [0u32; DIRECTION_SECTORS];
         for (i, c) in cylinders.iter().enumerate() {
             in_sector[direction_sector(c.angle)] |= 1 << i;
@@ -953,8 +1023,7 @@ impl MccTemplate {
                 .fold(0, |mask, m| mask | m)
         };
         let sure: [u32; DIRECTION_SECTORS] = std::array::from_fn(|sector| around(sector, 14));
-        let maybe =
-            std::array::from_fn(|sector| around(sector, DIRECTION_SECTORS / 4 + 1) & !sure[sector]);
+        let maybe = std::array::from_fn(|sector| around(sector, CANDIDATE_REACH) & !sure[sector]);
         let full = cylinders
             .iter()
             .enumerate()
@@ -1148,76 +1217,6 @@ fn row_best(row: &[u32; MAX_CYLINDERS], i: usize, columns: u32) -> u64 {
         best = best.max(if live { pair_of(score, i, j) } else { 0 });
     }
     best
-}
-
-/// One row of local similarities: cylinder `ca` of one template against every cylinder of the
-/// other (`b`, lane by lane), as float bits of 1 - √nx / (√na + √nb) over the cells valid in
-/// both (bit-based MCC), zero where that is not positive, where the two share fewer than
-/// `min_common` valid cells, and outside the `candidates`. Every lane is computed (a few vector
-/// operations for all 32), with IEEE square roots and division.
-// (Lane j of five arrays at once: indexed, which reads as the vector operation it compiles to.)
-#[allow(clippy::needless_range_loop)]
-#[cfg(target_arch = "x86_64")]
-#[inline(always)]
-fn local_row(
-    ca: &Cylinder,
-    b: &Lanes,
-    candidates: u32,
-    min_common: u32,
-    row: &mut [u32; MAX_CYLINDERS],
-) {
-    const _: () = assert!(MIN_VALID_CELLS >= MIN_MATCHABLE_CELLS && LAYER_WORDS == 1);
-    let va = ca.valid[0];
-    let mut na = [0u64; MAX_CYLINDERS];
-    let mut nx = [0u64; MAX_CYLINDERS];
-    // The lanes to compute: candidates sharing enough valid cells.
-    let mut take = candidates;
-    let mut rb = [0.0f32; MAX_CYLINDERS];
-    if ca.full {
-        // a's disc holds every cell of b's cylinders, so b's bits need no masking and each of
-        // them shares all its valid cells with a: at least MIN_VALID_CELLS of the disc (or it
-        // would have no cylinder), more than MIN_MATCHABLE_CELLS.
-        rb = b.root_bits;
-        for (layer, wa) in b.bits.iter().zip(&ca.bits) {
-            let wa = wa[0];
-            for j in 0..MAX_CYLINDERS {
-                let x = wa & b.valid[j];
-                na[j] += u64::from(x.count_ones());
-                nx[j] += u64::from((x ^ layer[j]).count_ones());
-            }
-        }
-    } else {
-        let mut nb = [0u64; MAX_CYLINDERS];
-        for j in 0..MAX_CYLINDERS {
-            take &= !(u32::from((va & b.valid[j]).count_ones() < min_common) << j);
-        }
-        for (layer, wa) in b.bits.iter().zip(&ca.bits) {
-            let wa = wa[0];
-            for j in 0..MAX_CYLINDERS {
-                // Each cylinder's bits are already zero outside its own valid cells.
-                let x = wa & b.valid[j];
-                let y = layer[j] & va;
-                na[j] += u64::from(x.count_ones());
-                nb[j] += u64::from(y.count_ones());
-                nx[j] += u64::from((x ^ y).count_ones());
-            }
-        }
-        for j in 0..MAX_CYLINDERS {
-            rb[j] = (nb[j] as f32).sqrt();
-        }
-    }
-    for j in 0..MAX_CYLINDERS {
-        let taken = (take >> j) & 1 != 0;
-        let (rx, ra, rb) = ((nx[j] as f32).sqrt(), (na[j] as f32).sqrt(), rb[j]);
-        // √na + √nb is 0 exactly when na + nb is.
-        let sum = ra + rb;
-        let s = 1.0 - rx / sum;
-        row[j] = if taken && sum > 0.0 && s > 0.0 {
-            s.to_bits()
-        } else {
-            0
-        };
-    }
 }
 
 /// [`row_best`] visiting only the `columns` (for copies without AVX-512).
@@ -1553,8 +1552,9 @@ impl MccMatcher {
     }
 
     /// The local similarities and the one-to-one pairs chosen from them (into `selected`), for
-    /// AVX-512: each row of similarities computed for all of b's cylinders at once, the best of
-    /// the rows' best pairs found by a 32-lane maximum.
+    /// AVX-512: each row of similarities computed at once over the window of b's cylinders, in
+    /// direction order, that holds its candidates, the best of the rows' best pairs found by a
+    /// 32-lane maximum.
     #[cfg(target_arch = "x86_64")]
     #[inline(always)]
     fn select_pairs_in_lanes(&mut self, a: &MccTemplate, b: &MccTemplate) {
@@ -1563,9 +1563,10 @@ impl MccMatcher {
         // Local similarities: for each cylinder of a, a row of `scores` (as float bits, which
         // order as the numbers do; zero for pairs not comparable and beyond b's cylinders).
         let scores = &mut self.scores;
-        for (ca, row) in a.cylinders.iter().zip(scores.iter_mut()) {
-            let candidates = b.candidates(ca.angle);
-            local_row(ca, &b.lanes, candidates, min_common, row);
+        // SAFETY: this copy runs only on processors with AVX-512 (`similarity_avx512`).
+        #[allow(unsafe_code)]
+        unsafe {
+            avx512::local_similarities(a, b, min_common, scores);
         }
         // Local similarity sort, one-to-one: the best pair first, then the best pair whose
         // cylinders are both still free, up to min(nA, nB) pairs (which is all a one-to-one
@@ -2374,6 +2375,91 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// The lanes in direction order: each cylinder's place is its rank by direction (among
+    /// equal directions, by index), its lanes there and n places on are its own, and every
+    /// cylinder that may be a candidate for a direction in a sector (`sure` or `maybe`) lies in
+    /// that sector's window. Random templates (from one cylinder to 32), and pseudo-prints cut
+    /// to fewer minutiae with directions crowded at 0, just below 2π and on sector boundaries.
+    #[test]
+    fn direction_windows_hold_every_candidate() {
+        let mut templates: Vec<MccTemplate> = random_templates(200, 0x9E37_79B9)
+            .iter()
+            .map(|(t, _)| MccTemplate::new(t))
+            .collect();
+        for seed in 30..70u32 {
+            let mut points = print(seed);
+            points.truncate(4 + (seed as usize * 7) % 37);
+            for (k, point) in points.iter_mut().enumerate() {
+                point.2 = match (seed as usize + k) % 4 {
+                    // 0, 1/32 or 2/32 of a degree; 1/32 to 3/32 below a full turn; a multiple
+                    // of a sector (5.625°).
+                    0 => (k % 3) as f32 / 32.0,
+                    1 => 360.0 - (k % 3 + 1) as f32 / 32.0,
+                    2 => 5.625 * k as f32,
+                    _ => point.2,
+                };
+            }
+            templates.push(MccTemplate::new(&template(&points)));
+        }
+        let mut sizes = [0usize; MAX_CYLINDERS + 1];
+        for (case, t) in templates.iter().enumerate() {
+            let (n, lanes) = (t.len(), &t.lanes);
+            sizes[n] += 1;
+            for (j, c) in t.cylinders.iter().enumerate() {
+                let place = lanes.place[j] as usize;
+                let before = t
+                    .cylinders
+                    .iter()
+                    .enumerate()
+                    .filter(|&(k, d)| d.angle.total_cmp(&c.angle).then(k.cmp(&j)).is_lt())
+                    .count();
+                assert_eq!(place, before, "case {case}: place of cylinder {j}");
+                for repeat in [place, place + n] {
+                    assert_eq!(lanes.valid[repeat], c.valid[0], "case {case}");
+                    for (layer, bits) in lanes.bits.iter().zip(&c.bits) {
+                        assert_eq!(layer[repeat], bits[0], "case {case}");
+                    }
+                    assert_eq!(lanes.root_bits[repeat], (c.n_bits as f32).sqrt());
+                }
+                assert_eq!(lanes.angle[j], c.angle);
+            }
+            for sector in 0..DIRECTION_SECTORS {
+                let (start, len) = lanes.window[sector];
+                let (start, len) = (usize::from(start), usize::from(len));
+                assert!(start < n.max(1) && len <= n, "case {case}, sector {sector}");
+                let mut may = t.sure[sector] | t.maybe[sector];
+                while may != 0 {
+                    let j = may.trailing_zeros() as usize;
+                    may &= may - 1;
+                    let offset = (lanes.place[j] as usize + n - start) % n;
+                    assert!(
+                        offset < len,
+                        "case {case} ({n} cylinders), sector {sector}: cylinder {j} at place {} \
+                         outside {len} places from {start}",
+                        lanes.place[j]
+                    );
+                }
+            }
+        }
+        // Both small templates and full ones were seen.
+        assert!(sizes[1..8].iter().sum::<usize>() > 10, "{sizes:?}");
+        assert!(sizes[MAX_CYLINDERS] > 10, "{sizes:?}");
+    }
+
+    #[test]
+    fn circular_windows() {
+        // (places, n) → (start, len)
+        assert_eq!(circular_window(0, 5), (0, 0));
+        assert_eq!(circular_window(0b11111, 5), (0, 5));
+        assert_eq!(circular_window(0b00110, 5), (1, 2));
+        assert_eq!(circular_window(0b10001, 5), (4, 2));
+        assert_eq!(circular_window(0b1, 1), (0, 1));
+        assert_eq!(circular_window(u32::MAX, 32), (0, 32));
+        assert_eq!(circular_window(0x8000_0001, 32), (31, 2));
+        // Not one run: all places.
+        assert_eq!(circular_window(0b10101, 5), (0, 5));
     }
 
     #[test]
