@@ -146,7 +146,10 @@ struct Lanes {
 }
 
 impl Lanes {
-    fn of(cylinders: &[Cylinder]) -> Box<Lanes> {
+    /// The lanes of `cylinders`, with the window of each direction sector holding the cylinders
+    /// of its mask in `reach` (one bit a cylinder: `sure | maybe`, those
+    /// [`MccTemplate::candidates`] may return for a direction in the sector).
+    fn of(cylinders: &[Cylinder], reach: &[u32; DIRECTION_SECTORS]) -> Box<Lanes> {
         const _: () = assert!(LAYER_WORDS == 1 && MAX_CYLINDERS <= 32);
         let cylinders = &cylinders[..cylinders.len().min(MAX_CYLINDERS)];
         let n = cylinders.len();
@@ -166,9 +169,7 @@ impl Lanes {
             .map(|(j, c)| (c.angle, j))
             .collect();
         order.sort_unstable_by(|x, y| x.0.total_cmp(&y.0).then(x.1.cmp(&y.1)));
-        let mut in_sector = [0u32; DIRECTION_SECTORS];
-        for (place, &(angle, j)) in order.iter().enumerate() {
-            in_sector[direction_sector(angle)] |= 1 << place;
+        for (place, &(_, j)) in order.iter().enumerate() {
             if let (Some(c), Some(slot)) = (cylinders.get(j), lanes.place.get_mut(j)) {
                 *slot = place as i32;
                 for repeat in [place, place + n] {
@@ -183,16 +184,16 @@ impl Lanes {
         for (j, c) in cylinders.iter().enumerate() {
             lanes.angle[j] = c.angle;
         }
-        // The candidates for a sector are among the cylinders of the sectors within
-        // CANDIDATE_REACH of it (`sure` and `maybe`), a run of sectors around the circle, and so
-        // a run of places.
-        for (sector, window) in lanes.window.iter_mut().enumerate() {
-            let places = (0..=2 * CANDIDATE_REACH)
-                .map(|d| {
-                    in_sector
-                        [(sector + DIRECTION_SECTORS + d - CANDIDATE_REACH) % DIRECTION_SECTORS]
-                })
-                .fold(0, |mask, m| mask | m);
+        // A sector's mask holds the cylinders of the sectors within CANDIDATE_REACH of it, a run
+        // of sectors around the circle, and so a run of places.
+        for (window, &mask) in lanes.window.iter_mut().zip(reach) {
+            let mut places = 0u32;
+            let mut rest = mask;
+            while rest != 0 {
+                let j = rest.trailing_zeros() as usize;
+                rest &= rest - 1;
+                places |= lanes.place.get(j).map_or(0, |&place| 1 << place);
+            }
             *window = circular_window(places, n);
         }
         lanes
@@ -1028,7 +1029,10 @@ impl MccTemplate {
             .iter()
             .enumerate()
             .fold(0, |mask, (i, c)| mask | (u32::from(c.full) << i));
-        let lanes = Lanes::of(&cylinders);
+        let lanes = Lanes::of(
+            &cylinders,
+            &std::array::from_fn(|sector| sure[sector] | maybe[sector]),
+        );
         MccTemplate {
             cylinders,
             geometry,
