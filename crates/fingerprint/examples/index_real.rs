@@ -10,7 +10,8 @@
 //! `SYNTHETIC=k` to search with k synthetic impressions of each person's first impressions instead of the real
 //! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped),
 //! `SHARE=K/N` (or `N`) for `index` and `index@POPULATION` to enrol only the K key values in N that such an index posts
-//! (`ThumbIndex::with_share`; every value by default).
+//! (`ThumbIndex::with_share`; every value by default), `FUSE=product` to fuse the two thumbs by the product of their tail
+//! shares among the strangers instead of the sum of their scores.
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
 
@@ -259,6 +260,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         // Single thumb and two thumbs: penetration of every search.
+        // `FUSE=product`: two thumbs fused by the product of their tail shares among strangers.
+        let product_fusion = std::env::var("FUSE").is_ok_and(|f| f == "product");
         let mut single = Vec::new();
         let mut fused = Vec::new();
         let mut fused_folder: Vec<String> = Vec::new();
@@ -287,7 +290,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 single.push(sf.at_least(mf) / sf.total());
                 single.push(sg.at_least(mg) / sg.total());
-                fused.push(StrangerScores::fused_share(&sf, &sg, mf + mg));
+                fused.push(if product_fusion {
+                    StrangerScores::product_share(&sf, &sg, sf.tail_share(mf) * sg.tail_share(mg))
+                } else {
+                    StrangerScores::fused_share(&sf, &sg, mf + mg)
+                });
                 fused_folder.push(finger_ids[f].split(':').next().unwrap_or("").to_owned());
             }
         }

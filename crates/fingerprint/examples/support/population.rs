@@ -111,4 +111,47 @@ impl StrangerScores {
         }
         sum / (right.total() * left.total())
     }
+
+    /// Tail share of a thumb score: the weight of strangers scoring at least `s` over all, at
+    /// least half a stranger's (a score above every stranger's is not certain at a larger
+    /// population).
+    pub fn tail_share(&self, s: f64) -> f64 {
+        let least = self.tail[self.tail.len() - 2].min(1.0) * 0.5;
+        self.at_least(s).max(least) / self.total()
+    }
+
+    /// Share of stranger pairs (one per thumb, independent) whose product of tail shares is at
+    /// most `t` (fusion by the product of the two thumbs' tail shares).
+    pub fn product_share(right: &StrangerScores, left: &StrangerScores, t: f64) -> f64 {
+        // Each left stranger's tail share, ascending, with cumulative weights.
+        let left_p: Vec<(f64, f64)> = (0..left.scores.len())
+            .map(|j| {
+                (
+                    left.tail[left.first_at_least(j)] / left.total(),
+                    left.tail[j] - left.tail[j + 1],
+                )
+            })
+            .collect();
+        let mut sorted = left_p;
+        sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
+        let mut cumulative = Vec::with_capacity(sorted.len() + 1);
+        cumulative.push(0.0);
+        for (_, w) in &sorted {
+            cumulative.push(cumulative.last().copied().unwrap_or(0.0) + w);
+        }
+        let mut sum = 0.0;
+        for i in 0..right.scores.len() {
+            let w = right.tail[i] - right.tail[i + 1];
+            let p = right.tail[right.first_at_least(i)] / right.total();
+            let bound = t / p;
+            let k = sorted.partition_point(|x| x.0 <= bound * (1.0 + 1e-12));
+            sum += w * cumulative[k];
+        }
+        sum / (right.total() * left.total())
+    }
+
+    /// The first index whose score equals that of index `i` (ties share a tail).
+    fn first_at_least(&self, i: usize) -> usize {
+        self.scores.partition_point(|&x| x < self.scores[i])
+    }
 }
