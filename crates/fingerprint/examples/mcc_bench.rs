@@ -55,6 +55,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         _ => started.elapsed().as_secs_f64(),
     };
     let build_us = build_seconds * 1e6 / (rounds * templates.len()) as f64;
+    // Reading the same cylinders back from their stored bytes (`MccTemplate::from_bytes`), as a
+    // search re-ranking stored templates does instead of building them.
+    let stored: Vec<Vec<u8>> = mcc.iter().map(MccTemplate::to_bytes).collect();
+    let started = Instant::now();
+    let cpu_started = thread_cpu_seconds();
+    let mut read_back = 0;
+    for _ in 0..rounds {
+        for bytes in &stored {
+            read_back += MccTemplate::from_bytes(bytes)?.len();
+        }
+    }
+    let read_seconds = match (cpu_started, thread_cpu_seconds()) {
+        (Some(a), Some(b)) => b - a,
+        _ => started.elapsed().as_secs_f64(),
+    };
+    let read_us = read_seconds * 1e6 / (rounds * templates.len()) as f64;
+    let stored_bytes = stored.iter().map(Vec::len).sum::<usize>() / stored.len().max(1);
     let minutiae: usize = templates.iter().map(|t| t.minutiae().len()).sum();
     let cylinders: usize = mcc.iter().map(MccTemplate::len).sum();
     let mut matcher = MccMatcher::new();
@@ -81,6 +98,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         minutiae as f64 / templates.len() as f64,
         cylinders as f64 / templates.len() as f64,
         build_us
+    );
+    println!(
+        "read back from stored cylinders ({stored_bytes} bytes a template): {read_us:.1} us per template (CPU time; {} cylinders)",
+        read_back / rounds
     );
     println!(
         "{comparisons} comparisons in {seconds:.2} s of CPU time ({wall_seconds:.2} s wall) on one thread: {:.0} comparisons/s per core ({:.2} us each; checksum {checksum:.3}, mean score {:.9})",

@@ -141,6 +141,27 @@ pub enum Error {
         /// The underlying error.
         source: std::io::Error,
     },
+    /// Stored cylinders were built under another scheme than this version's (`CYLINDER_SCHEME`):
+    /// they must be built again from their minutiae.
+    #[error(
+        "cylinders of scheme {found}, this version builds scheme {expected}: build them again from the minutiae"
+    )]
+    CylinderScheme {
+        /// The scheme they were stored under.
+        found: u32,
+        /// This version's.
+        expected: u32,
+    },
+    /// A stored cylinder holds what building one never gives.
+    #[error("stored cylinder {cylinder} at offset {offset}: {reason}")]
+    StoredCylinder {
+        /// Index of the cylinder.
+        cylinder: usize,
+        /// Byte offset of the offending field.
+        offset: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// An evaluation could not be run on the given data.
     #[error("evaluation impossible: {reason}")]
     Evaluation {

@@ -61,7 +61,7 @@ pub use index::{
 };
 #[cfg(feature = "leader")]
 pub use leader::LeaderExtractor;
-pub use mcc::{MAX_CYLINDERS, MccMatcher, MccTemplate};
+pub use mcc::{CYLINDER_SCHEME, MAX_CYLINDERS, MccMatcher, MccTemplate};
 pub use quality::{MIN_AREA_MM2, MIN_CLARITY, MIN_SCORE, Quality, Refusal, assess, best_capture};
 pub use template::{
     ANGLE_UNITS_PER_TURN, Angle, ExtendedData, FingerPosition, ImageGeometry, MAX_COORDINATE,

@@ -19,6 +19,9 @@ use crate::template::Template;
 #[cfg(target_arch = "x86_64")]
 #[allow(unsafe_code)]
 mod avx512;
+mod stored;
+
+pub use stored::CYLINDER_SCHEME;
 
 /// Cells per side of a cylinder.
 pub(crate) const NS: usize = 8;
@@ -988,6 +991,13 @@ impl MccTemplate {
                 full: n_valid_of(&valid) == DISC_CELLS,
             });
         }
+        Self::from_cylinders(cylinders)
+    }
+
+    /// The template of these cylinders: what a comparison needs besides them, computed from them
+    /// (inlined into the dispatched copies, as [`MccTemplate::build`] is).
+    #[inline(always)]
+    fn from_cylinders(cylinders: Vec<Cylinder>) -> MccTemplate {
         // (Loops rather than iterator adapters, so that they are compiled into the dispatched
         // copy, where the arctangents vectorise.)
         let mut geometry = Box::new(Geometry {

@@ -6,8 +6,10 @@
 //! The fingerprint index (`fingerprint::ThumbIndex`: posting lists of MCC hash keys with their poses, votes counted
 //! only where they agree on one rotation and translation) is held in memory and
 //! catches up on captures changed in the store since it last looked, like the biographic index; its short list is
-//! re-ranked with MCC on templates read from the store and opened for that search only. Faces are searched in the
-//! configured `face::FaceIndex` (embedded Qdrant Edge by default), kept up to date the same way.
+//! re-ranked with MCC on the candidates' cylinders, sealed beside their templates at capture and read from the store
+//! and opened for that search only (thumbs sealed before the cylinders were kept have theirs built from the template).
+//! Faces are searched in the configured `face::FaceIndex` (embedded Qdrant Edge by default), kept up to date the same
+//! way.
 //!
 //! Scores are turned into decisions with thresholds measured, not chosen: a thumb pair matches above the highest
 //! impostor score of the matcher's shipped calibration (FVC2002 DB2_B); a two-thumb case opens when the thumbs
@@ -95,7 +97,9 @@ pub struct FingerprintSettings {
     /// it, and in a large population so does its recall (at 10 M people, (3, 4): 13.5 M postings find 1.5 points
     /// more of the dev set's mates than 9 M for about 200 ms more a search on 2 cores).
     pub hit_budget: usize,
-    /// Candidates of the index re-ranked with MCC, their templates read from the store and opened, per search.
+    /// Candidates of the index re-ranked with MCC, their stored cylinders read and opened, per search: about 45 µs a
+    /// candidate on a 2-core machine (70 when the cylinders were built). At 10 M people the mate is within 1,000 in
+    /// 93–97 % of searches, within 100 in 90–94 %: a national registry sets 1,000 (BENCHMARKS.md).
     pub short_list: usize,
     /// Threads one search reads the index on.
     pub search_threads: usize,
@@ -833,14 +837,63 @@ fn open_sealed(keyring: &Keyring, sealed: &[u8], record: &str) -> Result<Vec<u8>
         .map_err(|e| internal(format!("{record}: {e}")))
 }
 
-/// Opens a stored thumb row into its MCC template (`None` for an exception).
+/// What a captured thumb's sealed contents begin with: then the length of its ISO/IEC 19794-2 record (`u32`,
+/// little-endian), the record, and the MCC cylinders built from it (`MccTemplate::to_bytes`, some 2.2 kB), so that a
+/// search re-ranking stored thumbs reads their cylinders instead of building them again (~6 µs a thumb against ~70 µs,
+/// `crates/fingerprint/BENCHMARKS.md`). Thumbs sealed before this layout hold the record alone (which begins
+/// `FMR\0`), and cylinders of another `fingerprint::CYLINDER_SCHEME` are built again from the record: both open.
+const SEALED_THUMB_MAGIC: &[u8; 8] = b"DSPPTHM1";
+
+/// The plain contents a captured thumb is sealed as: its record and its cylinders ([`SEALED_THUMB_MAGIC`]).
+fn sealed_thumb_contents(record: &[u8], mcc: &MccTemplate) -> Result<Vec<u8>, ServiceError> {
+    let length =
+        u32::try_from(record.len()).map_err(|_| internal("a template of more than 4 GB".into()))?;
+    let cylinders = mcc.to_bytes();
+    let mut plain =
+        Vec::with_capacity(SEALED_THUMB_MAGIC.len() + 4 + record.len() + cylinders.len());
+    plain.extend_from_slice(SEALED_THUMB_MAGIC);
+    plain.extend_from_slice(&length.to_le_bytes());
+    plain.extend_from_slice(record);
+    plain.extend_from_slice(&cylinders);
+    Ok(plain)
+}
+
+/// A thumb's opened contents as its record and, where they were stored with it, its cylinders.
+fn split_thumb_contents(plain: &[u8]) -> Result<(&[u8], Option<&[u8]>), String> {
+    let Some(rest) = plain.strip_prefix(SEALED_THUMB_MAGIC) else {
+        // Sealed before the cylinders were kept: the record alone.
+        return Ok((plain, None));
+    };
+    let (length, rest) = rest
+        .split_first_chunk::<4>()
+        .ok_or("the contents end inside the record's length")?;
+    let length = u32::from_le_bytes(*length) as usize;
+    if rest.len() < length {
+        return Err(format!(
+            "the record's length is {length} bytes but only {} follow",
+            rest.len()
+        ));
+    }
+    let (record, cylinders) = rest.split_at(length);
+    Ok((record, Some(cylinders)))
+}
+
+/// Opens a stored thumb row into its MCC template (`None` for an exception): its stored cylinders where it has them
+/// (of this version's scheme), else built from its record.
 fn open_thumb(keyring: &Keyring, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
     let Some(sealed) = &row.sealed else {
         return Ok(None);
     };
     let plain = open_sealed(keyring, sealed, &sealing_record(&row.person_id, &row.part))?;
-    let record = MinutiaeRecord::decode_iso(&plain)
-        .map_err(|e| internal(format!("stored template of {}: {e}", row.person_id)))?;
+    let stored = |e: String| internal(format!("stored template of {}: {e}", row.person_id));
+    let (record, cylinders) = split_thumb_contents(&plain).map_err(stored)?;
+    match cylinders.map(MccTemplate::from_bytes) {
+        Some(Ok(mcc)) => return Ok(Some(mcc)),
+        // Stored under another scheme of cylinders: built again from the record below.
+        None | Some(Err(fingerprint::Error::CylinderScheme { .. })) => {}
+        Some(Err(e)) => return Err(stored(format!("cylinders: {e}"))),
+    }
+    let record = MinutiaeRecord::decode_iso(record).map_err(|e| stored(e.to_string()))?;
     Ok(record.views().first().map(MccTemplate::new))
 }
 
@@ -972,10 +1025,21 @@ fn prepare_thumb(field: &str, input: ThumbInput) -> Result<PreparedThumb, Servic
              scanner, press flat), or record an exception if the print cannot be read"
         )));
     }
-    let mcc = Box::new(MccTemplate::new(&template));
     let stored = MinutiaeRecord::parse(0, 0, vec![template])
         .map_err(|e| bad(format!("template: {e}")))?
         .encode(RecordFormat::Iso19794_2_2005);
+    // The cylinders of the record as stored (ISO/IEC 19794-2 keeps directions to 1.4°): those a search compares
+    // with, those sealed beside the record, and those the record alone builds again.
+    let mcc = MinutiaeRecord::decode_iso(&stored)
+        .map_err(|e| {
+            internal(format!(
+                "a template re-encoded as ISO/IEC 19794-2 does not decode: {e}"
+            ))
+        })?
+        .views()
+        .first()
+        .map(|view| Box::new(MccTemplate::new(view)))
+        .ok_or_else(|| internal("a template re-encoded as ISO/IEC 19794-2 has no view".into()))?;
     Ok(PreparedThumb::Captured {
         template: stored,
         mcc,
@@ -1385,11 +1449,16 @@ impl Registry {
             let recorded = new_row(self.new_id().to_string(), &person_id, part, &change_id, now);
             let row = match prepared {
                 PreparedThumb::Captured {
-                    template, quality, ..
+                    template,
+                    mcc,
+                    quality,
                 } => BiometricRow {
                     status: "captured".into(),
                     format: Some(TEMPLATE_FORMAT.into()),
-                    sealed: Some(biometrics.seal(&template, &sealing_record(&person_id, part))?),
+                    sealed: Some(biometrics.seal(
+                        &sealed_thumb_contents(&template, &mcc)?,
+                        &sealing_record(&person_id, part),
+                    )?),
                     quality: Some(i64::from(quality)),
                     ..recorded
                 },
@@ -2141,6 +2210,83 @@ mod tests {
                 assert!(used > 1, "{n} items stayed on one thread");
             }
         }
+    }
+
+    /// A thumb sealed with its cylinders opens to the very template it was captured as; one sealed before (its record
+    /// alone) opens to the template built from the record, which compares the same; damaged contents are refused.
+    #[test]
+    fn thumbs_open_with_their_cylinders_or_from_their_record_alone() {
+        let keyring = Keyring::new(
+            dspp_vault::Key::from_bytes("test", [7; 32]).unwrap(),
+            vec![],
+        );
+        let template =
+            fingerprint::synth::finger(11, &fingerprint::synth::SynthParams::default()).unwrap();
+        let other = MccTemplate::new(&fingerprint::synth::finger(12, &Default::default()).unwrap());
+        let record = MinutiaeRecord::parse(0, 0, vec![template.clone()])
+            .unwrap()
+            .encode(RecordFormat::Iso19794_2_2005);
+        // The cylinders of the record as stored, as a capture builds them.
+        let mcc = MccTemplate::new(&MinutiaeRecord::decode_iso(&record).unwrap().views()[0]);
+        let mut matcher = MccMatcher::new();
+        let expected = matcher.similarity(&mcc, &other);
+        let sealed_row = |plain: &[u8]| {
+            let mut row = row("r", Utc::now());
+            row.sealed = Some(
+                keyring
+                    .seal(
+                        plain,
+                        sealing_record("p", "right_thumb").as_bytes(),
+                        [1; 12],
+                    )
+                    .unwrap(),
+            );
+            row
+        };
+        let with_cylinders = sealed_thumb_contents(&record, &mcc).unwrap();
+        assert_eq!(
+            split_thumb_contents(&with_cylinders).unwrap(),
+            (&record[..], Some(&mcc.to_bytes()[..]))
+        );
+        for plain in [&with_cylinders, &record] {
+            let opened = open_thumb(&keyring, &sealed_row(plain)).unwrap().unwrap();
+            assert!(opened.to_bytes() == mcc.to_bytes(), "other cylinders");
+            assert_eq!(
+                matcher.similarity(&opened, &other).to_bits(),
+                expected.to_bits()
+            );
+        }
+        // Cylinders of another scheme are built again from the record.
+        let mut other_scheme = with_cylinders.clone();
+        let scheme_at = 12 + record.len() + 8;
+        other_scheme[scheme_at..scheme_at + 4]
+            .copy_from_slice(&(fingerprint::CYLINDER_SCHEME + 1).to_le_bytes());
+        let opened = open_thumb(&keyring, &sealed_row(&other_scheme))
+            .unwrap()
+            .unwrap();
+        assert_eq!(opened.to_bytes(), mcc.to_bytes());
+        // A record's length beyond the contents, and damaged cylinders.
+        let mut long = with_cylinders.clone();
+        long[8..12].copy_from_slice(&u32::MAX.to_le_bytes());
+        let error = format!(
+            "{:?}",
+            open_thumb(&keyring, &sealed_row(&long)).unwrap_err()
+        );
+        assert!(
+            error.contains("the record's length is 4294967295 bytes but only"),
+            "{error}"
+        );
+        let mut damaged = with_cylinders.clone();
+        damaged.pop();
+        let error = format!(
+            "{:?}",
+            open_thumb(&keyring, &sealed_row(&damaged)).unwrap_err()
+        );
+        assert!(
+            error.contains("stored template of p: cylinders: record truncated"),
+            "{error}"
+        );
+        assert!(split_thumb_contents(&with_cylinders[..10]).is_err());
     }
 
     fn row(id: &str, updated_at: DateTime<Utc>) -> BiometricRow {

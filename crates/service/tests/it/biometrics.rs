@@ -256,15 +256,19 @@ async fn a_person_enrolled_twice_under_another_name_is_found_by_fingerprints(h: 
     for row in &rows {
         let sealed = row.sealed.as_ref().unwrap();
         assert!(!sealed.windows(4).any(|w| w == b"FMR\0"));
-        assert!(
-            keyring()
-                .open(
-                    sealed,
-                    format!("biometric/{}/{}", person.id, row.part).as_bytes()
-                )
-                .unwrap()
-                .starts_with(b"FMR\0")
-        );
+        assert!(!sealed.windows(8).any(|w| w == b"DSPPMCC1"));
+        // Opened: the ISO record (after the layout's magic and the record's length), then its cylinders.
+        let plain = keyring()
+            .open(
+                sealed,
+                format!("biometric/{}/{}", person.id, row.part).as_bytes(),
+            )
+            .unwrap();
+        assert!(plain.starts_with(b"DSPPTHM1"));
+        assert_eq!(&plain[12..16], b"FMR\0");
+        let length = u32::from_le_bytes(plain[8..12].try_into().unwrap()) as usize;
+        let cylinders = fingerprint::MccTemplate::from_bytes(&plain[12 + length..]).unwrap();
+        assert!(cylinders.len() >= 10, "{} cylinders", cylinders.len());
         assert!(
             keyring()
                 .open(sealed, b"biometric/someone-else/right_thumb")
