@@ -61,6 +61,11 @@ const SAVED_INDEX_CHUNK: usize = 1 << 20;
 /// Captures read per round trip when an index catches up.
 const CATCH_UP_PAGE: u32 = 1_000;
 
+/// A fingerprint catch-up applies the thumbs of the pages it read once they number this many (or the store has no
+/// more): posting 20,000 thumbs' keys in one batch takes about half the time of posting them one by one, 1,000 at a
+/// time little less (`fingerprint`'s `insert_bench`, BENCHMARKS.md); the index's write lock is held for about a second.
+const FINGER_APPLY_BATCH: usize = 20_000;
+
 /// See `duplicates::CATCH_UP_OVERLAP`: commits land out of timestamp order.
 const CATCH_UP_OVERLAP: Duration = Duration::seconds(5);
 
@@ -449,19 +454,32 @@ impl Biometrics {
                 .clone()
                 .map(|(at, _)| (at - CATCH_UP_OVERLAP, String::new()))
         });
+        // Pages read but not yet applied: their thumbs' keys, and their rows (id, version). They are applied together
+        // once they hold FINGER_APPLY_BATCH thumbs or the store has no more, so that a large catch-up (the rebuild at
+        // start) posts its keys in large batches.
+        let mut updates: Vec<(PersonId, Thumb, Option<ThumbKeys>)> = Vec::new();
+        let mut ids: Vec<(String, DateTime<Utc>)> = Vec::new();
         loop {
             let mut tx = store.begin().await?;
             let rows = thumb_rows_after(&mut tx, &after).await?;
             tx.commit().await?;
+            let full_page = rows.len() == CATCH_UP_PAGE as usize;
             let Some(last) = rows.last() else {
+                if updates.is_empty() && ids.is_empty() {
+                    return Ok(());
+                }
+                // The last page was full and nothing followed it: apply what is pending.
+                self.apply_finger_pages(
+                    &after,
+                    std::mem::take(&mut ids),
+                    std::mem::take(&mut updates),
+                );
                 return Ok(());
             };
             after = Some((last.updated_at, last.id.clone()));
-            let full_page = rows.len() == CATCH_UP_PAGE as usize;
             let mut rows = rows;
             self.finger_read(|state| rows.retain(|row| !state.applied.has(row)));
             let mut current = Vec::new();
-            let mut ids = Vec::with_capacity(rows.len());
             for row in rows {
                 ids.push((row.id.clone(), row.updated_at));
                 if row.replaced_at.is_some() {
@@ -471,46 +489,68 @@ impl Biometrics {
                 let thumb = Thumb::parse(&row.part)?;
                 current.push((person, thumb, row));
             }
-            // Opening a template and building its cylinders and keys is ~0.1 ms of processor time: a page of
-            // them (and a registry's worth at start-up) runs off the async threads, on every core.
+            // Opening a template and building its keys is ~0.1 ms of processor time: a page of them (and a
+            // registry's worth at start-up) runs off the async threads, on every core.
             let keyring = self.keyring.clone();
-            let updates = on_every_core(current, move |(person, thumb, row)| {
-                let code = match open_thumb(&keyring, &row) {
-                    Ok(template) => template.map(|t| ThumbKeys::from_mcc(&t)),
-                    Err(error) => {
-                        // A row that does not open (a key missing from the configuration) must not stop enrolment
-                        // everywhere: it is left out of the index and reported.
-                        tracing::error!(%error, row = %row.id, "a stored thumb template does not open; not indexed");
-                        None
-                    }
-                };
-                (person, thumb, code)
-            })
-            .await?;
-            self.finger_write(|state| {
-                for (person, thumb, code) in updates {
-                    let key = state.keys.key(person);
+            updates.extend(
+                on_every_core(current, move |(person, thumb, row)| {
+                    let code = match open_thumb(&keyring, &row) {
+                        Ok(template) => template.map(|t| ThumbKeys::from_mcc(&t)),
+                        Err(error) => {
+                            // A row that does not open (a key missing from the configuration) must not stop
+                            // enrolment everywhere: it is left out of the index and reported.
+                            tracing::error!(%error, row = %row.id, "a stored thumb template does not open; not indexed");
+                            None
+                        }
+                    };
+                    (person, thumb, code)
+                })
+                .await?,
+            );
+            if full_page && updates.len() < FINGER_APPLY_BATCH {
+                continue;
+            }
+            self.apply_finger_pages(
+                &after,
+                std::mem::take(&mut ids),
+                std::mem::take(&mut updates),
+            );
+            if !full_page {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Applies the thumbs of the pages a catch-up read up to `after` to the fingerprint index, and notes their rows.
+    fn apply_finger_pages(
+        &self,
+        after: &Option<(DateTime<Utc>, String)>,
+        rows: Vec<(String, DateTime<Utc>)>,
+        updates: Vec<(PersonId, Thumb, Option<ThumbKeys>)>,
+    ) {
+        self.finger_write(|state| {
+            let batch: Vec<_> = updates
+                .into_iter()
+                .map(|(person, thumb, code)| {
                     // One thumb changes at a time: the other keeps what the index has.
                     let side = match thumb {
                         Thumb::Right => ThumbSide::Right,
                         Thumb::Left => ThumbSide::Left,
                     };
-                    state.index.insert_thumb(key, side, code.as_ref());
-                }
-                if state
-                    .mark
-                    .as_ref()
-                    .is_none_or(|mark| after.as_ref() > Some(mark))
-                {
-                    state.mark = after.clone();
-                }
-                let mark = state.mark.as_ref().map(|(at, _)| *at);
-                state.applied.note(ids, mark);
-            });
-            if !full_page {
-                return Ok(());
+                    (state.keys.key(person), side, code)
+                })
+                .collect();
+            state.index.insert_thumbs(batch);
+            if state
+                .mark
+                .as_ref()
+                .is_none_or(|mark| after.as_ref() > Some(mark))
+            {
+                state.mark = after.clone();
             }
-        }
+            let mark = state.mark.as_ref().map(|(at, _)| *at);
+            state.applied.note(rows, mark);
+        });
     }
 
     /// Reads every face capture changed since the last look and applies it to the face index.
