@@ -695,10 +695,7 @@ fn valid_cells(
     let farthest = disc.iter().map(|c| c.3).fold(0.0, f32::max);
     if !edges.is_empty() && farthest - depth <= OMEGA - slack {
         // The whole disc (the common case).
-        for &(cell, ..) in disc {
-            valid[cell / 64] |= 1 << (cell % 64);
-        }
-        return (valid, DISC_CELLS);
+        return (DISC_MASK, DISC_CELLS);
     }
     for &(cell, u, v, r) in disc {
         let is_valid = if edges.is_empty() {
@@ -1094,18 +1091,30 @@ impl MccTemplate {
     }
 }
 
-/// Number of cells of a layer whose centre lies within the radius (the cylinder's disc).
-pub(crate) const DISC_CELLS: usize = {
-    let mut count = 0;
+/// The cells of a layer whose centre lies within the radius (the cylinder's disc), one bit each:
+/// the most a cylinder's valid cells hold.
+pub(crate) const DISC_MASK: [u64; LAYER_WORDS] = {
+    let mut mask = [0u64; LAYER_WORDS];
     let mut cell = 0;
     while cell < NS * NS {
         // Twice the offset from the centre in cells, an odd integer, so the test is exact.
         let u = 2 * (cell / NS) as i64 - (NS as i64 - 1);
         let v = 2 * (cell % NS) as i64 - (NS as i64 - 1);
         if u * u + v * v <= (NS * NS) as i64 {
-            count += 1;
+            mask[cell / 64] |= 1 << (cell % 64);
         }
         cell += 1;
+    }
+    mask
+};
+
+/// Number of cells of a layer whose centre lies within the radius (the cylinder's disc).
+pub(crate) const DISC_CELLS: usize = {
+    let mut count = 0;
+    let mut word = 0;
+    while word < LAYER_WORDS {
+        count += DISC_MASK[word].count_ones() as usize;
+        word += 1;
     }
     count
 };
@@ -2460,6 +2469,18 @@ mod tests {
         // Both small templates and full ones were seen.
         assert!(sizes[1..8].iter().sum::<usize>() > 10, "{sizes:?}");
         assert!(sizes[MAX_CYLINDERS] > 10, "{sizes:?}");
+    }
+
+    /// The disc's cells as the cylinders' geometry places them (`disc_cells`, by their centres'
+    /// distance in pixels) are those of the exact integer test.
+    #[test]
+    fn the_disc_mask_holds_the_cells_within_the_radius() {
+        let mut mask = [0u64; LAYER_WORDS];
+        for (cell, ..) in disc_cells() {
+            mask[cell / 64] |= 1 << (cell % 64);
+        }
+        assert_eq!(mask, DISC_MASK);
+        assert_eq!(DISC_CELLS, 52);
     }
 
     #[test]

@@ -340,6 +340,20 @@ impl Applied {
     }
 }
 
+/// After a catch-up applied rows up to `after`: its index's `mark` moves on to `after` (never back), and the rows are
+/// noted as applied (those the next catch-up, from the mark, no longer reads again are forgotten).
+fn advance_mark(
+    mark: &mut Option<(DateTime<Utc>, String)>,
+    applied: &mut Applied,
+    after: &Option<(DateTime<Utc>, String)>,
+    rows: impl IntoIterator<Item = (String, DateTime<Utc>)>,
+) {
+    if mark.as_ref().is_none_or(|mark| after.as_ref() > Some(mark)) {
+        mark.clone_from(after);
+    }
+    applied.note(rows, mark.as_ref().map(|(at, _)| *at));
+}
+
 /// The numbers the indexes know people by, given in the order people are first seen (the indexes are rebuilt from
 /// the store at start, so the numbers need not outlive the process).
 #[derive(Default)]
@@ -541,15 +555,7 @@ impl Biometrics {
                 })
                 .collect();
             state.index.insert_thumbs(batch);
-            if state
-                .mark
-                .as_ref()
-                .is_none_or(|mark| after.as_ref() > Some(mark))
-            {
-                state.mark = after.clone();
-            }
-            let mark = state.mark.as_ref().map(|(at, _)| *at);
-            state.applied.note(rows, mark);
+            advance_mark(&mut state.mark, &mut state.applied, after, rows);
         });
     }
 
@@ -605,17 +611,11 @@ impl Biometrics {
                     .map_err(|e| internal(format!("face index: {e}")))?;
             }
             write_lock(&face.keys, |keys| {
-                if keys
-                    .mark
-                    .as_ref()
-                    .is_none_or(|mark| after.as_ref() > Some(mark))
-                {
-                    keys.mark = after.clone();
-                }
-                let mark = keys.mark.as_ref().map(|(at, _)| *at);
-                keys.applied.note(
+                advance_mark(
+                    &mut keys.mark,
+                    &mut keys.applied,
+                    &after,
                     rows.iter().map(|row| (row.id.clone(), row.updated_at)),
-                    mark,
                 );
             });
             if !full_page {

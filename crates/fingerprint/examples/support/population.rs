@@ -116,7 +116,9 @@ impl StrangerScores {
     /// least half a stranger's (a score above every stranger's is not certain at a larger
     /// population).
     pub fn tail_share(&self, s: f64) -> f64 {
-        let least = self.tail[self.tail.len() - 2].min(1.0) * 0.5;
+        // (The weight of the highest-scoring stranger; none when there are no strangers.)
+        let highest = self.tail.len().checked_sub(2).map_or(0.0, |i| self.tail[i]);
+        let least = highest.min(1.0) * 0.5;
         self.at_least(s).max(least) / self.total()
     }
 
@@ -124,7 +126,7 @@ impl StrangerScores {
     /// most `t` (fusion by the product of the two thumbs' tail shares).
     pub fn product_share(right: &StrangerScores, left: &StrangerScores, t: f64) -> f64 {
         // Each left stranger's tail share, ascending, with cumulative weights.
-        let left_p: Vec<(f64, f64)> = (0..left.scores.len())
+        let mut sorted: Vec<(f64, f64)> = (0..left.scores.len())
             .map(|j| {
                 (
                     left.tail[left.first_at_least(j)] / left.total(),
@@ -132,7 +134,6 @@ impl StrangerScores {
                 )
             })
             .collect();
-        let mut sorted = left_p;
         sorted.sort_by(|a, b| a.0.total_cmp(&b.0));
         let mut cumulative = Vec::with_capacity(sorted.len() + 1);
         cumulative.push(0.0);

@@ -15,7 +15,7 @@
 use std::f32::consts::PI;
 
 use super::{
-    Cylinder, DISC_CELLS, LAYER_WORDS, MAX_CYLINDERS, MIN_VALID_CELLS, MccTemplate, ND, disc_cells,
+    Cylinder, DISC_CELLS, DISC_MASK, LAYER_WORDS, MAX_CYLINDERS, MIN_VALID_CELLS, MccTemplate, ND,
     n_valid_of,
 };
 use crate::Error;
@@ -34,17 +34,6 @@ const CYLINDER_BYTES: usize = 3 * 4 + 8 * LAYER_WORDS * (1 + ND);
 /// Coordinates beyond this many pixels from the origin are refused (building gives at most
 /// about 3.3 × 10⁶: 16,383 units at 1 pixel a centimetre, rescaled to 500 dpi).
 const COORDINATE_LIMIT: f32 = 1e7;
-
-/// The disc's cells, one bit each (what a cylinder's valid cells may hold).
-fn disc_mask() -> [u64; LAYER_WORDS] {
-    let mut mask = [0u64; LAYER_WORDS];
-    for (cell, ..) in disc_cells() {
-        if let Some(word) = mask.get_mut(cell / 64) {
-            *word |= 1 << (cell % 64);
-        }
-    }
-    mask
-}
 
 /// A reader of the stored layout that says where it stopped.
 struct Reader<'a> {
@@ -163,7 +152,6 @@ fn read_cylinders(bytes: &[u8]) -> Result<Vec<Cylinder>, Error> {
             extra: bytes.len() - expected_len,
         });
     }
-    let disc = disc_mask();
     let invalid = |cylinder: usize, offset: usize, reason: &'static str| Error::StoredCylinder {
         cylinder,
         offset,
@@ -192,7 +180,7 @@ fn read_cylinders(bytes: &[u8]) -> Result<Vec<Cylinder>, Error> {
         }
         let valid_at = reader.offset;
         let valid = reader.words("cylinder valid cells")?;
-        if valid.iter().zip(&disc).any(|(v, d)| v & !d != 0) {
+        if valid.iter().zip(&DISC_MASK).any(|(v, d)| v & !d != 0) {
             return Err(invalid(
                 n,
                 valid_at,
@@ -354,7 +342,7 @@ mod tests {
             message(&edit(valid_at, &(valid & 0xFF).to_le_bytes())).contains("too few valid cells")
         );
         // A bit in a cell that is not valid: a disc cell cleared from the valid cells, its bit set.
-        let disc = disc_mask()[0];
+        let disc = DISC_MASK[0];
         let cell = (disc & valid).trailing_zeros();
         let mut bytes = edit(valid_at, &(valid & !(1 << cell)).to_le_bytes());
         let bits_at = valid_at + 8;
