@@ -53,6 +53,34 @@ pub struct Store {
     dialect: Dialect,
 }
 
+/// Turns off SQLite's memory statistics, once per process and before SQLite first runs (a store's first
+/// connection). With them on (SQLite's default), every allocation and free SQLite makes takes one mutex for the
+/// whole process, and sqlx frees a row's values on the thread that reads the row, not on the connection's worker:
+/// at the peak the worker and the readers queued on that mutex, a tenth of all processor time in futex calls
+/// (`perf`, the fingerprint check bench with a short list of 1,000; BENCHMARKS.md). SQLite's documentation
+/// recommends them off (`SQLITE_DEFAULT_MEMSTATUS=0`) for speed; nothing here reads them.
+fn sqlite_memory_statistics_off() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        // SAFETY: `sqlite3_config` must not run while another thread uses SQLite: this process uses SQLite only
+        // through a store's connections, opened after this returns (the `Once` holds back any other thread's
+        // first store until it has). Once SQLite has started it only answers SQLITE_MISUSE.
+        #[allow(unsafe_code)]
+        let code = unsafe {
+            libsqlite3_sys::sqlite3_config(
+                libsqlite3_sys::SQLITE_CONFIG_MEMSTATUS,
+                0 as std::ffi::c_int,
+            )
+        };
+        if code != libsqlite3_sys::SQLITE_OK {
+            tracing::warn!(
+                code,
+                "SQLite's memory statistics stay on: it had started before the first store"
+            );
+        }
+    });
+}
+
 /// One transaction: every use case does its reads and writes in one and commits once.
 #[derive(Debug)]
 pub struct Tx {
@@ -73,6 +101,9 @@ impl Store {
                 "the database URL must start with postgres:// or sqlite://".into(),
             ));
         };
+        if dialect == Dialect::Sqlite {
+            sqlite_memory_statistics_off();
+        }
         let mut url = url.to_string();
         if dialect == Dialect::Sqlite && !url.contains("mode=") {
             url.push_str(if url.contains('?') {
@@ -188,4 +219,36 @@ pub(crate) fn from_json<T: serde::de::DeserializeOwned>(
 
 pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> Result<String, StoreError> {
     serde_json::to_string(value).map_err(|e| StoreError::Corrupt(format!("cannot encode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite counts no memory once a store has opened: its statistics, and the process-wide mutex every allocation
+    /// took for them, are off.
+    #[tokio::test]
+    async fn sqlite_keeps_no_memory_statistics() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_sqlite(&dir.path().join("registry.db"))
+            .await
+            .unwrap();
+        let mut tx = store.begin().await.unwrap();
+        sqlx::query("CREATE TABLE t (v TEXT)")
+            .execute(&mut *tx.inner)
+            .await
+            .unwrap();
+        sqlx::query("INSERT INTO t VALUES ('a value long enough to be allocated')")
+            .execute(&mut *tx.inner)
+            .await
+            .unwrap();
+        tx.commit().await.unwrap();
+        // SAFETY: reads a counter; SQLite allows it from any thread.
+        #[allow(unsafe_code)]
+        let used = unsafe { libsqlite3_sys::sqlite3_memory_used() };
+        assert_eq!(
+            used, 0,
+            "SQLite counted {used} bytes: its memory statistics are on"
+        );
+    }
 }
