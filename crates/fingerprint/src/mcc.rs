@@ -117,6 +117,14 @@ struct Geometry {
     direction: [[f32; MAX_CYLINDERS]; MAX_CYLINDERS],
 }
 
+impl Geometry {
+    /// No cylinders: every distance and direction zero.
+    const EMPTY: Geometry = Geometry {
+        distance: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
+        direction: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
+    };
+}
+
 /// A template's cylinders laid out lane by lane for the AVX-512 copy's rows of local similarities,
 /// so that one cylinder of the other template is compared with many of them in a few vector
 /// operations. The bits are kept in direction order (the place of a cylinder: its rank by
@@ -149,21 +157,25 @@ struct Lanes {
 }
 
 impl Lanes {
-    /// The lanes of `cylinders`, with the window of each direction sector holding the cylinders
-    /// of its mask in `reach` (one bit a cylinder: `sure | maybe`, those
-    /// [`MccTemplate::candidates`] may return for a direction in the sector).
-    fn of(cylinders: &[Cylinder], reach: &[u32; DIRECTION_SECTORS]) -> Box<Lanes> {
+    /// No lanes: every lane zero.
+    const EMPTY: Lanes = Lanes {
+        bits: [[0; 2 * MAX_CYLINDERS]; ND],
+        valid: [0; 2 * MAX_CYLINDERS],
+        root_bits: [0.0; 2 * MAX_CYLINDERS],
+        angle: [0.0; MAX_CYLINDERS],
+        place: [0; MAX_CYLINDERS],
+        window: [(0, 0); DIRECTION_SECTORS],
+    };
+
+    /// Sets `lanes` to those of `cylinders` (whatever they held before), with the window of each
+    /// direction sector holding the cylinders of its mask in `reach` (one bit a cylinder: `sure |
+    /// maybe`, those [`MccTemplate::candidates`] may return for a direction in the sector).
+    #[inline(always)]
+    fn fill(lanes: &mut Lanes, cylinders: &[Cylinder], reach: &[u32; DIRECTION_SECTORS]) {
         const _: () = assert!(LAYER_WORDS == 1 && MAX_CYLINDERS <= 32);
         let cylinders = &cylinders[..cylinders.len().min(MAX_CYLINDERS)];
         let n = cylinders.len();
-        let mut lanes = Box::new(Lanes {
-            bits: [[0; 2 * MAX_CYLINDERS]; ND],
-            valid: [0; 2 * MAX_CYLINDERS],
-            root_bits: [0.0; 2 * MAX_CYLINDERS],
-            angle: [0.0; MAX_CYLINDERS],
-            place: [0; MAX_CYLINDERS],
-            window: [(0, 0); DIRECTION_SECTORS],
-        });
+        *lanes = Lanes::EMPTY;
         // Direction order (among equal directions, the cylinders' own). `direction_sector` is
         // monotone in the direction, so the sectors are in order too.
         let mut order: Vec<(f32, usize)> = cylinders
@@ -199,7 +211,6 @@ impl Lanes {
             }
             *window = circular_window(places, n);
         }
-        lanes
     }
 }
 
@@ -995,16 +1006,37 @@ impl MccTemplate {
     /// (inlined into the dispatched copies, as [`MccTemplate::build`] is).
     #[inline(always)]
     fn from_cylinders(cylinders: Vec<Cylinder>) -> MccTemplate {
+        let mut template = MccTemplate {
+            cylinders,
+            geometry: Box::new(Geometry::EMPTY),
+            sure: [0; DIRECTION_SECTORS],
+            maybe: [0; DIRECTION_SECTORS],
+            full: 0,
+            lanes: Box::new(Lanes::EMPTY),
+        };
+        template.derive();
+        template
+    }
+
+    /// Computes from the cylinders what a comparison needs besides them, in the template's own
+    /// memory (whatever it held before; inlined into the dispatched copies).
+    #[inline(always)]
+    fn derive(&mut self) {
+        let MccTemplate {
+            cylinders,
+            geometry,
+            sure,
+            maybe,
+            full,
+            lanes,
+        } = self;
         // (Loops rather than iterator adapters, so that they are compiled into the dispatched
         // copy, where the arctangents vectorise.)
-        let mut geometry = Box::new(Geometry {
-            distance: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
-            direction: [[0.0; MAX_CYLINDERS]; MAX_CYLINDERS],
-        });
+        **geometry = Geometry::EMPTY;
         let Geometry {
             distance,
             direction: directions,
-        } = &mut *geometry;
+        } = &mut **geometry;
         for ((m, distances), directions) in
             cylinders.iter().zip(distance.iter_mut()).zip(directions)
         {
@@ -1030,24 +1062,17 @@ impl MccTemplate {
                 .map(|d| in_sector[(sector + DIRECTION_SECTORS + d - reach) % DIRECTION_SECTORS])
                 .fold(0, |mask, m| mask | m)
         };
-        let sure: [u32; DIRECTION_SECTORS] = std::array::from_fn(|sector| around(sector, 14));
-        let maybe = std::array::from_fn(|sector| around(sector, CANDIDATE_REACH) & !sure[sector]);
-        let full = cylinders
+        *sure = std::array::from_fn(|sector| around(sector, 14));
+        *maybe = std::array::from_fn(|sector| around(sector, CANDIDATE_REACH) & !sure[sector]);
+        *full = cylinders
             .iter()
             .enumerate()
             .fold(0, |mask, (i, c)| mask | (u32::from(c.full) << i));
-        let lanes = Lanes::of(
-            &cylinders,
+        Lanes::fill(
+            lanes,
+            cylinders,
             &std::array::from_fn(|sector| sure[sector] | maybe[sector]),
         );
-        MccTemplate {
-            cylinders,
-            geometry,
-            sure,
-            maybe,
-            full,
-            lanes,
-        }
     }
 
     /// Number of valid cylinders.

@@ -508,8 +508,8 @@ impl Biometrics {
             let keyring = self.keyring.clone();
             updates.extend(
                 on_every_core(current, move |(person, thumb, row)| {
-                    let code = match open_thumb(&keyring, &row) {
-                        Ok(template) => template.map(|t| ThumbKeys::from_mcc(&t)),
+                    let code = match with_thumb(&keyring, &row, ThumbKeys::from_mcc) {
+                        Ok(keys) => keys,
                         Err(error) => {
                             // A row that does not open (a key missing from the configuration) must not stop
                             // enrolment everywhere: it is left out of the index and reported.
@@ -921,25 +921,43 @@ fn split_thumb_contents(plain: &[u8]) -> Result<(&[u8], Option<&[u8]>), String> 
 /// Opens a stored thumb row into its MCC template (`None` for an exception): its stored cylinders where it has them
 /// (of this version's scheme), else built from its record.
 fn open_thumb(keyring: &Keyring, row: &BiometricRow) -> Result<Option<MccTemplate>, ServiceError> {
+    with_thumb(keyring, row, MccTemplate::clone)
+}
+
+/// `f` of a stored thumb row's MCC template, opened as [`open_thumb`] opens it (`None` for an exception) but without
+/// allocating one: stored cylinders are read into the thread's own template ([`OPENED`]), which a search's re-ranking
+/// reads a thousand thumbs into one after another.
+fn with_thumb<T>(
+    keyring: &Keyring,
+    row: &BiometricRow,
+    f: impl Fn(&MccTemplate) -> T,
+) -> Result<Option<T>, ServiceError> {
     let Some(sealed) = &row.sealed else {
         return Ok(None);
     };
     let plain = open_sealed(keyring, sealed, &sealing_record(&row.person_id, &row.part))?;
     let stored = |e: String| internal(format!("stored template of {}: {e}", row.person_id));
     let (record, cylinders) = split_thumb_contents(&plain).map_err(stored)?;
-    match cylinders.map(MccTemplate::from_bytes) {
-        Some(Ok(mcc)) => return Ok(Some(mcc)),
-        // Stored under another scheme of cylinders: built again from the record below.
-        None | Some(Err(fingerprint::Error::CylinderScheme { .. })) => {}
-        Some(Err(e)) => return Err(stored(format!("cylinders: {e}"))),
+    if let Some(cylinders) = cylinders {
+        match OPENED.with_borrow_mut(|opened| opened.read_bytes(cylinders).map(|()| f(opened))) {
+            Ok(result) => return Ok(Some(result)),
+            // Stored under another scheme of cylinders: built again from the record below.
+            Err(fingerprint::Error::CylinderScheme { .. }) => {}
+            Err(e) => return Err(stored(format!("cylinders: {e}"))),
+        }
     }
     let record = MinutiaeRecord::decode_iso(record).map_err(|e| stored(e.to_string()))?;
-    Ok(record.views().first().map(MccTemplate::new))
+    Ok(record
+        .views()
+        .first()
+        .map(|view| f(&MccTemplate::new(view))))
 }
 
 thread_local! {
     /// Each thread's MCC buffers, kept between searches.
     static MATCHER: std::cell::RefCell<MccMatcher> = std::cell::RefCell::new(MccMatcher::new());
+    /// Each thread's template that stored cylinders are read into ([`with_thumb`]).
+    static OPENED: std::cell::RefCell<MccTemplate> = std::cell::RefCell::new(MccTemplate::default());
 }
 
 /// `f` applied to every item, in order, off the async threads: the items split into one run per core, each run on
@@ -1159,17 +1177,13 @@ impl FingerSearch {
         let keyring = biometrics.keyring.clone();
         let probe = Arc::clone(&self.probe);
         let scored = on_every_core(compared, move |(other, slot, row)| {
-            let enrolled = open_thumb(&keyring, &row)?;
-            Ok::<_, ServiceError>(
-                match (probe.get(slot).and_then(Option::as_deref), enrolled) {
-                    (Some(probe), Some(enrolled)) => Some((
-                        other,
-                        slot,
-                        MATCHER.with_borrow_mut(|matcher| matcher.similarity(probe, &enrolled)),
-                    )),
-                    _ => None,
-                },
-            )
+            let Some(probe) = probe.get(slot).and_then(Option::as_deref) else {
+                return Ok(None);
+            };
+            let score = with_thumb(&keyring, &row, |enrolled| {
+                MATCHER.with_borrow_mut(|matcher| matcher.similarity(probe, enrolled))
+            })?;
+            Ok::<_, ServiceError>(score.map(|score| (other, slot, score)))
         })
         .await?;
         for score in scored {

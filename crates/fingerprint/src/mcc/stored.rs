@@ -74,6 +74,14 @@ impl Reader<'_> {
     }
 }
 
+/// A template of no cylinders, which matches nothing: the memory [`MccTemplate::read_bytes`] reads
+/// stored templates into.
+impl Default for MccTemplate {
+    fn default() -> MccTemplate {
+        MccTemplate::from_cylinders(Vec::new())
+    }
+}
+
 impl MccTemplate {
     /// The cylinders as bytes (the layout of this module), for [`MccTemplate::from_bytes`].
     pub fn to_bytes(&self) -> Vec<u8> {
@@ -97,7 +105,8 @@ impl MccTemplate {
     /// that one did. Bytes of another layout or [`CYLINDER_SCHEME`], truncated or followed by
     /// more, or holding a cylinder building could not have made, are refused with where and why.
     pub fn from_bytes(bytes: &[u8]) -> Result<MccTemplate, Error> {
-        let cylinders = read_cylinders(bytes)?;
+        let mut cylinders = Vec::new();
+        read_cylinders(bytes, &mut cylinders)?;
         #[cfg(target_arch = "x86_64")]
         if std::arch::is_x86_feature_detected!("avx2") {
             // SAFETY: the processor has AVX2, checked just above; the function needs nothing else.
@@ -107,6 +116,29 @@ impl MccTemplate {
         Ok(Self::from_cylinders(cylinders))
     }
 
+    /// Makes this template the one whose cylinders [`MccTemplate::to_bytes`] wrote, as
+    /// [`MccTemplate::from_bytes`] would, in this template's memory: a search that reads many
+    /// stored templates one after another allocates nothing for them (the 12 kB of a template
+    /// are otherwise allocated and freed for each). Bytes it refuses leave the template empty (it
+    /// then matches nothing).
+    pub fn read_bytes(&mut self, bytes: &[u8]) -> Result<(), Error> {
+        let read = read_cylinders(bytes, &mut self.cylinders);
+        if read.is_err() {
+            self.cylinders.clear();
+        }
+        #[cfg(target_arch = "x86_64")]
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the processor has AVX2, checked just above; the function needs nothing else.
+            #[allow(unsafe_code)]
+            unsafe {
+                self.derive_avx2();
+            }
+            return read;
+        }
+        self.derive();
+        read
+    }
+
     /// [`MccTemplate::from_cylinders`] compiled for AVX2, as [`MccTemplate::new`] dispatches (the
     /// same values: IEEE arithmetic lane by lane).
     #[cfg(target_arch = "x86_64")]
@@ -114,9 +146,19 @@ impl MccTemplate {
     fn from_cylinders_avx2(cylinders: Vec<Cylinder>) -> MccTemplate {
         Self::from_cylinders(cylinders)
     }
+
+    /// [`MccTemplate::derive`] compiled for AVX2, as [`MccTemplate::new`] dispatches (the same
+    /// values: IEEE arithmetic lane by lane).
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    fn derive_avx2(&mut self) {
+        self.derive();
+    }
 }
 
-fn read_cylinders(bytes: &[u8]) -> Result<Vec<Cylinder>, Error> {
+/// Reads the cylinders of `bytes` into `cylinders` (emptied first).
+fn read_cylinders(bytes: &[u8], cylinders: &mut Vec<Cylinder>) -> Result<(), Error> {
+    cylinders.clear();
     let mut reader = Reader { bytes, offset: 0 };
     let magic = reader.take::<8>("cylinders magic")?;
     if &magic != MAGIC {
@@ -157,7 +199,7 @@ fn read_cylinders(bytes: &[u8]) -> Result<Vec<Cylinder>, Error> {
         offset,
         reason,
     };
-    let mut cylinders = Vec::with_capacity(count);
+    cylinders.reserve(count);
     for n in 0..count {
         let (x, x_at) = reader.f32("cylinder x")?;
         let (y, y_at) = reader.f32("cylinder y")?;
@@ -213,7 +255,7 @@ fn read_cylinders(bytes: &[u8]) -> Result<Vec<Cylinder>, Error> {
             full: n_valid == DISC_CELLS,
         });
     }
-    Ok(cylinders)
+    Ok(())
 }
 
 #[cfg(test)]
@@ -260,6 +302,42 @@ mod tests {
         }
         assert_eq!(compared, 1600);
         assert!(templates.iter().all(|t| t.len() > 10));
+    }
+
+    /// One template read over and over, as a search re-ranks a short list with it: each time it
+    /// is, field by field, the template read into fresh memory, whatever it held before (more
+    /// cylinders or fewer), and bytes it refuses leave it empty.
+    #[test]
+    fn a_template_read_again_holds_nothing_of_the_one_before() {
+        let mut templates = synthetic(100..140);
+        // Large and small alternate, so that each read follows one of another size.
+        templates.sort_by_key(MccTemplate::len);
+        let (small, large) = templates.split_at(templates.len() / 2);
+        let order: Vec<&MccTemplate> = large
+            .iter()
+            .rev()
+            .zip(small)
+            .flat_map(|(a, b)| [a, b])
+            .collect();
+        assert!(order[0].len() > order[1].len());
+        let header = &order[0].to_bytes()[..HEADER - 1];
+        let empty = MccTemplate::from_bytes(&[header, &[0]].concat()).unwrap();
+        let mut reused = MccTemplate::from_bytes(&order[0].to_bytes()).unwrap();
+        for (i, template) in order.iter().enumerate() {
+            let bytes = template.to_bytes();
+            reused.read_bytes(&bytes).unwrap();
+            assert_eq!(
+                format!("{reused:?}"),
+                format!("{template:?}"),
+                "template {i}"
+            );
+            if i % 7 == 3 {
+                // Refused: the template is left empty, then reads the next as well as ever.
+                assert!(reused.read_bytes(&bytes[..bytes.len() - 1]).is_err());
+                assert_eq!(format!("{reused:?}"), format!("{empty:?}"));
+                assert!(reused.is_empty());
+            }
+        }
     }
 
     /// Stored cylinders are only as good as the scheme they were built under: when anything
