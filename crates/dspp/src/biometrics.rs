@@ -10,7 +10,8 @@
 //! index_share = "3/4"                        # post 3 key values in 4 (17.4 GB at 10 M people; "1/1": every key)
 //! list_cap = 50000                            # a list longer than this is dropped and its key no longer posted
 //! hit_budget = 13500000                       # most postings a search reads per thumb (default 9000000)
-//! short_list = 1000                           # candidates re-ranked with MCC per search (default 200)
+//! short_list = 1000                           # candidates re-ranked with MCC per search, at least (default 200)
+//! short_list_per_million = 100                # more where the registry is larger: per million people (0: fixed)
 //! search_threads = 2
 //!
 //! [biometrics.face]
@@ -44,6 +45,7 @@ pub struct FingerprintConfig {
     pub list_cap: Option<u32>,
     pub hit_budget: Option<usize>,
     pub short_list: Option<usize>,
+    pub short_list_per_million: Option<usize>,
     pub search_threads: Option<usize>,
 }
 
@@ -71,6 +73,9 @@ impl FingerprintConfig {
             )? as u32,
             hit_budget: positive("hit_budget", self.hit_budget, defaults.hit_budget)?,
             short_list: positive("short_list", self.short_list, defaults.short_list)?,
+            short_list_per_million: self
+                .short_list_per_million
+                .unwrap_or(defaults.short_list_per_million),
             search_threads: positive(
                 "search_threads",
                 self.search_threads,
@@ -259,7 +264,7 @@ mod tests {
             dspp_service::FingerprintSettings::default()
         );
         let set = read(
-            "[fingerprint]\nindex_share = \"2/3\"\nlist_cap = 20000\nhit_budget = 12000000\nshort_list = 1000\nsearch_threads = 4\n",
+            "[fingerprint]\nindex_share = \"2/3\"\nlist_cap = 20000\nhit_budget = 12000000\nshort_list = 1000\nshort_list_per_million = 0\nsearch_threads = 4\n",
         )
         .unwrap();
         assert_eq!(
@@ -269,6 +274,7 @@ mod tests {
                 list_cap: 20_000,
                 hit_budget: 12_000_000,
                 short_list: 1000,
+                short_list_per_million: 0,
                 search_threads: 4,
             }
         );

@@ -43,8 +43,16 @@ pub const MIN_MINUTIAE: usize = 12;
 /// Most captures of one thumb an enrolment sends (the best usable one is kept).
 pub const MAX_CAPTURES: usize = 6;
 
-/// Candidates of the fingerprint index re-ranked with MCC per search, unless configured.
+/// Candidates of the fingerprint index re-ranked with MCC per search, at least, unless configured.
 const SHORT_LIST: usize = 200;
+
+/// Candidates re-ranked per million enrolled people, where that is more than [`SHORT_LIST`], unless configured: a
+/// mate's rank in the index grows with the registry, so a short list of a fixed length finds fewer of them as it
+/// grows. At 10 M people the mate is within 100 in 90–94 % of searches, within 1,000 in 93–97 %, within 10,000 in
+/// 96–99 % (`crates/fingerprint/BENCHMARKS.md`, session 16), and re-ranking 1,000 costs a capture some 30–35 ms against
+/// an index search of 0.6–0.9 s: one in 10,000 (100 a million, 1,000 at 10 M) is where a longer list stops being
+/// cheap beside the search.
+const SHORT_LIST_PER_MILLION: usize = 100;
 
 /// At most this many candidates per capture open cases (the best ones).
 const MAX_CASES_PER_CHECK: usize = 5;
@@ -102,10 +110,14 @@ pub struct FingerprintSettings {
     /// it, and in a large population so does its recall (at 10 M people, (3, 4): 13.5 M postings find 1.5 points
     /// more of the dev set's mates than 9 M for about 200 ms more a search on 2 cores).
     pub hit_budget: usize,
-    /// Candidates of the index re-ranked with MCC, their stored cylinders read and opened, per search: about 45 µs a
-    /// candidate on a 2-core machine (70 when the cylinders were built). At 10 M people the mate is within 1,000 in
-    /// 93–97 % of searches, within 100 in 90–94 %: a national registry sets 1,000 (BENCHMARKS.md).
+    /// Candidates of the index re-ranked with MCC, their stored cylinders read and opened, per search, at least:
+    /// about 35 µs a candidate on a 2-core machine (70 when the cylinders were built).
     pub short_list: usize,
+    /// Candidates re-ranked per million people in the index, where that is more than `short_list`
+    /// ([`FingerprintSettings::short_list_for`]; 0: `short_list` whatever the registry's size). At 10 M people the
+    /// mate is within 1,000 in 93–97 % of searches, within 100 in 90–94 % (BENCHMARKS.md): the default, 100, re-ranks
+    /// 1,000 there.
+    pub short_list_per_million: usize,
     /// Threads one search reads the index on.
     pub search_threads: usize,
 }
@@ -117,12 +129,21 @@ impl Default for FingerprintSettings {
             list_cap: fingerprint::LIST_CAP,
             hit_budget: fingerprint::HIT_BUDGET,
             short_list: SHORT_LIST,
+            short_list_per_million: SHORT_LIST_PER_MILLION,
             search_threads: 2,
         }
     }
 }
 
 impl FingerprintSettings {
+    /// Candidates a search re-ranks in an index of `people`: `short_list`, or `short_list_per_million` for each
+    /// million of them (rounded up) where that is more.
+    pub fn short_list_for(&self, people: usize) -> usize {
+        let scaled = (people as u128 * self.short_list_per_million as u128).div_ceil(1_000_000);
+        self.short_list
+            .max(usize::try_from(scaled).unwrap_or(usize::MAX))
+    }
+
     /// An empty index laid out and searched as these settings say.
     fn empty_index(&self) -> ThumbIndex {
         let mut index = ThumbIndex::with_share(self.share.0, self.share.1);
@@ -1684,7 +1705,7 @@ impl Registry {
                     .index
                     .search(
                         &codes,
-                        biometrics.fingerprint.short_list,
+                        biometrics.fingerprint.short_list_for(state.index.len()),
                         biometrics.fingerprint.search_threads,
                     )
                     .into_iter()
@@ -2239,6 +2260,35 @@ impl Registry {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_short_list_grows_with_the_registry_past_its_least_length() {
+        let settings = FingerprintSettings::default();
+        assert_eq!(
+            (settings.short_list, settings.short_list_per_million),
+            (200, 100)
+        );
+        for (people, expected) in [
+            (0, 200),
+            (1_000, 200),
+            (2_000_000, 200),
+            (2_000_001, 201),
+            (10_000_000, 1_000),
+            (18_000_000, 1_800),
+        ] {
+            assert_eq!(settings.short_list_for(people), expected, "{people} people");
+        }
+        let fixed = FingerprintSettings {
+            short_list_per_million: 0,
+            ..settings
+        };
+        assert_eq!(fixed.short_list_for(18_000_000), 200);
+        let huge = FingerprintSettings {
+            short_list_per_million: usize::MAX,
+            ..settings
+        };
+        assert_eq!(huge.short_list_for(usize::MAX), usize::MAX);
+    }
 
     #[tokio::test]
     async fn work_split_over_the_cores_comes_back_whole_and_in_order() {
