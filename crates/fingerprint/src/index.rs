@@ -1031,6 +1031,36 @@ fn hit_weight(hit: Hit) -> f32 {
     WEIGHTS[(hit & 0xFF) as usize]
 }
 
+/// A pose bin's three fields (rotation, x, y; each below 2¹⁰) in lanes of [`LANE`] bits, for [`near`].
+fn spread(bin: u32) -> u64 {
+    let field = |shift: u32, mask: u32| u64::from((bin >> shift) & mask);
+    field(ROTATION_SHIFT, ROTATION_MASK) << (2 * LANE)
+        | field(X_SHIFT, TRANSLATION_MASK) << LANE
+        | field(0, TRANSLATION_MASK)
+}
+
+/// Width of a lane of [`spread`]: room for a field biased by [`LANE_BIAS`] with its top bit clear.
+const LANE: u32 = 20;
+/// Added to each lane of a difference so that no lane borrows from the next.
+const LANE_BIAS: u64 = 1 << 16;
+/// `value` in each of the three lanes.
+const fn lanes(value: u64) -> u64 {
+    value << (2 * LANE) | value << LANE | value
+}
+
+/// Whether two bins (as [`spread`] lays them out) share a window: no field differs by more than
+/// one. Each lane of `a + bias + 1 − b` is the field's difference plus `LANE_BIAS + 1`, positive
+/// (fields are below 2¹⁰), so the lanes are subtracted at once; the difference is within ±1 when
+/// that lane is in `[LANE_BIAS, LANE_BIAS + 2]`, which two additions test on each lane's top bit
+/// (no lane overflows into the next).
+fn near(a: u64, b: u64) -> bool {
+    const TOP: u64 = lanes(1 << (LANE - 1));
+    let d = a + lanes(LANE_BIAS + 1) - b;
+    let at_least = d + lanes((1 << (LANE - 1)) - LANE_BIAS);
+    let above = d + lanes((1 << (LANE - 1)) - LANE_BIAS - 3);
+    at_least & TOP == TOP && above & TOP == 0
+}
+
 /// Weight of the best 2×2×2 window of pose bins among one slot's hits: every hit is added to the
 /// eight windows that contain its bin (a window is named by its lowest corner, the rotation
 /// shifted up by one so that it stays positive), and the largest sum wins.
@@ -1038,21 +1068,10 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     if let [hit] = hits {
         return hit_weight(*hit);
     }
-    // Two bins share a window when no field differs by more than one.
-    let near = |a: u32, b: u32| {
-        let field = |v: u32, shift: u32, mask: u32| ((v >> shift) & mask) as i32;
-        [
-            (ROTATION_SHIFT, ROTATION_MASK),
-            (X_SHIFT, TRANSLATION_MASK),
-            (0, TRANSLATION_MASK),
-        ]
-        .iter()
-        .all(|&(shift, mask)| (field(a, shift, mask) - field(b, shift, mask)).abs() <= 1)
-    };
     // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
         let (wa, wb) = (hit_weight(*a), hit_weight(*b));
-        return if near(lifted_bin(*a), lifted_bin(*b)) {
+        return if near(spread(lifted_bin(*a)), spread(lifted_bin(*b))) {
             wa + wb
         } else {
             wa.max(wb)
@@ -1061,19 +1080,20 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     const FEW: usize = 8;
     if hits.len() <= FEW {
         // Few hits: each window containing a hit's bin summed over the hits directly.
-        let mut bins = [(0u32, 0f32); FEW];
+        let mut bins = [(0u32, 0u64, 0f32); FEW];
         for (b, &hit) in bins.iter_mut().zip(hits) {
-            *b = (lifted_bin(hit), hit_weight(hit));
+            let lifted = lifted_bin(hit);
+            *b = (lifted, spread(lifted), hit_weight(hit));
         }
         let bins = &bins[..hits.len()];
         let mut best = 0f32;
-        for &(lifted, weight) in bins {
+        for &(lifted, spread_bin, weight) in bins {
             // Only hits in a neighbouring bin can share a window with this one; scattered
             // (stranger) hits mostly have none, and their best window is their own bin.
             let mut close = [(0u32, 0f32); FEW];
             let mut count = 0;
-            for &(other, w) in bins {
-                if near(lifted, other) {
+            for &(other, spread_other, w) in bins {
+                if near(spread_bin, spread_other) {
                     close[count] = (other, w);
                     count += 1;
                 }
@@ -2672,6 +2692,60 @@ mod tests {
                 "counters left clean"
             );
         }
+    }
+
+    #[test]
+    fn near_bins_are_those_whose_every_field_differs_by_one_at_most() {
+        let fields = |bin: u32| {
+            [
+                (bin >> ROTATION_SHIFT) & ROTATION_MASK,
+                (bin >> X_SHIFT) & TRANSLATION_MASK,
+                bin & TRANSLATION_MASK,
+            ]
+            .map(|f| f as i32)
+        };
+        let bin = |r: u32, x: u32, y: u32| r << ROTATION_SHIFT | x << X_SHIFT | y;
+        let mut state = 11u64;
+        let mut near_pairs = 0;
+        for round in 0..200_000 {
+            state = splitmix(state);
+            // Anywhere in the fields' ranges, at their edges, or one step apart.
+            let pick = |v: u64, mask: u32| match v % 4 {
+                0 => 0,
+                1 => mask,
+                _ => (v >> 2) as u32 & mask,
+            };
+            let a = bin(
+                pick(state, ROTATION_MASK),
+                pick(state >> 8, TRANSLATION_MASK),
+                pick(state >> 24, TRANSLATION_MASK),
+            );
+            let b = if round % 2 == 0 {
+                let step = |v: u32, s: u64, mask: u32| {
+                    (v as i32 + (s % 3) as i32 - 1).clamp(0, mask as i32) as u32
+                };
+                let [r, x, y] = fields(a).map(|f| f as u32);
+                bin(
+                    step(r, state >> 40, ROTATION_MASK),
+                    step(x, state >> 44, TRANSLATION_MASK),
+                    step(y, state >> 48, TRANSLATION_MASK),
+                )
+            } else {
+                bin(
+                    pick(state >> 40, ROTATION_MASK),
+                    pick(state >> 44, TRANSLATION_MASK),
+                    pick(state >> 54, TRANSLATION_MASK),
+                )
+            };
+            let expected = fields(a)
+                .iter()
+                .zip(fields(b))
+                .all(|(fa, fb)| (fa - fb).abs() <= 1);
+            near_pairs += usize::from(expected);
+            assert_eq!(near(spread(a), spread(b)), expected, "{a:06x} {b:06x}");
+            assert_eq!(near(spread(b), spread(a)), expected, "{b:06x} {a:06x}");
+        }
+        assert!(near_pairs > 50_000, "{near_pairs}");
     }
 
     #[test]
