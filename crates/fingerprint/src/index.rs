@@ -634,8 +634,8 @@ impl Side {
         renumber
     }
 
-    /// The scores of the live slots the probe keys vote for through the lists `reads` names, in no
-    /// particular order: the lists read on `threads` threads into one vector of hits per block of
+    /// The scores of the slots (dead ones too) the probe keys vote for through the lists `reads`
+    /// names, in no particular order: the lists read on `threads` threads into one vector of hits per block of
     /// slots, then each block grouped and scored alone ([`score_block`]).
     ///
     /// The scores are left in `scratch.scorers[..].1` (one vector per scoring thread); the
@@ -688,12 +688,10 @@ impl Side {
                         if parts.iter().all(|p| p.is_empty()) {
                             continue;
                         }
-                        score_block(
-                            &parts,
-                            |slot| self.slot_person[slot as usize] != NO_SLOT,
-                            block_scratch,
-                            scores,
-                        );
+                        // Every slot is scored: `fuse_side` drops the dead ones as it looks their
+                        // people up, so a slot's person is read there only, not here as well (at
+                        // population scale each is a cache miss).
+                        score_block(&parts, |_| true, block_scratch, scores);
                     }
                 });
             }
@@ -1347,8 +1345,12 @@ fn fuse_side(
     on_people_ranges(fused, threads, |part, start| {
         for (_, scores) in scorers {
             for &(slot, score) in scores {
-                let person = (slot_person[slot as usize] as usize).wrapping_sub(start);
-                if let Some(sum) = part.get_mut(person) {
+                // Dead slots (a thumb replaced or removed) are scored too, and dropped here.
+                let person = slot_person[slot as usize];
+                if person == NO_SLOT {
+                    continue;
+                }
+                if let Some(sum) = part.get_mut((person as usize).wrapping_sub(start)) {
                     *sum += score;
                 }
             }
