@@ -635,8 +635,8 @@ impl Side {
     }
 
     /// The scores of the slots (dead ones too) the probe keys vote for through the lists `reads`
-    /// names, in no particular order: the lists read on `threads` threads into one vector of hits per block of
-    /// slots, then each block grouped and scored alone ([`score_block`]).
+    /// names, in no particular order: the lists read on `threads` threads into one vector of hits
+    /// per block of slots, then each block grouped and scored alone ([`score_block`]).
     ///
     /// The scores are left in `scratch.scorers[..].1` (one vector per scoring thread); the
     /// vectors of `scratch` keep their room from search to search.
@@ -691,7 +691,7 @@ impl Side {
                         // Every slot is scored: `fuse_side` drops the dead ones as it looks their
                         // people up, so a slot's person is read there only, not here as well (at
                         // population scale each is a cache miss).
-                        score_block(&parts, |_| true, block_scratch, scores);
+                        score_block(&parts, block_scratch, scores);
                     }
                 });
             }
@@ -1160,17 +1160,12 @@ impl BlockScratch {
 }
 
 /// Scores of the slots of one block (the hits of `parts`, each a collecting thread's hits in the
-/// block), leaving out the slots `live` refuses: the scores [`score_slots`] gives the block's hits
-/// sorted, in another order. A slot with one hit (most of them at population scale) scores its
+/// block), dead slots too: the scores [`score_slots`] gives the block's hits sorted, in another
+/// order. A slot with one hit (most of them at population scale) scores its
 /// weight at once; the others' hits are grouped by a counting sort within the block (which the
 /// cache holds), each slot's few hits then sorted by value, so that its window sums are added in
 /// the same order however the lists were shared among threads.
-fn score_block(
-    parts: &[&[Hit]],
-    live: impl Fn(u32) -> bool,
-    scratch: &mut BlockScratch,
-    scores: &mut Vec<(u32, f32)>,
-) {
+fn score_block(parts: &[&[Hit]], scratch: &mut BlockScratch, scores: &mut Vec<(u32, f32)>) {
     let low = |hit: Hit| ((hit >> 32) as usize) & ((1 << BLOCK_BITS) - 1);
     let counts = &mut scratch.counts;
     let mut shared = 0usize;
@@ -1195,10 +1190,7 @@ fn score_block(
     for &hit in parts.iter().copied().flatten() {
         let c = &mut counts[low(hit)];
         if *c & PLACED == 0 {
-            let slot = (hit >> 32) as u32;
-            if live(slot) {
-                scores.push((slot, hit_weight(hit)));
-            }
+            scores.push(((hit >> 32) as u32, hit_weight(hit)));
         } else {
             scratch.grouped[(*c & !PLACED) as usize] = hit;
             *c += 1;
@@ -1210,22 +1202,16 @@ fn score_block(
     if shared > 0 {
         for run in scratch.grouped.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
             run.sort_unstable();
-            let slot = (run[0] >> 32) as u32;
-            if live(slot) {
-                scores.push((slot, best_window(run, &mut scratch.sums)));
-            }
+            scores.push(((run[0] >> 32) as u32, best_window(run, &mut scratch.sums)));
         }
     }
 }
 
-/// Scores per slot of a side's hits (sorted by slot then bin), leaving out the slots `live` refuses.
-fn score_slots(hits: &[Hit], live: impl Fn(u32) -> bool, scores: &mut Vec<(u32, f32)>) {
+/// Scores per slot of a side's hits (sorted by slot then bin).
+fn score_slots(hits: &[Hit], scores: &mut Vec<(u32, f32)>) {
     let mut bins = WindowSums::default();
     for run in hits.chunk_by(|a, b| a >> 32 == b >> 32) {
-        let slot = (run[0] >> 32) as u32;
-        if live(slot) {
-            scores.push((slot, best_window(run, &mut bins)));
-        }
+        scores.push(((run[0] >> 32) as u32, best_window(run, &mut bins)));
     }
 }
 
@@ -1294,7 +1280,7 @@ fn thumb_scores_reading(
             }
             hits.sort_unstable();
             scores.clear();
-            score_slots(&hits, |_| true, &mut scores);
+            score_slots(&hits, &mut scores);
             scores.first().map_or(0.0, |s| f64::from(s.1))
         })
         .collect()
@@ -2676,15 +2662,13 @@ mod tests {
                     pack_hit(slot as u32, r, x, y, 176 + ((state >> 32) % 3) as u8 * 16)
                 })
                 .collect();
-            // Every seventh slot dead.
-            let live = |slot: u32| !slot.is_multiple_of(7);
             let mut sorted = hits.clone();
             sorted.sort_unstable();
             let mut expected = Vec::new();
-            score_slots(&sorted, live, &mut expected);
+            score_slots(&sorted, &mut expected);
             let split: Vec<&[Hit]> = hits.chunks(n.div_ceil(parts).max(1)).collect();
             let mut got = Vec::new();
-            score_block(&split, live, &mut scratch, &mut got);
+            score_block(&split, &mut scratch, &mut got);
             got.sort_unstable_by_key(|&(slot, _)| slot);
             let bits =
                 |v: &[(u32, f32)]| v.iter().map(|&(s, w)| (s, w.to_bits())).collect::<Vec<_>>();

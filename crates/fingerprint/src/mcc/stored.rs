@@ -105,15 +105,9 @@ impl MccTemplate {
     /// that one did. Bytes of another layout or [`CYLINDER_SCHEME`], truncated or followed by
     /// more, or holding a cylinder building could not have made, are refused with where and why.
     pub fn from_bytes(bytes: &[u8]) -> Result<MccTemplate, Error> {
-        let mut cylinders = Vec::new();
-        read_cylinders(bytes, &mut cylinders)?;
-        #[cfg(target_arch = "x86_64")]
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the processor has AVX2, checked just above; the function needs nothing else.
-            #[allow(unsafe_code)]
-            return Ok(unsafe { Self::from_cylinders_avx2(cylinders) });
-        }
-        Ok(Self::from_cylinders(cylinders))
+        let mut template = MccTemplate::default();
+        template.read_bytes(bytes)?;
+        Ok(template)
     }
 
     /// Makes this template the one whose cylinders [`MccTemplate::to_bytes`] wrote, as
@@ -137,14 +131,6 @@ impl MccTemplate {
         }
         self.derive();
         read
-    }
-
-    /// [`MccTemplate::from_cylinders`] compiled for AVX2, as [`MccTemplate::new`] dispatches (the
-    /// same values: IEEE arithmetic lane by lane).
-    #[cfg(target_arch = "x86_64")]
-    #[target_feature(enable = "avx2")]
-    fn from_cylinders_avx2(cylinders: Vec<Cylinder>) -> MccTemplate {
-        Self::from_cylinders(cylinders)
     }
 
     /// [`MccTemplate::derive`] compiled for AVX2, as [`MccTemplate::new`] dispatches (the same
