@@ -511,6 +511,10 @@ impl PostingIter<'_> {
 impl Iterator for PostingIter<'_> {
     type Item = (u32, [u8; 3]);
 
+    /// Inlined into the search's loop over a list: called out of line, its answer goes through
+    /// the stack, and the caller's load of two pose bytes as one word could not be forwarded from
+    /// the decoder's byte stores (measured in `BENCHMARKS.md`, session 19).
+    #[inline(always)]
     fn next(&mut self) -> Option<(u32, [u8; 3])> {
         if self.at >= self.end {
             return None;
