@@ -18,7 +18,9 @@
 //! their directions) and with it a translation; an enrolled thumb's votes are counted in bins of
 //! rotation and translation, and its score is the weight of the best 2×2×2 window of bins.
 //! Strangers share many keys (fingerprints share local structure) but their matches disagree on the
-//! pose; a mate's agree. A vote weighs more the rarer its key is in the population
+//! pose; a mate's agree. The votes of one pair of cylinders (the same probe and enrolled
+//! cylinder, through different keys) weigh the square root of their sum ([`pair_weight`]): many
+//! pairs agreeing on a pose say more than a few pairs that collide on many keys. A vote weighs more the rarer its key is in the population
 //! ([`RARITY_POWER`]): a match on a key few thumbs post says more than one on a key a fifth of them
 //! do. Both thumbs' scores are added and the best go to MCC re-ranking ([`rerank`]).
 //!
@@ -695,7 +697,7 @@ impl Side {
                         // Every slot is scored: `fuse_side` drops the dead ones as it looks their
                         // people up, so a slot's person is read there only, not here as well (at
                         // population scale each is a cache miss).
-                        score_block(&parts, block_scratch, scores);
+                        score_block(&parts, b as u32, block_scratch, scores);
                     }
                 });
             }
@@ -796,6 +798,9 @@ struct ProbeKey {
     angle: u8,
     /// How many times the probe has this key value (each match weighs 1 over it).
     multiplicity: u8,
+    /// A hash of the pose of the probe cylinder it came from, which names the cylinder in a
+    /// vote's pair tag ([`pair_tag`]).
+    origin: u16,
     /// For each rotation `delta + MAX_ROTATION`: the rotated position (500-dpi px, y up).
     rotated: Vec<(f32, f32)>,
 }
@@ -820,6 +825,8 @@ fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
                 key,
                 angle: k.angle,
                 multiplicity,
+                origin: (splitmix(u64::from(u32::from_be_bytes([0, k.angle, k.x, k.y]))) >> 48)
+                    as u16,
                 rotated,
             });
         }
@@ -910,17 +917,51 @@ fn within_budget(
         .collect()
 }
 
-/// Bits of a hit: slot (32) | pose bin (24: rotation 4, x 10, y 10) | weight code (8).
-fn pack_hit(slot: u32, r: i32, bx: i32, by: i32, code: u8) -> Hit {
+/// Bits of a hit: slot within its block (16) | pose bin (24: rotation 4, x 10, y 10) | pair tag
+/// (16) | weight code (8). A hit is kept with its block's hits, which name the rest of its slot.
+fn pack_hit(slot: u32, r: i32, bx: i32, by: i32, tag: u16, code: u8) -> Hit {
     let pose = ((r as u32 & ROTATION_MASK) << ROTATION_SHIFT)
         | ((bx as u32 & TRANSLATION_MASK) << X_SHIFT)
         | (by as u32 & TRANSLATION_MASK);
-    (u64::from(slot) << 32) | (u64::from(pose) << CODE_BITS) | u64::from(code)
+    (u64::from(slot & BLOCK_MASK) << SLOT_SHIFT)
+        | (u64::from(pose) << BIN_SHIFT)
+        | (u64::from(tag) << TAG_SHIFT)
+        | u64::from(code)
 }
 
-/// Bits of a hit below its pose bin: the weight code.
+/// A hit's slot within its block.
+fn hit_slot(hit: Hit) -> u32 {
+    (hit >> SLOT_SHIFT) as u32
+}
+
+/// What the votes of one pair of cylinders share in their hits: slot, pose bin and pair tag (the
+/// pose a pair implies is the same for all its keys).
+fn hit_pair(hit: Hit) -> u64 {
+    hit >> TAG_SHIFT
+}
+
+/// The tag of a vote between the probe cylinder whose pose hashes to `origin` and the enrolled
+/// cylinder of pose `pose`, so that the votes of one pair of cylinders are told from those of
+/// another pair in the same pose bin: the probe cylinder's hash with each byte of the enrolled
+/// pose mixed in by an odd multiplier (a few operations per posting read; the bytes are not
+/// combined into one wider load, which the pose just written by the list's decoder would stall).
+/// Two pairs of one thumb in one bin share a tag about once in 65,536, and then count as one pair.
+fn pair_tag(origin: u16, pose: [u8; 3]) -> u16 {
+    origin
+        ^ u16::from(pose[0]).wrapping_mul(0x9E37)
+        ^ u16::from(pose[1]).wrapping_mul(0x7F4B)
+        ^ u16::from(pose[2]).wrapping_mul(0x2C1D)
+}
+
+/// Bits of a hit below its pair tag: the weight code.
 const CODE_BITS: u32 = 8;
-/// Fields of a pose bin (a hit shifted down by [`CODE_BITS`]): rotation at this shift…
+const TAG_SHIFT: u32 = CODE_BITS;
+/// Bits of a hit below its pose bin.
+const BIN_SHIFT: u32 = TAG_SHIFT + 16;
+/// Bits of a hit below its slot.
+const SLOT_SHIFT: u32 = BIN_SHIFT + 24;
+const _: () = assert!(SLOT_SHIFT + BLOCK_BITS == 64);
+/// Fields of a pose bin (a hit shifted down by [`BIN_SHIFT`]): rotation at this shift…
 const ROTATION_SHIFT: u32 = 20;
 const ROTATION_MASK: u32 = 0xF;
 /// …x at this one, y at 0.
@@ -934,7 +975,7 @@ const Y_STEP: u32 = 1;
 /// A hit's pose bin with its rotation one step up (so that the lowest corner of a window holding
 /// it stays positive).
 fn lifted_bin(hit: Hit) -> u32 {
-    ((hit >> CODE_BITS) as u32 & ((1 << 24) - 1)) + ROTATION_STEP
+    ((hit >> BIN_SHIFT) as u32 & ((1 << 24) - 1)) + ROTATION_STEP
 }
 
 /// Translation bins are offset so that they stay positive (translations are within ±1,500 px,
@@ -959,12 +1000,14 @@ fn vote(pk: &ProbeKey, code: u8, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let ty = -f32::from(pose[2]) * COORD_UNIT - ry;
     let bx = floor(tx / CELL) + BIN_OFFSET;
     let by = floor(ty / CELL) + BIN_OFFSET;
-    Some(pack_hit(slot, rotation_bin(delta), bx, by, code))
+    let tag = pair_tag(pk.origin, pose);
+    Some(pack_hit(slot, rotation_bin(delta), bx, by, tag, code))
 }
 
 /// Slots per block of a search's grouping of hits: a block's per-slot counters (256 KB) stay in
 /// a core's second-level cache while its hits are grouped.
 const BLOCK_BITS: u32 = 16;
+const BLOCK_MASK: u32 = (1 << BLOCK_BITS) - 1;
 
 /// Votes of the probe keys against the postings of the lists `reads` names in `side`, into
 /// `blocks` by the slot's block (`slot >> BLOCK_BITS`; `blocks` has one per block of the side).
@@ -992,6 +1035,8 @@ struct WindowSums {
     /// (window + 1, sum); 0 marks a free entry.
     entries: Vec<(u32, f32)>,
     touched: Vec<u32>,
+    /// A slot's pairs of cylinders (lifted bin, weight), for [`best_window`].
+    pairs: Vec<(u32, f32)>,
 }
 
 impl WindowSums {
@@ -1063,35 +1108,65 @@ fn near(a: u64, b: u64) -> bool {
     at_least & TOP == TOP && above & TOP == 0
 }
 
-/// Weight of the best 2×2×2 window of pose bins among one slot's hits: every hit is added to the
-/// eight windows that contain its bin (a window is named by its lowest corner, the rotation
-/// shifted up by one so that it stays positive), and the largest sum wins.
+/// Weight of one pair of cylinders' votes in a window: the square root of the sum of their
+/// weights. A mate's pair of cylinders collides on several of its keys (their local similarity
+/// is high), but so do a stranger's pairs where the ridges are alike; counted whole, a few such
+/// pairs outweighed many pairs that agree on the pose. Chosen on the collection's dev half against
+/// the whole sum and the sum over the root of the votes' number (`BENCHMARKS.md`, session 19).
+/// A single vote weighs the root of its weight, so the rarity of its key counts as its root too.
+fn pair_weight(sum: f32) -> f32 {
+    sum.sqrt()
+}
+
+/// Weight of the best 2×2×2 window of pose bins among one slot's hits (sorted): the votes of each
+/// pair of cylinders are weighed together ([`pair_weight`]), each pair is added to the eight
+/// windows that contain its bin (a window is named by its lowest corner, the rotation shifted up
+/// by one so that it stays positive), and the largest sum wins.
 fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     if let [hit] = hits {
-        return hit_weight(*hit);
+        return pair_weight(hit_weight(*hit));
     }
     // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
-        let (wa, wb) = (hit_weight(*a), hit_weight(*b));
+        if hit_pair(*a) == hit_pair(*b) {
+            return pair_weight(hit_weight(*a) + hit_weight(*b));
+        }
+        let (wa, wb) = (pair_weight(hit_weight(*a)), pair_weight(hit_weight(*b)));
         return if near(spread(lifted_bin(*a)), spread(lifted_bin(*b))) {
             wa + wb
         } else {
             wa.max(wb)
         };
     }
+    // Each pair's votes are next to each other (same slot, bin and tag).
+    let mut pairs = std::mem::take(&mut sums.pairs);
+    pairs.clear();
+    for run in hits.chunk_by(|a, b| hit_pair(*a) == hit_pair(*b)) {
+        let sum: f32 = run.iter().map(|&hit| hit_weight(hit)).sum();
+        pairs.push((lifted_bin(run[0]), pair_weight(sum)));
+    }
+    let best = best_window_of_pairs(&pairs, sums);
+    sums.pairs = pairs;
+    best
+}
+
+/// [`best_window`] of pairs of cylinders (lifted bin, weight).
+fn best_window_of_pairs(pairs: &[(u32, f32)], sums: &mut WindowSums) -> f32 {
+    if let [(_, weight)] = pairs {
+        return *weight;
+    }
     const FEW: usize = 8;
-    if hits.len() <= FEW {
-        // Few hits: each window containing a hit's bin summed over the hits directly.
+    if pairs.len() <= FEW {
+        // Few pairs: each window containing a pair's bin summed over the pairs directly.
         let mut bins = [(0u32, 0u64, 0f32); FEW];
-        for (b, &hit) in bins.iter_mut().zip(hits) {
-            let lifted = lifted_bin(hit);
-            *b = (lifted, spread(lifted), hit_weight(hit));
+        for (b, &(lifted, weight)) in bins.iter_mut().zip(pairs) {
+            *b = (lifted, spread(lifted), weight);
         }
-        let bins = &bins[..hits.len()];
+        let bins = &bins[..pairs.len()];
         let mut best = 0f32;
         for &(lifted, spread_bin, weight) in bins {
-            // Only hits in a neighbouring bin can share a window with this one; scattered
-            // (stranger) hits mostly have none, and their best window is their own bin.
+            // Only pairs in a neighbouring bin can share a window with this one; scattered
+            // (stranger) votes mostly have none, and their best window is their own bin.
             let mut close = [(0u32, 0f32); FEW];
             let mut count = 0;
             for &(other, spread_other, w) in bins {
@@ -1124,12 +1199,11 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
         }
         return best;
     }
-    sums.reset(8 * hits.len());
+    sums.reset(8 * pairs.len());
     let mut best = 0f32;
-    for &hit in hits {
+    for &(lifted, weight) in pairs {
         // The window's rotation is stored one up, and translation bins are offset far from 0,
         // so nothing underflows.
-        let (lifted, weight) = (lifted_bin(hit), hit_weight(hit));
         for dr in [0, ROTATION_STEP] {
             for dx in [0, X_STEP] {
                 for dy in [0, Y_STEP] {
@@ -1169,8 +1243,14 @@ impl BlockScratch {
 /// weight at once; the others' hits are grouped by a counting sort within the block (which the
 /// cache holds), each slot's few hits then sorted by value, so that its window sums are added in
 /// the same order however the lists were shared among threads.
-fn score_block(parts: &[&[Hit]], scratch: &mut BlockScratch, scores: &mut Vec<(u32, f32)>) {
-    let low = |hit: Hit| ((hit >> 32) as usize) & ((1 << BLOCK_BITS) - 1);
+fn score_block(
+    parts: &[&[Hit]],
+    block: u32,
+    scratch: &mut BlockScratch,
+    scores: &mut Vec<(u32, f32)>,
+) {
+    let base = block << BLOCK_BITS;
+    let low = |hit: Hit| hit_slot(hit) as usize;
     let counts = &mut scratch.counts;
     let mut shared = 0usize;
     for &hit in parts.iter().copied().flatten() {
@@ -1194,7 +1274,7 @@ fn score_block(parts: &[&[Hit]], scratch: &mut BlockScratch, scores: &mut Vec<(u
     for &hit in parts.iter().copied().flatten() {
         let c = &mut counts[low(hit)];
         if *c & PLACED == 0 {
-            scores.push(((hit >> 32) as u32, hit_weight(hit)));
+            scores.push((base | hit_slot(hit), pair_weight(hit_weight(hit))));
         } else {
             scratch.grouped[(*c & !PLACED) as usize] = hit;
             *c += 1;
@@ -1204,18 +1284,22 @@ fn score_block(parts: &[&[Hit]], scratch: &mut BlockScratch, scores: &mut Vec<(u
         counts.fill(0);
     }
     if shared > 0 {
-        for run in scratch.grouped.chunk_by_mut(|a, b| a >> 32 == b >> 32) {
+        for run in scratch
+            .grouped
+            .chunk_by_mut(|a, b| hit_slot(*a) == hit_slot(*b))
+        {
             run.sort_unstable();
-            scores.push(((run[0] >> 32) as u32, best_window(run, &mut scratch.sums)));
+            let score = best_window(run, &mut scratch.sums);
+            scores.push((base | hit_slot(run[0]), score));
         }
     }
 }
 
-/// Scores per slot of a side's hits (sorted by slot then bin).
+/// Scores per slot of one block's hits (sorted), slots numbered within the block.
 fn score_slots(hits: &[Hit], scores: &mut Vec<(u32, f32)>) {
     let mut bins = WindowSums::default();
-    for run in hits.chunk_by(|a, b| a >> 32 == b >> 32) {
-        scores.push(((run[0] >> 32) as u32, best_window(run, &mut bins)));
+    for run in hits.chunk_by(|a, b| hit_slot(*a) == hit_slot(*b)) {
+        scores.push((hit_slot(run[0]), best_window(run, &mut bins)));
     }
 }
 
@@ -2606,6 +2690,7 @@ mod tests {
                 key,
                 angle: 8,
                 multiplicity: 1,
+                origin: 0,
                 rotated: Vec::new(),
             })
             .collect();
@@ -2654,8 +2739,10 @@ mod tests {
             (70_000, 5, 2),
             (3_000, 1_000_000, 2),
         ] {
-            // Slots of one block; bins crowded, so that windows hold several hits.
-            let base = 3u64 << BLOCK_BITS;
+            // Slots of block 3; bins crowded, so that windows hold several hits, and few pair
+            // tags, so that pairs hold several votes.
+            let block = 3u32;
+            let base = u64::from(block) << BLOCK_BITS;
             let hits: Vec<Hit> = (0..n)
                 .map(|_| {
                     state = splitmix(state);
@@ -2663,16 +2750,27 @@ mod tests {
                     let r = ((state >> 20) % 3) as i32;
                     let x = BIN_OFFSET + ((state >> 24) % 3) as i32;
                     let y = BIN_OFFSET + ((state >> 28) % 3) as i32;
-                    pack_hit(slot as u32, r, x, y, 176 + ((state >> 32) % 3) as u8 * 16)
+                    let tag = ((state >> 36) % 3) as u16;
+                    pack_hit(
+                        slot as u32,
+                        r,
+                        x,
+                        y,
+                        tag,
+                        176 + ((state >> 32) % 3) as u8 * 16,
+                    )
                 })
                 .collect();
             let mut sorted = hits.clone();
             sorted.sort_unstable();
             let mut expected = Vec::new();
             score_slots(&sorted, &mut expected);
+            for (slot, _) in &mut expected {
+                *slot |= block << BLOCK_BITS;
+            }
             let split: Vec<&[Hit]> = hits.chunks(n.div_ceil(parts).max(1)).collect();
             let mut got = Vec::new();
-            score_block(&split, &mut scratch, &mut got);
+            score_block(&split, block, &mut scratch, &mut got);
             got.sort_unstable_by_key(|&(slot, _)| slot);
             let bits =
                 |v: &[(u32, f32)]| v.iter().map(|&(s, w)| (s, w.to_bits())).collect::<Vec<_>>();
@@ -2739,38 +2837,83 @@ mod tests {
     }
 
     #[test]
+    fn the_votes_of_one_pair_of_cylinders_weigh_the_root_of_their_sum() {
+        let mut sums = WindowSums::default();
+        let code = weight_code(1.0);
+        let vote = |tag: u16| pack_hit(5, 2, BIN_OFFSET, BIN_OFFSET, tag, code);
+        // Four keys of one pair of cylinders: √4.
+        assert_eq!(best_window(&[vote(7); 4], &mut sums), 2.0);
+        assert_eq!(best_window(&[vote(7); 2], &mut sums), 2f32.sqrt());
+        assert_eq!(best_window(&[vote(7)], &mut sums), 1.0);
+        // Four pairs in the same bin: each √1.
+        let mut four = [vote(1), vote(2), vote(3), vote(4)];
+        four.sort_unstable();
+        assert_eq!(best_window(&four, &mut sums), 4.0);
+        assert_eq!(best_window(&four[..2], &mut sums), 2.0);
+        // Two pairs of two votes, and a third pair alone in a far bin.
+        let far = pack_hit(5, 2, BIN_OFFSET + 9, BIN_OFFSET, 3, code);
+        let mut mixed = [vote(1), vote(1), vote(2), vote(2), far];
+        mixed.sort_unstable();
+        assert!((best_window(&mixed, &mut sums) - 2.0 * 2f32.sqrt()).abs() < 1e-6);
+        // A vote of weight 4 alone weighs 2.
+        let heavy = pack_hit(5, 2, BIN_OFFSET, BIN_OFFSET, 1, weight_code(4.0));
+        assert_eq!(best_window(&[heavy], &mut sums), 2.0);
+        // A real pair of thumbs: the tag is the same for a pair's keys and differs between pairs.
+        let pose = [10, 20, 30];
+        assert_eq!(pair_tag(0x0203, pose), pair_tag(0x0203, pose));
+        assert_ne!(pair_tag(0x0203, pose), pair_tag(0x0204, pose));
+        for other in [[10, 20, 31], [12, 20, 30], [10, 22, 30], [11, 20, 30]] {
+            assert_ne!(pair_tag(0x0203, pose), pair_tag(0x0203, other), "{other:?}");
+        }
+    }
+
+    #[test]
     fn the_best_window_is_the_best_window_however_many_hits() {
         let mut state = 7u64;
         let mut sums = WindowSums::default();
         for round in 0..3_000 {
             let n = 1 + round % 40;
-            // Bins crowded into a small box, so that windows hold several hits.
+            // Bins crowded into a small box, so that windows hold several hits, and few pair
+            // tags, so that pairs of cylinders hold several votes.
             let mut hits: Vec<Hit> = (0..n)
                 .map(|_| {
                     state = splitmix(state);
                     let r = (state % 4) as i32;
                     let x = BIN_OFFSET + ((state >> 8) % 4) as i32;
                     let y = BIN_OFFSET + ((state >> 16) % 4) as i32;
-                    pack_hit(9, r, x, y, 176 + ((state >> 24) % 4) as u8 * 8)
+                    let tag = ((state >> 32) % 3) as u16 * 1000;
+                    pack_hit(9, r, x, y, tag, 176 + ((state >> 24) % 4) as u8 * 8)
                 })
                 .collect();
             hits.sort_unstable();
-            let unpack = |h: Hit| {
-                let bin = ((h >> 8) & 0xFF_FFFF) as u32;
-                (
-                    (bin >> 20) as i32,
-                    ((bin >> 10) & 0x3FF) as i32,
-                    (bin & 0x3FF) as i32,
-                    WEIGHTS[(h & 0xFF) as usize],
-                )
-            };
+            // Pairs of cylinders: (rotation, x, y, tag) with the sum and number of their votes'
+            // weights.
+            let mut pairs: std::collections::BTreeMap<(i32, i32, i32, u64), (f32, f32)> =
+                std::collections::BTreeMap::new();
+            for &h in &hits {
+                let bin = ((h >> 24) & 0xFF_FFFF) as u32;
+                let pair = pairs
+                    .entry((
+                        (bin >> 20) as i32,
+                        ((bin >> 10) & 0x3FF) as i32,
+                        (bin & 0x3FF) as i32,
+                        (h >> 8) & 0xFFFF,
+                    ))
+                    .or_default();
+                pair.0 += WEIGHTS[(h & 0xFF) as usize];
+                pair.1 += 1.0;
+            }
+            let weighed: Vec<(i32, i32, i32, f32)> = pairs
+                .iter()
+                .map(|(&(r, x, y, _), &(sum, _))| (r, x, y, sum.sqrt()))
+                .collect();
             let mut expected = 0f32;
             for r in -1..5 {
                 for x in BIN_OFFSET - 1..BIN_OFFSET + 5 {
                     for y in BIN_OFFSET - 1..BIN_OFFSET + 5 {
-                        let sum: f32 = hits
+                        let sum: f32 = weighed
                             .iter()
-                            .map(|&h| unpack(h))
+                            .copied()
                             .filter(|&(hr, hx, hy, _)| {
                                 (0..=1).contains(&(hr - r))
                                     && (0..=1).contains(&(hx - x))
@@ -2784,7 +2927,7 @@ mod tests {
             }
             let got = best_window(&hits, &mut sums);
             assert!(
-                (got - expected).abs() < 1e-5,
+                (got - expected).abs() < 1e-5 * expected.max(1.0),
                 "{n} hits: {got} against {expected}"
             );
         }
