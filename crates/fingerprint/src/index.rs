@@ -866,7 +866,9 @@ fn weight_code(weight: f64) -> u8 {
 /// thumbs of its side weighs `ln((N + 1) / (len + 1))` to this power (at least 0.05 to it), over
 /// its probe key's multiplicity, as inverse document frequency weighs a rare word in text search.
 /// Chosen on people of synthetic fingers alone (`DEV_MATES` in `examples/index_scale.rs`, 10 M
-/// people, mate within 10,000: 54.5 % at 0, 63.0 % at 0.5, 64.0 % at 1, 63.0 % at 1.5).
+/// people, mate within 10,000: 54.5 % at 0, 63.0 % at 0.5, 64.0 % at 1, 63.0 % at 1.5), before
+/// a pair of cylinders' votes were weighed together by the root of their sum ([`pair_weight`]),
+/// which takes the root of a lone vote's weight too.
 pub const RARITY_POWER: f64 = 1.0;
 
 /// Weight of a vote through a list of `length` postings among `population` thumbs, from a probe
