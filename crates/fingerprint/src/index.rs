@@ -1239,12 +1239,12 @@ impl BlockScratch {
     }
 }
 
-/// Scores of the slots of one block (the hits of `parts`, each a collecting thread's hits in the
-/// block), dead slots too: the scores [`score_slots`] gives the block's hits sorted, in another
-/// order. A slot with one hit (most of them at population scale) scores its
-/// weight at once; the others' hits are grouped by a counting sort within the block (which the
-/// cache holds), each slot's few hits then sorted by value, so that its window sums are added in
-/// the same order however the lists were shared among threads.
+/// Scores of the slots of block `block` (the hits of `parts`, each a collecting thread's hits in
+/// the block), dead slots too: the scores [`score_slots`] gives the block's hits sorted, with the
+/// block's first slot added to each slot, in another order. A slot with one hit (most of them at
+/// population scale) scores its lone vote at once; the others' hits are grouped by a counting
+/// sort within the block (which the cache holds), each slot's few hits then sorted by value, so
+/// that its window sums are added in the same order however the lists were shared among threads.
 fn score_block(
     parts: &[&[Hit]],
     block: u32,
