@@ -20,9 +20,9 @@
 //! Strangers share many keys (fingerprints share local structure) but their matches disagree on the
 //! pose; a mate's agree. The votes of one pair of cylinders (the same probe and enrolled
 //! cylinder, through different keys) weigh the square root of their sum ([`pair_weight`]): many
-//! pairs agreeing on a pose say more than a few pairs that collide on many keys. A vote weighs more the rarer its key is in the population
-//! ([`RARITY_POWER`]): a match on a key few thumbs post says more than one on a key a fifth of them
-//! do. Both thumbs' scores are added and the best go to MCC re-ranking ([`rerank`]).
+//! pairs agreeing on a pose say more than a few pairs that collide on many keys. A vote weighs
+//! more the rarer its key is in the population ([`RARITY_POWER`]): a match on a key few thumbs
+//! post says more than one on a key a fifth of them do. Both thumbs' scores are added and the best go to MCC re-ranking ([`rerank`]).
 //!
 //! The cost of a search is the number of postings it reads, which grows with the population: the
 //! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
@@ -1120,20 +1120,25 @@ fn pair_weight(sum: f32) -> f32 {
     sum.sqrt()
 }
 
+/// Weight of a hit that is its pair's only vote (most hits at population scale).
+fn lone_weight(hit: Hit) -> f32 {
+    pair_weight(hit_weight(hit))
+}
+
 /// Weight of the best 2×2×2 window of pose bins among one slot's hits (sorted): the votes of each
 /// pair of cylinders are weighed together ([`pair_weight`]), each pair is added to the eight
 /// windows that contain its bin (a window is named by its lowest corner, the rotation shifted up
 /// by one so that it stays positive), and the largest sum wins.
 fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     if let [hit] = hits {
-        return pair_weight(hit_weight(*hit));
+        return lone_weight(*hit);
     }
     // Two hits (the commonest case with more than one at population scale): one comparison.
     if let [a, b] = hits {
         if hit_pair(*a) == hit_pair(*b) {
             return pair_weight(hit_weight(*a) + hit_weight(*b));
         }
-        let (wa, wb) = (pair_weight(hit_weight(*a)), pair_weight(hit_weight(*b)));
+        let (wa, wb) = (lone_weight(*a), lone_weight(*b));
         return if near(spread(lifted_bin(*a)), spread(lifted_bin(*b))) {
             wa + wb
         } else {
@@ -1276,7 +1281,7 @@ fn score_block(
     for &hit in parts.iter().copied().flatten() {
         let c = &mut counts[low(hit)];
         if *c & PLACED == 0 {
-            scores.push((base | hit_slot(hit), pair_weight(hit_weight(hit))));
+            scores.push((base | hit_slot(hit), lone_weight(hit)));
         } else {
             scratch.grouped[(*c & !PLACED) as usize] = hit;
             *c += 1;
@@ -2888,9 +2893,8 @@ mod tests {
                 })
                 .collect();
             hits.sort_unstable();
-            // Pairs of cylinders: (rotation, x, y, tag) with the sum and number of their votes'
-            // weights.
-            let mut pairs: std::collections::BTreeMap<(i32, i32, i32, u64), (f32, f32)> =
+            // Pairs of cylinders: (rotation, x, y, tag) with the sum of their votes' weights.
+            let mut pairs: std::collections::BTreeMap<(i32, i32, i32, u64), f32> =
                 std::collections::BTreeMap::new();
             for &h in &hits {
                 let bin = ((h >> 24) & 0xFF_FFFF) as u32;
@@ -2902,12 +2906,11 @@ mod tests {
                         (h >> 8) & 0xFFFF,
                     ))
                     .or_default();
-                pair.0 += WEIGHTS[(h & 0xFF) as usize];
-                pair.1 += 1.0;
+                *pair += WEIGHTS[(h & 0xFF) as usize];
             }
             let weighed: Vec<(i32, i32, i32, f32)> = pairs
                 .iter()
-                .map(|(&(r, x, y, _), &(sum, _))| (r, x, y, sum.sqrt()))
+                .map(|(&(r, x, y, _), &sum)| (r, x, y, sum.sqrt()))
                 .collect();
             let mut expected = 0f32;
             for r in -1..5 {
