@@ -128,6 +128,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 .max(1.0) as usize;
             if length > list_cap { 0 } else { length }
         };
+        if let Some(population) = population {
+            // What the index holds: a synthetic thumb's postings, and those in lists within the cap.
+            let kept: f64 = share
+                .values()
+                .filter(|&&s| (s * population).round() as usize <= list_cap)
+                .sum();
+            println!(
+                "postings a thumb: {:.0}, {kept:.0} in lists within the cap at this population",
+                share.values().sum::<f64>()
+            );
+        }
         if base.starts_with("index") {
             // Projected hits per side per search in a population of 10 M thumbs per side.
             let mut posted: HashMap<u32, f64> = HashMap::new();
@@ -317,6 +328,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             hit(&fused, 1e-5),
             needed(&fused, 0.99),
             needed(&fused, 0.995),
+        );
+        println!(
+            "{scorer:<6} two thumbs: hit@2e-3 {:.4} @3e-3 {:.4} @5e-3 {:.4}",
+            hit(&fused, 2e-3),
+            hit(&fused, 3e-3),
+            hit(&fused, 5e-3),
         );
         if std::env::var("PER_FOLDER").is_ok() {
             let mut folders = fused_folder.clone();
