@@ -20,9 +20,12 @@
 //! Strangers share many keys (fingerprints share local structure) but their matches disagree on the
 //! pose; a mate's agree. The votes of one pair of cylinders (the same probe and enrolled
 //! cylinder, through different keys) weigh the square root of their sum ([`pair_weight`]): many
-//! pairs agreeing on a pose say more than a few pairs that collide on many keys. A vote weighs
+//! pairs agreeing on a pose say more than a few pairs that collide on many keys. A window takes
+//! its pairs one to one, heaviest first ([`one_to_one`]), as MCC pairs cylinders: one probe
+//! cylinder alike to several enrolled ones (or the other way round) counts once. A vote weighs
 //! more the rarer its key is in the population ([`RARITY_POWER`]): a match on a key few thumbs
-//! post says more than one on a key a fifth of them do. Both thumbs' scores are added and the best go to MCC re-ranking ([`rerank`]).
+//! post says more than one on a key a fifth of them do. Both thumbs' scores are added and the
+//! best go to MCC re-ranking ([`rerank`]).
 //!
 //! The cost of a search is the number of postings it reads, which grows with the population: the
 //! lists of common keys hold a large share of all thumbs. Each key's postings are kept in
@@ -798,14 +801,18 @@ struct ProbeKey {
     angle: u8,
     /// How many times the probe has this key value (each match weighs 1 over it).
     multiplicity: u8,
-    /// A hash of the pose of the probe cylinder it came from, which names the cylinder in a
-    /// vote's pair tag ([`pair_tag`]).
-    origin: u16,
+    /// The probe cylinder it came from, its index among the probe's cylinders shifted into
+    /// place in a vote's pair tag ([`pair_tag`]).
+    cylinder: u16,
     /// For each rotation `delta + MAX_ROTATION`: the rotated position (500-dpi px, y up).
     rotated: Vec<(f32, f32)>,
 }
 
 fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
+    // The probe's cylinders by pose (at most `MAX_CYLINDERS`; more would share indexes).
+    let mut poses: Vec<[u8; 3]> = keys.0.iter().map(|k| [k.angle, k.x, k.y]).collect();
+    poses.sort_unstable();
+    poses.dedup();
     let mut out = Vec::with_capacity(keys.0.len());
     let mut start = 0;
     while start < keys.0.len() {
@@ -825,8 +832,9 @@ fn probe_keys(keys: &ThumbKeys) -> Vec<ProbeKey> {
                 key,
                 angle: k.angle,
                 multiplicity,
-                origin: (splitmix(u64::from(u32::from_be_bytes([0, k.angle, k.x, k.y]))) >> 48)
-                    as u16,
+                cylinder: (poses.partition_point(|p| *p < [k.angle, k.x, k.y]) as u16
+                    % PROBE_CYLINDERS)
+                    << ENROLLED_BITS,
                 rotated,
             });
         }
@@ -942,17 +950,34 @@ fn hit_pair(hit: Hit) -> u64 {
     hit >> TAG_SHIFT
 }
 
-/// The tag of a vote between the probe cylinder whose pose hashes to `origin` and the enrolled
-/// cylinder of pose `pose`, so that the votes of one pair of cylinders are told from those of
-/// another pair in the same pose bin: the probe cylinder's hash with each byte of the enrolled
-/// pose mixed in by an odd multiplier (a few operations per posting read; the bytes are not
-/// combined into one wider load, which the pose just written by the list's decoder would stall).
-/// Two pairs of one thumb in one bin share a tag about once in 65,536, and then count as one pair.
-fn pair_tag(origin: u16, pose: [u8; 3]) -> u16 {
-    origin
-        ^ u16::from(pose[0]).wrapping_mul(0x9E37)
+/// The tag of a vote between the probe cylinder `cylinder` (its index, shifted into place) and
+/// the enrolled cylinder of pose `pose`: the probe cylinder's index above a hash of the enrolled
+/// pose ([`ENROLLED_BITS`]), so that the votes of one pair of cylinders are told from those of
+/// another pair in the same pose bin, and two pairs that share a cylinder are told from two that
+/// do not ([`shares_a_cylinder`]). The hash mixes each byte of the pose by an odd multiplier (a
+/// few operations per posting read; the bytes are not combined into one wider load, which the
+/// pose just written by the list's decoder would stall). Two cylinders of one enrolled thumb share
+/// a hash about once in 2,048, and then count as one cylinder.
+fn pair_tag(cylinder: u16, pose: [u8; 3]) -> u16 {
+    let hash = u16::from(pose[0]).wrapping_mul(0x9E37)
         ^ u16::from(pose[1]).wrapping_mul(0x7F4B)
-        ^ u16::from(pose[2]).wrapping_mul(0x2C1D)
+        ^ u16::from(pose[2]).wrapping_mul(0x2C1D);
+    cylinder | hash >> (16 - ENROLLED_BITS)
+}
+
+/// Bits of a pair tag naming the enrolled cylinder (a hash of its pose); the probe cylinder's
+/// index is above them.
+const ENROLLED_BITS: u32 = 11;
+const ENROLLED_MASK: u16 = (1 << ENROLLED_BITS) - 1;
+/// Probe cylinders a tag tells apart: every cylinder of a template (`mcc::MAX_CYLINDERS`).
+const PROBE_CYLINDERS: u16 = 1 << (16 - ENROLLED_BITS);
+const _: () = assert!(crate::mcc::MAX_CYLINDERS <= PROBE_CYLINDERS as usize);
+
+/// Whether two pairs of cylinders (by their tags) share the probe or the enrolled cylinder: a
+/// window counts a cylinder in one pair at most, as MCC pairs cylinders one to one.
+fn shares_a_cylinder(a: u16, b: u16) -> bool {
+    let differ = a ^ b;
+    differ >> ENROLLED_BITS == 0 || differ & ENROLLED_MASK == 0
 }
 
 /// Bits of a hit below its pair tag: the weight code.
@@ -1002,7 +1027,7 @@ fn vote(pk: &ProbeKey, code: u8, slot: u32, pose: [u8; 3]) -> Option<Hit> {
     let ty = -f32::from(pose[2]) * COORD_UNIT - ry;
     let bx = floor(tx / CELL) + BIN_OFFSET;
     let by = floor(ty / CELL) + BIN_OFFSET;
-    let tag = pair_tag(pk.origin, pose);
+    let tag = pair_tag(pk.cylinder, pose);
     Some(pack_hit(slot, rotation_bin(delta), bx, by, tag, code))
 }
 
@@ -1037,8 +1062,12 @@ struct WindowSums {
     /// (window + 1, sum); 0 marks a free entry.
     entries: Vec<(u32, f32)>,
     touched: Vec<u32>,
-    /// A slot's pairs of cylinders (lifted bin, weight), for [`best_window`].
-    pairs: Vec<(u32, f32)>,
+    /// A slot's pairs of cylinders (lifted bin, weight, tag), for [`best_window`].
+    pairs: Vec<(u32, f32, u16)>,
+    /// Windows by their sum, and one window's pairs (weight, tag, lifted bin), for
+    /// [`best_window_of_pairs`].
+    ranked: Vec<(f32, u32)>,
+    inside: Vec<(f32, u16, u32)>,
 }
 
 impl WindowSums {
@@ -1125,10 +1154,16 @@ fn lone_weight(hit: Hit) -> f32 {
     pair_weight(hit_weight(hit))
 }
 
+/// A hit's pair tag.
+fn hit_tag(hit: Hit) -> u16 {
+    (hit >> TAG_SHIFT) as u16
+}
+
 /// Weight of the best 2×2×2 window of pose bins among one slot's hits (sorted): the votes of each
-/// pair of cylinders are weighed together ([`pair_weight`]), each pair is added to the eight
-/// windows that contain its bin (a window is named by its lowest corner, the rotation shifted up
-/// by one so that it stays positive), and the largest sum wins.
+/// pair of cylinders are weighed together ([`pair_weight`]), a window holds the pairs whose bins
+/// are inside it (a window is named by its lowest corner, the rotation shifted up by one so that
+/// it stays positive), and its weight is that of its pairs taken one to one ([`one_to_one`]); the
+/// heaviest window wins.
 fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     if let [hit] = hits {
         return lone_weight(*hit);
@@ -1139,7 +1174,9 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
             return pair_weight(hit_weight(*a) + hit_weight(*b));
         }
         let (wa, wb) = (lone_weight(*a), lone_weight(*b));
-        return if near(spread(lifted_bin(*a)), spread(lifted_bin(*b))) {
+        return if near(spread(lifted_bin(*a)), spread(lifted_bin(*b)))
+            && !shares_a_cylinder(hit_tag(*a), hit_tag(*b))
+        {
             wa + wb
         } else {
             wa.max(wb)
@@ -1150,35 +1187,61 @@ fn best_window(hits: &[Hit], sums: &mut WindowSums) -> f32 {
     pairs.clear();
     for run in hits.chunk_by(|a, b| hit_pair(*a) == hit_pair(*b)) {
         let sum: f32 = run.iter().map(|&hit| hit_weight(hit)).sum();
-        pairs.push((lifted_bin(run[0]), pair_weight(sum)));
+        pairs.push((lifted_bin(run[0]), pair_weight(sum), hit_tag(run[0])));
     }
     let best = best_window_of_pairs(&pairs, sums);
     sums.pairs = pairs;
     best
 }
 
-/// [`best_window`] of pairs of cylinders (lifted bin, weight).
-fn best_window_of_pairs(pairs: &[(u32, f32)], sums: &mut WindowSums) -> f32 {
-    if let [(_, weight)] = pairs {
+/// The weight of a window's pairs of cylinders `inside` (weight, tag, lifted bin) taken one to
+/// one: heaviest first (then by tag and bin), each pair that shares no cylinder with a pair taken
+/// before it ([`shares_a_cylinder`]), as MCC's local similarity sort takes its pairs. `inside` is
+/// left sorted.
+fn one_to_one(inside: &mut [(f32, u16, u32)]) -> f32 {
+    inside.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)).then(a.2.cmp(&b.2)));
+    // At most one pair a probe cylinder, and a probe has at most `PROBE_CYLINDERS`.
+    let mut taken = [0u16; PROBE_CYLINDERS as usize];
+    let mut count = 0;
+    let mut sum = 0f32;
+    for &(weight, tag, _) in inside.iter() {
+        if count < taken.len() && !taken[..count].iter().any(|&t| shares_a_cylinder(t, tag)) {
+            taken[count] = tag;
+            count += 1;
+            sum += weight;
+        }
+    }
+    sum
+}
+
+/// Whether a pair's lifted bin is inside the window of lowest corner `corner`: each field of the
+/// difference is 0 or 1.
+fn inside_window(lifted: u32, corner: u32) -> bool {
+    lifted.wrapping_sub(corner) & !(ROTATION_STEP | X_STEP | Y_STEP) == 0
+}
+
+/// [`best_window`] of pairs of cylinders (lifted bin, weight, tag).
+fn best_window_of_pairs(pairs: &[(u32, f32, u16)], sums: &mut WindowSums) -> f32 {
+    if let [(_, weight, _)] = pairs {
         return *weight;
     }
     const FEW: usize = 8;
     if pairs.len() <= FEW {
-        // Few pairs: each window containing a pair's bin summed over the pairs directly.
-        let mut bins = [(0u32, 0u64, 0f32); FEW];
-        for (b, &(lifted, weight)) in bins.iter_mut().zip(pairs) {
-            *b = (lifted, spread(lifted), weight);
+        // Few pairs: each window containing a pair's bin taken over the pairs directly.
+        let mut bins = [(0u32, 0u64, 0f32, 0u16); FEW];
+        for (b, &(lifted, weight, tag)) in bins.iter_mut().zip(pairs) {
+            *b = (lifted, spread(lifted), weight, tag);
         }
         let bins = &bins[..pairs.len()];
         let mut best = 0f32;
-        for &(lifted, spread_bin, weight) in bins {
+        for &(lifted, spread_bin, weight, _) in bins {
             // Only pairs in a neighbouring bin can share a window with this one; scattered
             // (stranger) votes mostly have none, and their best window is their own bin.
-            let mut close = [(0u32, 0f32); FEW];
+            let mut close = [(0u32, 0f32, 0u16); FEW];
             let mut count = 0;
-            for &(other, spread_other, w) in bins {
+            for &(other, spread_other, w, tag) in bins {
                 if near(spread_bin, spread_other) {
-                    close[count] = (other, w);
+                    close[count] = (other, w, tag);
                     count += 1;
                 }
             }
@@ -1191,34 +1254,59 @@ fn best_window_of_pairs(pairs: &[(u32, f32)], sums: &mut WindowSums) -> f32 {
                 for dx in [0, X_STEP] {
                     for dy in [0, Y_STEP] {
                         let corner = lifted - dr - dx - dy;
-                        let mut sum = 0f32;
-                        for &(other, w) in close {
-                            // Inside the window: each field of the difference is 0 or 1.
-                            if other.wrapping_sub(corner) & !(ROTATION_STEP | X_STEP | Y_STEP) == 0
-                            {
-                                sum += w;
+                        let mut inside = [(0f32, 0u16, 0u32); FEW];
+                        let mut n = 0;
+                        for &(other, w, tag) in close {
+                            if inside_window(other, corner) {
+                                inside[n] = (w, tag, other);
+                                n += 1;
                             }
                         }
-                        best = best.max(sum);
+                        best = best.max(one_to_one(&mut inside[..n]));
                     }
                 }
             }
         }
         return best;
     }
+    // Many pairs: every window's plain sum, a bound on its one-to-one weight; the windows are
+    // then taken heaviest bound first until no bound left beats the best one-to-one weight.
     sums.reset(8 * pairs.len());
-    let mut best = 0f32;
-    for &(lifted, weight) in pairs {
+    for &(lifted, weight, _) in pairs {
         // The window's rotation is stored one up, and translation bins are offset far from 0,
         // so nothing underflows.
         for dr in [0, ROTATION_STEP] {
             for dx in [0, X_STEP] {
                 for dy in [0, Y_STEP] {
-                    best = best.max(sums.add(lifted - dr - dx - dy, weight));
+                    sums.add(lifted - dr - dx - dy, weight);
                 }
             }
         }
     }
+    let mut ranked = std::mem::take(&mut sums.ranked);
+    ranked.clear();
+    ranked.extend(sums.touched.iter().map(|&at| {
+        let (window, sum) = sums.entries[at as usize];
+        (sum, window - 1)
+    }));
+    ranked.sort_unstable_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    let mut inside = std::mem::take(&mut sums.inside);
+    let mut best = 0f32;
+    for &(bound, corner) in &ranked {
+        if bound <= best {
+            break;
+        }
+        inside.clear();
+        inside.extend(
+            pairs
+                .iter()
+                .filter(|&&(lifted, ..)| inside_window(lifted, corner))
+                .map(|&(lifted, weight, tag)| (weight, tag, lifted)),
+        );
+        best = best.max(one_to_one(&mut inside));
+    }
+    sums.ranked = ranked;
+    sums.inside = inside;
     best
 }
 
@@ -2697,7 +2785,7 @@ mod tests {
                 key,
                 angle: 8,
                 multiplicity: 1,
-                origin: 0,
+                cylinder: 0,
                 rotated: Vec::new(),
             })
             .collect();
@@ -2757,7 +2845,7 @@ mod tests {
                     let r = ((state >> 20) % 3) as i32;
                     let x = BIN_OFFSET + ((state >> 24) % 3) as i32;
                     let y = BIN_OFFSET + ((state >> 28) % 3) as i32;
-                    let tag = ((state >> 36) % 3) as u16;
+                    let tag = tag_of((state >> 36) % 3, (state >> 40) % 2);
                     pack_hit(
                         slot as u32,
                         r,
@@ -2849,29 +2937,85 @@ mod tests {
         let code = weight_code(1.0);
         let vote = |tag: u16| pack_hit(5, 2, BIN_OFFSET, BIN_OFFSET, tag, code);
         // Four keys of one pair of cylinders: √4.
-        assert_eq!(best_window(&[vote(7); 4], &mut sums), 2.0);
-        assert_eq!(best_window(&[vote(7); 2], &mut sums), 2f32.sqrt());
-        assert_eq!(best_window(&[vote(7)], &mut sums), 1.0);
-        // Four pairs in the same bin: each √1.
-        let mut four = [vote(1), vote(2), vote(3), vote(4)];
+        assert_eq!(best_window(&[vote(tag_of(1, 7)); 4], &mut sums), 2.0);
+        assert_eq!(
+            best_window(&[vote(tag_of(1, 7)); 2], &mut sums),
+            2f32.sqrt()
+        );
+        assert_eq!(best_window(&[vote(tag_of(1, 7))], &mut sums), 1.0);
+        // Four pairs of four probe and four enrolled cylinders in the same bin: each √1.
+        let mut four = [1, 2, 3, 4].map(|c| vote(tag_of(c, c)));
         four.sort_unstable();
         assert_eq!(best_window(&four, &mut sums), 4.0);
         assert_eq!(best_window(&four[..2], &mut sums), 2.0);
         // Two pairs of two votes, and a third pair alone in a far bin.
-        let far = pack_hit(5, 2, BIN_OFFSET + 9, BIN_OFFSET, 3, code);
-        let mut mixed = [vote(1), vote(1), vote(2), vote(2), far];
+        let far = pack_hit(5, 2, BIN_OFFSET + 9, BIN_OFFSET, tag_of(3, 3), code);
+        let mut mixed = [1, 1, 2, 2].map(|c| vote(tag_of(c, c))).to_vec();
+        mixed.push(far);
         mixed.sort_unstable();
         assert!((best_window(&mixed, &mut sums) - 2.0 * 2f32.sqrt()).abs() < 1e-6);
         // A vote of weight 4 alone weighs 2.
-        let heavy = pack_hit(5, 2, BIN_OFFSET, BIN_OFFSET, 1, weight_code(4.0));
+        let heavy = pack_hit(5, 2, BIN_OFFSET, BIN_OFFSET, tag_of(1, 1), weight_code(4.0));
         assert_eq!(best_window(&[heavy], &mut sums), 2.0);
         // A real pair of thumbs: the tag is the same for a pair's keys and differs between pairs.
         let pose = [10, 20, 30];
-        assert_eq!(pair_tag(0x0203, pose), pair_tag(0x0203, pose));
-        assert_ne!(pair_tag(0x0203, pose), pair_tag(0x0204, pose));
+        let cylinder = |c: u16| c << ENROLLED_BITS;
+        assert_eq!(pair_tag(cylinder(3), pose), pair_tag(cylinder(3), pose));
+        assert_ne!(pair_tag(cylinder(3), pose), pair_tag(cylinder(4), pose));
         for other in [[10, 20, 31], [12, 20, 30], [10, 22, 30], [11, 20, 30]] {
-            assert_ne!(pair_tag(0x0203, pose), pair_tag(0x0203, other), "{other:?}");
+            let (a, b) = (pair_tag(cylinder(3), pose), pair_tag(cylinder(3), other));
+            assert_ne!(a, b, "{other:?}");
+            // Another enrolled cylinder for the same probe cylinder, and the other way round.
+            assert!(shares_a_cylinder(a, b));
+            assert!(shares_a_cylinder(a, pair_tag(cylinder(5), pose)));
+            assert!(!shares_a_cylinder(a, pair_tag(cylinder(5), other)));
         }
+    }
+
+    /// A pair tag of probe cylinder `probe` and enrolled cylinder (hash) `enrolled`.
+    fn tag_of(probe: u64, enrolled: u64) -> u16 {
+        ((probe as u16) << ENROLLED_BITS) | enrolled as u16
+    }
+
+    #[test]
+    fn a_window_takes_its_pairs_of_cylinders_one_to_one() {
+        let mut sums = WindowSums::default();
+        let vote = |probe, enrolled, weight: f64, x| {
+            pack_hit(
+                5,
+                2,
+                BIN_OFFSET + x,
+                BIN_OFFSET,
+                tag_of(probe, enrolled),
+                weight_code(weight),
+            )
+        };
+        let weigh = |hits: &mut Vec<Hit>, sums: &mut WindowSums| {
+            hits.sort_unstable();
+            best_window(hits, sums)
+        };
+        // One probe cylinder matching two enrolled ones (in neighbouring bins): the heavier only.
+        let mut two = vec![vote(1, 1, 4.0, 0), vote(1, 2, 1.0, 1)];
+        assert_eq!(weigh(&mut two, &mut sums), 2.0);
+        // Two probe cylinders matching one enrolled one: the heavier only.
+        let mut two = vec![vote(1, 1, 1.0, 0), vote(2, 1, 4.0, 1)];
+        assert_eq!(weigh(&mut two, &mut sums), 2.0);
+        // Greedy, heaviest first: (1, 1) is taken, then (2, 2); (1, 2) and (2, 1) share theirs.
+        let mut square = vec![
+            vote(1, 1, 4.0, 0),
+            vote(1, 2, 1.0, 0),
+            vote(2, 1, 1.0, 1),
+            vote(2, 2, 0.25, 1),
+        ];
+        assert_eq!(weigh(&mut square, &mut sums), 2.5);
+        // The same through the path for many pairs: nine more pairs far away, each alone.
+        for far in 0..9 {
+            square.push(vote(10 + far, 10 + far, 1.0, 20 + 3 * far as i32));
+        }
+        assert_eq!(weigh(&mut square, &mut sums), 2.5);
+        // Pairs sharing no cylinder add up.
+        let mut apart = vec![vote(1, 1, 4.0, 0), vote(2, 2, 1.0, 1), vote(3, 3, 0.25, 1)];
+        assert_eq!(weigh(&mut apart, &mut sums), 3.5);
     }
 
     #[test]
@@ -2888,7 +3032,7 @@ mod tests {
                     let r = (state % 4) as i32;
                     let x = BIN_OFFSET + ((state >> 8) % 4) as i32;
                     let y = BIN_OFFSET + ((state >> 16) % 4) as i32;
-                    let tag = ((state >> 32) % 3) as u16 * 1000;
+                    let tag = tag_of((state >> 32) % 3, (state >> 40) % 3);
                     pack_hit(9, r, x, y, tag, 176 + ((state >> 24) % 4) as u8 * 8)
                 })
                 .collect();
@@ -2908,24 +3052,41 @@ mod tests {
                     .or_default();
                 *pair += WEIGHTS[(h & 0xFF) as usize];
             }
-            let weighed: Vec<(i32, i32, i32, f32)> = pairs
+            let weighed: Vec<(i32, i32, i32, u64, f32)> = pairs
                 .iter()
-                .map(|(&(r, x, y, _), &sum)| (r, x, y, sum.sqrt()))
+                .map(|(&(r, x, y, tag), &sum)| (r, x, y, tag, sum.sqrt()))
                 .collect();
             let mut expected = 0f32;
             for r in -1..5 {
                 for x in BIN_OFFSET - 1..BIN_OFFSET + 5 {
                     for y in BIN_OFFSET - 1..BIN_OFFSET + 5 {
-                        let sum: f32 = weighed
+                        let mut inside: Vec<(i32, i32, i32, u64, f32)> = weighed
                             .iter()
                             .copied()
-                            .filter(|&(hr, hx, hy, _)| {
+                            .filter(|&(hr, hx, hy, ..)| {
                                 (0..=1).contains(&(hr - r))
                                     && (0..=1).contains(&(hx - x))
                                     && (0..=1).contains(&(hy - y))
                             })
-                            .map(|(.., w)| w)
-                            .sum();
+                            .collect();
+                        // One to one: heaviest first, then by tag and bin; a pair is taken
+                        // unless a pair taken before has its probe or its enrolled cylinder.
+                        inside.sort_by(|a, b| {
+                            b.4.total_cmp(&a.4)
+                                .then(a.3.cmp(&b.3))
+                                .then((a.0, a.1, a.2).cmp(&(b.0, b.1, b.2)))
+                        });
+                        let mut taken: Vec<u64> = Vec::new();
+                        let mut sum = 0f32;
+                        for &(.., tag, w) in &inside {
+                            if taken
+                                .iter()
+                                .all(|&t| t >> 11 != tag >> 11 && t & 0x7FF != tag & 0x7FF)
+                            {
+                                taken.push(tag);
+                                sum += w;
+                            }
+                        }
                         expected = expected.max(sum);
                     }
                 }
