@@ -165,28 +165,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         let mut matcher = MccMatcher::new();
         let started = std::time::Instant::now();
-        // Scores of one probe against every gallery entry.
         // Postings a thumb's search reads within the budget, summed, and searches.
         let mut read = (0.0f64, 0.0f64);
+        // Scores of one probe against every gallery entry.
         let mut score_row = |probe: &MccTemplate| -> Vec<f32> {
             if base.starts_with("index") {
                 let keys = fingerprint::ThumbKeys::from_mcc(probe);
                 let scores = if let Some(population) = population {
-                    // What a search reads: the probe's lists, shortest first, within the budget.
-                    let mut lengths: Vec<usize> = keys
-                        .probe_lists()
-                        .into_iter()
-                        .map(length)
-                        .filter(|&l| l > 0)
-                        .collect();
-                    lengths.sort_unstable();
-                    let mut total = 0;
-                    for l in lengths {
-                        if total + l > budget {
-                            break;
-                        }
-                        total += l;
-                    }
+                    let total = fingerprint::postings_read_within(&keys, length, budget);
                     read.0 += total as f64;
                     read.1 += 1.0;
                     fingerprint::thumb_scores_within(

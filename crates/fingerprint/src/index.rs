@@ -1430,6 +1430,22 @@ pub fn thumb_scores_within(
     thumb_scores_reading(probe, enrolled, Some(&read))
 }
 
+/// The postings a search with `probe` reads within `budget` postings, `length` giving a list's
+/// length: the lists [`ThumbIndex::search`] reads, shortest first (for evaluations that emulate
+/// a population, beside [`thumb_scores_within`]).
+#[doc(hidden)]
+pub fn postings_read_within(
+    probe: &ThumbKeys,
+    length: impl Fn(u32) -> usize,
+    budget: usize,
+) -> usize {
+    // The votes' weights play no part in which lists are read.
+    within_budget(&probe_keys(probe), &length, budget, 1, RARITY_POWER)
+        .iter()
+        .map(|read| length(read.list))
+        .sum()
+}
+
 fn thumb_scores_reading(
     probe: &ThumbKeys,
     enrolled: &[ThumbKeys],

@@ -57,7 +57,8 @@ pub use extract::extract;
 pub use image::{FingerImage, MAX_IMAGE_FILE_BYTES, MAX_IMAGE_SIDE, MIN_IMAGE_SIDE};
 pub use index::{
     HIT_BUDGET, KEY_BITS, KEY_FUNCTIONS, LIST_CAP, MatchCandidate, RARITY_POWER, ThumbCodes,
-    ThumbIndex, ThumbKeys, ThumbSide, rerank, thumb_score, thumb_scores, thumb_scores_within,
+    ThumbIndex, ThumbKeys, ThumbSide, postings_read_within, rerank, thumb_score, thumb_scores,
+    thumb_scores_within,
 };
 #[cfg(feature = "leader")]
 pub use leader::LeaderExtractor;
