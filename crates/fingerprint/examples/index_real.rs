@@ -11,7 +11,9 @@
 //! later ones, `LIST_CAP=n` for `index@POPULATION` to leave unread the lists longer than n postings (stopped),
 //! `SHARE=K/N` (or `N`) for `index` and `index@POPULATION` to enrol only the K key values in N that such an index posts
 //! (`ThumbIndex::with_share`; every value by default), `FUSE=product` to fuse the two thumbs by the product of their tail
-//! shares among the strangers instead of the sum of their scores.
+//! shares among the strangers instead of the sum of their scores, `DUMP=FILE` to write a line per two-thumb search
+//! (each finger's penetration, the two fingers', the mate's scores, the first finger, and the keys of the probes and the
+//! enrolled thumbs) for a look at the misses.
 //!
 //! `cargo run --release -p fingerprint --example index_real -- HALF [COLLECTION|-] [SCORERS]`
 
@@ -19,6 +21,7 @@
 mod support;
 
 use std::collections::HashMap;
+use std::io::Write as _;
 
 use fingerprint::synth::mirrored;
 use fingerprint::{MccMatcher, MccTemplate};
@@ -74,6 +77,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (kept, of) = match std::env::var("SHARE") {
         Ok(share) => support::parse_share(&share)?,
         Err(_) => (1, 1),
+    };
+    // `DUMP=FILE`: a line per two-thumb search, under a header line per scorer.
+    let mut dump = match std::env::var("DUMP") {
+        Ok(path) => Some(std::io::BufWriter::new(std::fs::File::create(path)?)),
+        Err(_) => None,
     };
     for scorer in scorers.split(',') {
         let base = scorer;
@@ -194,6 +202,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         // Every probe (non-mirrored impression), then the synthetic impressions (rows n..).
         let mut scores: Vec<Vec<f32>> = (0..n).map(|p| score_row(&mcc[p])).collect();
+        // The keys of each row's probe (for `DUMP`).
+        let mut row_keys: Vec<usize> = mcc[..n]
+            .iter()
+            .map(|t| fingerprint::ThumbKeys::from_mcc(t).len())
+            .collect();
         let synthetic_probes: Vec<(usize, usize, usize, usize)> = {
             let mut probes = Vec::new();
             for (k, &(f, g)) in people.iter().enumerate() {
@@ -214,8 +227,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     ) else {
                         continue;
                     };
-                    scores.push(score_row(&MccTemplate::new(&a)));
-                    scores.push(score_row(&MccTemplate::new(&b)));
+                    for probe in [MccTemplate::new(&a), MccTemplate::new(&b)] {
+                        scores.push(score_row(&probe));
+                        row_keys.push(fingerprint::ThumbKeys::from_mcc(&probe).len());
+                    }
                     probes.push((f, g, scores.len() - 2, scores.len() - 1));
                 }
             }
@@ -287,6 +302,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let mut single = Vec::new();
         let mut fused = Vec::new();
         let mut fused_folder: Vec<String> = Vec::new();
+        if let Some(out) = dump.as_mut() {
+            writeln!(
+                out,
+                "# {scorer}: first_penetration second_penetration two_thumb_penetration first_mate_score \
+                 second_mate_score first_finger first_probe_keys second_probe_keys first_enrolled_keys second_enrolled_keys"
+            )?;
+        }
         for &(f, g) in &people {
             let (enrol_f, enrol_g) = (impressions_of[f][0], impressions_of[g][0]);
             // Real later impressions, or (`SYNTHETIC=k`) synthetic impressions of the first.
@@ -312,6 +334,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 single.push(sf.at_least(mf) / sf.total());
                 single.push(sg.at_least(mg) / sg.total());
+                if let Some(out) = dump.as_mut() {
+                    writeln!(
+                        out,
+                        "{} {} {} {mf} {mg} {} {} {} {} {}",
+                        sf.at_least(mf) / sf.total(),
+                        sg.at_least(mg) / sg.total(),
+                        StrangerScores::fused_share(&sf, &sg, mf + mg),
+                        finger_ids[f],
+                        row_keys[pf],
+                        row_keys[pg],
+                        row_keys[enrol_f],
+                        row_keys[enrol_g]
+                    )?;
+                }
                 fused.push(if product_fusion {
                     StrangerScores::product_share(&sf, &sg, sf.tail_share(mf) * sg.tail_share(mg))
                 } else {
