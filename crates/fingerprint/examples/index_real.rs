@@ -202,11 +202,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         };
         // Every probe (non-mirrored impression), then the synthetic impressions (rows n..).
         let mut scores: Vec<Vec<f32>> = (0..n).map(|p| score_row(&mcc[p])).collect();
-        // The keys of each row's probe (for `DUMP`).
-        let mut row_keys: Vec<usize> = mcc[..n]
-            .iter()
-            .map(|t| fingerprint::ThumbKeys::from_mcc(t).len())
-            .collect();
+        // The keys of each row's probe, counted only for `DUMP`.
+        let keys_of = |t: &MccTemplate| {
+            dump.as_ref()
+                .map_or(0, |_| fingerprint::ThumbKeys::from_mcc(t).len())
+        };
+        let mut row_keys: Vec<usize> = mcc[..n].iter().map(keys_of).collect();
         let synthetic_probes: Vec<(usize, usize, usize, usize)> = {
             let mut probes = Vec::new();
             for (k, &(f, g)) in people.iter().enumerate() {
@@ -229,7 +230,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     };
                     for probe in [MccTemplate::new(&a), MccTemplate::new(&b)] {
                         scores.push(score_row(&probe));
-                        row_keys.push(fingerprint::ThumbKeys::from_mcc(&probe).len());
+                        row_keys.push(keys_of(&probe));
                     }
                     probes.push((f, g, scores.len() - 2, scores.len() - 1));
                 }
@@ -332,15 +333,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                     f64::from(scores[pf][enrol_f]),
                     f64::from(scores[pg][enrol_g]),
                 );
-                single.push(sf.at_least(mf) / sf.total());
-                single.push(sg.at_least(mg) / sg.total());
+                let (pen_f, pen_g) = (sf.at_least(mf) / sf.total(), sg.at_least(mg) / sg.total());
+                single.push(pen_f);
+                single.push(pen_g);
+                let two = if product_fusion {
+                    StrangerScores::product_share(&sf, &sg, sf.tail_share(mf) * sg.tail_share(mg))
+                } else {
+                    StrangerScores::fused_share(&sf, &sg, mf + mg)
+                };
+                fused.push(two);
                 if let Some(out) = dump.as_mut() {
                     writeln!(
                         out,
-                        "{} {} {} {mf} {mg} {} {} {} {} {}",
-                        sf.at_least(mf) / sf.total(),
-                        sg.at_least(mg) / sg.total(),
-                        StrangerScores::fused_share(&sf, &sg, mf + mg),
+                        "{pen_f} {pen_g} {two} {mf} {mg} {} {} {} {} {}",
                         finger_ids[f],
                         row_keys[pf],
                         row_keys[pg],
@@ -348,11 +353,6 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                         row_keys[enrol_g]
                     )?;
                 }
-                fused.push(if product_fusion {
-                    StrangerScores::product_share(&sf, &sg, sf.tail_share(mf) * sg.tail_share(mg))
-                } else {
-                    StrangerScores::fused_share(&sf, &sg, mf + mg)
-                });
                 fused_folder.push(finger_ids[f].split(':').next().unwrap_or("").to_owned());
             }
         }
